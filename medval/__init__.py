@@ -1,0 +1,66 @@
+"""medval: clinical validation of medical-imaging AI.
+
+``import medval`` is light: torch, pydicom, evidently and matplotlib load
+only when a name that needs them is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from medval._errors import (
+    DataError,
+    ExitCode,
+    InputError,
+    MedvalError,
+    MissingDependencyError,
+    NotCalibratedError,
+    SpecError,
+    UnsafeModelError,
+)
+from medval._types import Estimate, Predictions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "Estimate",
+    "ExitCode",
+    "InputError",
+    "MedvalError",
+    "MissingDependencyError",
+    "NotCalibratedError",
+    "Predictions",
+    "SpecError",
+    "UnsafeModelError",
+    "ValidationResult",
+    "__version__",
+    "evaluate",
+    "predict",
+]
+
+# name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    "predict": "medval.inference",
+    "evaluate": "medval.evaluate",
+    "ValidationResult": "medval._result",
+}
+
+if TYPE_CHECKING:
+    from medval._result import ValidationResult
+    from medval.evaluate import evaluate
+    from medval.inference import predict
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,5 @@
+"""``python -m medval``."""
+
+from medval.cli import main
+
+raise SystemExit(main())

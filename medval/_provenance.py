@@ -1,0 +1,70 @@
+"""Provenance facts recorded in every result: versions, platform, command."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["command_line", "file_sha256", "package_versions", "platform_summary"]
+
+_PACKAGES = (
+    "medval",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "torch",
+    "pydicom",
+    "mapie",
+    "evidently",
+    "jinja2",
+    "matplotlib",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of medval and its dependencies."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def platform_summary() -> str:
+    """OS and machine, without host names."""
+    return f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command line with paths reduced to their last component.
+
+    Folder names can carry patient names; the last component of a path the
+    user chose (an output folder, a spec file) is kept so the run can be
+    recognised.
+    """
+    args = list(sys.argv if argv is None else argv)
+    if args:
+        args[0] = Path(args[0]).name
+    shown = []
+    for a in args:
+        if "/" in a or "\\" in a:
+            key, sep, value = a.partition("=") if a.startswith("-") else ("", "", a)
+            a = f"{key}{sep}{Path(value).name}"
+        shown.append(a)
+    return " ".join(shown)
+
+
+def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,143 @@
+"""`ValidationResult`: every number of a validation, addressed by flat keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medval._errors import DataError, InputError
+from medval._types import Estimate
+
+__all__ = ["RESULT_SCHEMA", "ValidationResult", "canonical_json"]
+
+RESULT_SCHEMA = "medval.result/1"
+
+Table = list[dict[str, Any]]
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples to JSON-native values."""
+    if isinstance(value, Estimate):
+        return _plain(value.to_dict())
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(f"result values must be finite; got {value}. Use None and a reason.")
+        return value
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    raise InputError(f"cannot store {type(value).__name__} in a ValidationResult.")
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted keys, two-space indent, UTF-8, no NaN: the bytes are reproducible."""
+    return (
+        json.dumps(_plain(data), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+        + "\n"
+    )
+
+
+@dataclasses.dataclass
+class ValidationResult:
+    """The outcome of :func:`medval.evaluate`.
+
+    Attributes
+    ----------
+    estimates : dict of str to Estimate
+        Numbers with uncertainty, e.g. ``"discrimination.auroc"``. Keys with
+        no split prefix belong to the primary test split; other evaluated
+        splits use ``"split.<name>."`` prefixes.
+    values : dict of str to scalar
+        Exact numbers and settings (``"operating_point.threshold"``, counts).
+    tables : dict of str to list of dict
+        Row tables (cohort flow, exclusions, curves).
+    provenance : dict
+        Seeds, versions, digests, command line. No time stamp, so equal
+        inputs give equal bytes.
+    """
+
+    estimates: dict[str, Estimate] = dataclasses.field(default_factory=dict)
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    tables: dict[str, Table] = dataclasses.field(default_factory=dict)
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        for store in (self.estimates, self.values, self.tables):
+            if key in store:
+                return store[key]
+        raise KeyError(f"{key!r} is not in this result; known keys start with: {self._heads()}")
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.estimates or key in self.values or key in self.tables
+
+    def keys(self) -> list[str]:
+        """All keys, sorted."""
+        return sorted([*self.estimates, *self.values, *self.tables])
+
+    def _heads(self) -> list[str]:
+        return sorted({k.split(".")[0] for k in self.keys()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-native form written to ``result.json``."""
+        return {
+            "schema": RESULT_SCHEMA,
+            "estimates": {k: v.to_dict() for k, v in self.estimates.items()},
+            "values": _plain(self.values),
+            "tables": _plain(self.tables),
+            "provenance": _plain(self.provenance),
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON text (sorted keys; reproducible bytes)."""
+        return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationResult:
+        """Inverse of :meth:`to_dict`."""
+        if data.get("schema") != RESULT_SCHEMA:
+            raise DataError(
+                f"not a medval result: schema {data.get('schema')!r}, expected {RESULT_SCHEMA!r}."
+            )
+        return cls(
+            estimates={k: Estimate.from_dict(dict(v)) for k, v in data["estimates"].items()},
+            values=dict(data["values"]),
+            tables={k: list(v) for k, v in data["tables"].items()},
+            provenance=dict(data["provenance"]),
+        )
+
+    @classmethod
+    def read_json(cls, path: str | Path) -> ValidationResult:
+        """Read a ``result.json`` written by :meth:`write_json`."""
+        p = Path(path)
+        try:
+            return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
+        except FileNotFoundError as exc:
+            raise DataError(f"result file {p} does not exist.") from exc
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DataError(f"{p} is not a valid medval result.json ({exc}).") from exc
+
+    def write_json(self, path: str | Path) -> str:
+        """Write canonical JSON; return its SHA-256."""
+        text = self.to_json().encode("utf-8")
+        Path(path).write_bytes(text)
+        return hashlib.sha256(text).hexdigest()
+
+    def write_report(self, out_dir: str | Path) -> Path:
+        """Write ``result.json`` and a self-contained ``report.html`` into ``out_dir``."""
+        from medval.report import write_outputs
+
+        return write_outputs(self, Path(out_dir)).report

@@ -1,0 +1,193 @@
+"""Orchestration: predictions + cohort + settings → :class:`ValidationResult`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from medval import stats
+from medval._errors import InputError
+from medval._result import ValidationResult
+from medval._types import Predictions
+
+__all__ = ["evaluate"]
+
+_ROC_POINTS = 101
+
+
+def _align_labels(predictions: Predictions, cohort: Any | None) -> NDArray[np.int64]:
+    if predictions.labels is not None:
+        return predictions.labels
+    if cohort is not None and "label" in cohort.columns:
+        missing = [c for c in predictions.case_ids[:5] if c not in cohort.index]
+        if missing:
+            raise InputError(f"case ids {missing} have predictions but no row in the cohort.")
+        return np.asarray(cohort.loc[predictions.case_ids, "label"], dtype=np.int64)
+    raise InputError("no labels: give Predictions with labels or a cohort with a 'label' column.")
+
+
+def _column(cohort: Any | None, name: str, case_ids: NDArray[np.str_]) -> NDArray[Any] | None:
+    if cohort is None or name not in cohort.columns:
+        return None
+    values = cohort.loc[case_ids, name]
+    if values.isna().any():
+        return None
+    return np.asarray(values.astype(str).to_numpy())
+
+
+def _roc_points(y: NDArray[np.int64], s: NDArray[np.float64]) -> list[dict[str, float]]:
+    """ROC curve sampled at evenly spaced false-positive rates (for plots)."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    distinct = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]
+    tps = np.cumsum(y_sorted)[distinct]
+    fps = (distinct + 1) - tps
+    tpr = np.r_[0.0, tps / max(int(y.sum()), 1)]
+    fpr = np.r_[0.0, fps / max(int((1 - y).sum()), 1)]
+    grid = np.linspace(0.0, 1.0, _ROC_POINTS)
+    return [
+        {"fpr": float(f), "tpr": float(t)}
+        for f, t in zip(grid, np.interp(grid, fpr, tpr), strict=True)
+    ]
+
+
+def _split_block(
+    result: ValidationResult,
+    prefix: str,
+    y: NDArray[np.int64],
+    s: NDArray[np.float64],
+    clusters: NDArray[Any] | None,
+    *,
+    threshold: float,
+    confidence_level: float,
+    n_resamples: int,
+    seed: int,
+) -> None:
+    n_pos = int(y.sum())
+    result.values[f"{prefix}cohort.n_cases"] = int(y.size)
+    result.values[f"{prefix}cohort.n_positive"] = n_pos
+    result.values[f"{prefix}cohort.n_negative"] = int(y.size - n_pos)
+    if clusters is not None:
+        result.values[f"{prefix}cohort.n_patients"] = int(np.unique(clusters).size)
+    result.estimates[f"{prefix}discrimination.auroc"] = stats.auroc_ci(
+        y,
+        s,
+        clusters=clusters,
+        confidence_level=confidence_level,
+        n_resamples=n_resamples,
+        random_state=seed,
+    )
+    for metric in ("sensitivity", "specificity", "ppv", "npv"):
+        result.estimates[f"{prefix}operating_point.{metric}"] = stats.threshold_metric_ci(
+            metric, y, s, threshold=threshold, clusters=clusters, confidence_level=confidence_level
+        )
+    if 0 < n_pos < y.size:
+        result.tables[f"{prefix}curves.roc"] = _roc_points(y, s)
+
+
+def evaluate(
+    predictions: Predictions,
+    cohort: Any | None = None,
+    *,
+    positive_class: int = 1,
+    calibration_split: str | None = "calibration",
+    test_splits: Sequence[str] | None = None,
+    threshold: float | None = None,
+    threshold_rule: str = "youden",
+    confidence_level: float = 0.95,
+    n_resamples: int = 2000,
+    random_state: int = 0,
+) -> ValidationResult:
+    """Evaluate binary predictions, every number with its confidence interval.
+
+    Parameters
+    ----------
+    predictions : Predictions
+        Two-class probabilities; labels from ``predictions.labels`` or the
+        cohort's ``label`` column.
+    cohort : pandas.DataFrame, optional
+        A Cohort (indexed by ``case_id``); its ``split`` column assigns cases
+        to calibration and test splits, its ``patient_key`` column makes every
+        interval patient-clustered.
+    positive_class : int, default 1
+    calibration_split : str or None, default "calibration"
+        Split on which the operating threshold is chosen.
+    test_splits : sequence of str, optional
+        Splits to evaluate; the first is the primary one (unprefixed keys).
+        Default: every split except ``train`` and the calibration split.
+    threshold : float, optional
+        A fixed operating threshold; otherwise chosen by ``threshold_rule``
+        on the calibration split (0.5 when there is none).
+    threshold_rule : {"youden"}, default "youden"
+    confidence_level : float, default 0.95
+    n_resamples : int, default 2000
+        Bootstrap resamples, where a bootstrap is used.
+    random_state : int, default 0
+        Seed for every resampling; recorded in each Estimate.
+
+    Returns
+    -------
+    ValidationResult
+    """
+    if predictions.n_classes != 2:
+        raise InputError(
+            f"evaluate() handles binary tasks for now; got {predictions.n_classes} classes."
+        )
+    if positive_class not in (0, 1):
+        raise InputError(f"positive_class must be 0 or 1; got {positive_class}.")
+    y_all = (_align_labels(predictions, cohort) == positive_class).astype(np.int64)
+    s_all = predictions.probabilities[:, positive_class].astype(np.float64)
+    ids = predictions.case_ids
+    splits = _column(cohort, "split", ids)
+    if splits is None:
+        splits = np.full(ids.shape, "all")
+    clusters_all = _column(cohort, "patient_key", ids)
+
+    present = list(dict.fromkeys(splits.tolist()))
+    if test_splits is None:
+        test_splits = [s for s in present if s not in ("train", calibration_split)]
+    unknown = [s for s in test_splits if s not in present]
+    if unknown or not test_splits:
+        raise InputError(
+            f"test splits {list(unknown or test_splits)} have no cases; present: {present}."
+        )
+
+    result = ValidationResult()
+    result.values["task.positive_class"] = predictions.class_names[positive_class]
+    result.values["task.class_names"] = list(predictions.class_names)
+    if threshold is None:
+        if calibration_split is not None and calibration_split in present:
+            mask = splits == calibration_split
+            threshold = stats.choose_threshold(y_all[mask], s_all[mask], rule=threshold_rule)
+            result.values["operating_point.chosen_on"] = calibration_split
+            result.values["operating_point.rule"] = threshold_rule
+        else:
+            threshold = 0.5
+            result.values["operating_point.rule"] = "default 0.5 (no calibration split)"
+    else:
+        result.values["operating_point.rule"] = "fixed"
+    result.values["operating_point.threshold"] = float(threshold)
+    result.values["evaluation.splits"] = list(test_splits)
+    result.values["evaluation.primary_split"] = test_splits[0]
+    result.values["evaluation.clustered_by"] = "patient" if clusters_all is not None else "case"
+
+    for i, name in enumerate(test_splits):
+        mask = splits == name
+        _split_block(
+            result,
+            "" if i == 0 else f"split.{name}.",
+            y_all[mask],
+            s_all[mask],
+            None if clusters_all is None else clusters_all[mask],
+            threshold=float(threshold),
+            confidence_level=confidence_level,
+            n_resamples=n_resamples,
+            seed=random_state,
+        )
+    result.provenance["seed"] = random_state
+    result.provenance["n_resamples"] = n_resamples
+    result.provenance["confidence_level"] = confidence_level
+    return result

@@ -1,0 +1,170 @@
+"""The validation spec (``medval.toml``): read, check, resolve paths.
+
+Unknown keys are errors: a typo must never silently turn an analysis off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from medval._errors import SpecError
+
+__all__ = ["SCHEMA", "Spec", "read_spec"]
+
+# section -> key -> (accepted types, default; None = optional, ... = required)
+_Field = tuple[tuple[type, ...], Any]
+SCHEMA: dict[str, dict[str, _Field]] = {
+    "task": {
+        "class_names": ((list,), ...),
+        "positive_class": ((str,), None),
+    },
+    "data": {
+        "dicom_dir": ((str,), ...),
+        "labels": ((str,), ...),
+        "salt_env": ((str,), "MEDVAL_SALT"),
+    },
+    "preprocess": {
+        "window": ((list,), None),
+        "size": ((int, list), None),
+    },
+    "model": {
+        "file": ((str,), ...),
+        "factory": ((str,), None),
+        "output": ((str,), "logits"),
+        "trust_pickle": ((bool,), False),
+        "batch_size": ((int,), 64),
+        "device": ((str,), "auto"),
+    },
+    "analysis": {
+        "seed": ((int,), 0),
+        "n_resamples": ((int,), 2000),
+        "confidence_level": ((float,), 0.95),
+        "calibration_split": ((str,), "calibration"),
+        "test_splits": ((list,), None),
+        "threshold": ((float,), None),
+        "threshold_rule": ((str,), "youden"),
+    },
+    "output": {
+        "dir": ((str,), "validation"),
+    },
+}
+_REQUIRED_SECTIONS = ("task", "data", "model")
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A checked spec. Paths are absolute (resolved against the spec's folder)."""
+
+    path: Path
+    sections: dict[str, dict[str, Any]]
+
+    def __getitem__(self, dotted: str) -> Any:
+        section, key = dotted.split(".", 1)
+        return self.sections[section][key]
+
+    def resolve(self, dotted: str) -> Path:
+        """A path-valued key, relative to the spec file."""
+        return (self.path.parent / str(self[dotted])).resolve()
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join(
+        {int: "integer", float: "number", str: "string", bool: "true/false", list: "array"}[t]
+        for t in types
+    )
+
+
+def _check_value(where: str, value: Any, types: tuple[type, ...]) -> Any:
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        raise SpecError(f"{where}: expected {_type_names(types)}, got {value!r}.")
+    return value
+
+
+def check_spec(raw: dict[str, Any], *, source: str) -> dict[str, dict[str, Any]]:
+    """Check a parsed spec against :data:`SCHEMA` and fill defaults."""
+    unknown = sorted(set(raw) - set(SCHEMA))
+    if unknown:
+        raise SpecError(
+            f"{source}: unknown section [{unknown[0]}]; allowed sections: {sorted(SCHEMA)}."
+        )
+    out: dict[str, dict[str, Any]] = {}
+    for section, fields in SCHEMA.items():
+        given = raw.get(section, {})
+        if section in _REQUIRED_SECTIONS and section not in raw:
+            raise SpecError(f"{source}: missing section [{section}].")
+        if not isinstance(given, dict):
+            raise SpecError(f"{source}: [{section}] must be a table.")
+        bad = sorted(set(given) - set(fields))
+        if bad:
+            raise SpecError(
+                f"{source}: unknown key {section}.{bad[0]}; allowed keys in [{section}]: "
+                f"{sorted(fields)}."
+            )
+        values: dict[str, Any] = {}
+        for key, (types, default) in fields.items():
+            if key in given:
+                values[key] = _check_value(f"{source}: {section}.{key}", given[key], types)
+            elif default is ...:
+                raise SpecError(f"{source}: missing required key {section}.{key}.")
+            else:
+                values[key] = default
+        out[section] = values
+    _check_semantics(out, source)
+    return out
+
+
+def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
+    names = s["task"]["class_names"]
+    if len(names) != 2 or not all(isinstance(n, str) and n for n in names):
+        raise SpecError(
+            f"{source}: task.class_names must list two class names (binary task); got {names!r}."
+        )
+    pos = s["task"]["positive_class"]
+    if pos is not None and pos not in names:
+        raise SpecError(f"{source}: task.positive_class {pos!r} is not one of {names}.")
+    if s["model"]["output"] not in ("logits", "probabilities"):
+        raise SpecError(
+            f"{source}: model.output must be 'logits' or 'probabilities'; "
+            f"got {s['model']['output']!r}."
+        )
+    level = s["analysis"]["confidence_level"]
+    if not 0.5 <= level < 1.0:
+        raise SpecError(f"{source}: analysis.confidence_level must be in [0.5, 1); got {level}.")
+    if s["analysis"]["n_resamples"] < 100:
+        raise SpecError(f"{source}: analysis.n_resamples must be >= 100.")
+    window = s["preprocess"]["window"]
+    if window is not None and (
+        len(window) != 2 or not all(isinstance(v, (int, float)) for v in window) or window[1] <= 0
+    ):
+        raise SpecError(f"{source}: preprocess.window must be [center, width>0]; got {window!r}.")
+    if s["analysis"]["threshold_rule"] not in ("youden",):
+        raise SpecError(f"{source}: analysis.threshold_rule must be 'youden'.")
+    if s["model"]["batch_size"] < 1:
+        raise SpecError(f"{source}: model.batch_size must be >= 1.")
+
+
+def read_spec(path: str | Path) -> Spec:
+    """Read and check a ``medval.toml``.
+
+    Raises
+    ------
+    SpecError
+        Missing file, TOML syntax error, unknown section or key, wrong type
+        or value; the message names the key and what is allowed.
+    """
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"spec file {p} does not exist.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{p} is not valid TOML: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{p} is not UTF-8 text.") from exc
+    return Spec(path=p.resolve(), sections=check_spec(raw, source=p.name))

@@ -1,0 +1,157 @@
+"""Render ``report.html`` from a :class:`ValidationResult`."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from medval._result import ValidationResult
+from medval._types import Estimate
+
+__all__ = ["Outputs", "render_html", "template_dir", "write_outputs"]
+
+_METRICS = (
+    ("discrimination.auroc", "AUROC"),
+    ("operating_point.sensitivity", "Sensitivity"),
+    ("operating_point.specificity", "Specificity"),
+    ("operating_point.ppv", "PPV"),
+    ("operating_point.npv", "NPV"),
+)
+_EXCLUSION_ROWS_SHOWN = 200
+
+
+def template_dir() -> Path:
+    """The report templates: inside the wheel, or ``reports/`` of a source checkout."""
+    packaged = resources.files("medval") / "_data" / "reports"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "reports"
+
+
+def _fmt(e: Estimate | None) -> dict[str, Any]:
+    if e is None:
+        return {"text": "—", "ci": "", "note": "not computed"}
+    if e.value is None:
+        return {"text": "n/a", "ci": "", "note": e.reason or ""}
+    ci = "" if e.low is None else f"{e.low:.3f}–{e.high:.3f}"
+    return {"text": f"{e.value:.3f}", "ci": ci, "note": e.method}
+
+
+def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
+    rows = []
+    for i, name in enumerate(result.values.get("evaluation.splits", [])):
+        prefix = "" if i == 0 else f"split.{name}."
+        rows.append(
+            {
+                "name": name,
+                "primary": i == 0,
+                "n_cases": result.values.get(f"{prefix}cohort.n_cases"),
+                "n_patients": result.values.get(f"{prefix}cohort.n_patients"),
+                "n_positive": result.values.get(f"{prefix}cohort.n_positive"),
+                "metrics": [_fmt(result.estimates.get(prefix + key)) for key, _ in _METRICS],
+                "roc": result.tables.get(f"{prefix}curves.roc"),
+            }
+        )
+    return rows
+
+
+def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]:
+    """Plain sentences a reader can take in within a minute."""
+    out = []
+    auc = {
+        r["name"]: result.estimates.get(
+            ("" if r["primary"] else f"split.{r['name']}.") + "discrimination.auroc"
+        )
+        for r in rows
+    }
+    primary = rows[0]["name"] if rows else None
+    p = auc.get(primary) if primary else None
+    for name, e in auc.items():
+        if name == primary or e is None or p is None or e.value is None or p.value is None:
+            continue
+        if e.high is not None and p.low is not None and e.high < p.low:
+            out.append(
+                f"AUROC on '{name}' ({e.value:.3f}, CI {e.low:.3f}–{e.high:.3f}) is clearly "
+                f"below '{primary}' ({p.value:.3f}, CI {p.low:.3f}–{p.high:.3f}): the model "
+                f"does not transfer to '{name}' as validated."
+            )
+        else:
+            out.append(
+                f"AUROC on '{name}' ({e.value:.3f}) is compatible with '{primary}' "
+                f"({p.value:.3f}) at the reported confidence level."
+            )
+    n_excl = result.values.get("cohort.n_excluded", 0)
+    if n_excl:
+        out.append(f"{n_excl} file(s) were excluded before analysis; see Cohort for reasons.")
+    return out
+
+
+def render_html(
+    result: ValidationResult, *, result_sha256: str, generated_at: str | None = None
+) -> str:
+    """The self-contained report as an HTML string."""
+    import jinja2
+
+    from medval.report._plots import roc_svg
+
+    tdir = template_dir()
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(tdir)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    rows = _split_rows(result)
+    curves = [(f"{r['name']} (n={r['n_cases']})", r["roc"]) for r in rows if r["roc"]]
+    figure = roc_svg(curves, title="ROC by evaluated split") if curves else None
+    exclusions = result.tables.get("cohort.exclusions", [])
+    context = {
+        "title": "medval validation report",
+        "generated_at": generated_at
+        or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        "metric_names": [label for _, label in _METRICS],
+        "splits": rows,
+        "findings": _findings(rows, result),
+        "values": result.values,
+        "flow": result.tables.get("cohort.flow", []),
+        "by_site": result.tables.get("cohort.by_split_site", []),
+        "exclusions": exclusions[:_EXCLUSION_ROWS_SHOWN],
+        "n_exclusions_hidden": max(0, len(exclusions) - _EXCLUSION_ROWS_SHOWN),
+        "exclusion_reasons": result.tables.get("cohort.exclusion_reasons", []),
+        "provenance": result.provenance,
+        "result_sha256": result_sha256,
+        "roc_svg": figure,
+        "stylesheet": (tdir / "style.css").read_text(encoding="utf-8"),
+    }
+    from markupsafe import Markup
+
+    if figure is not None:
+        # Our own SVG from numbers; matplotlib escapes text nodes.
+        context["roc_svg"] = Markup(figure)
+    context["stylesheet"] = Markup(context["stylesheet"])
+    return env.get_template("report.html.j2").render(**context)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+    """Paths written by :func:`write_outputs` and the digest of the JSON."""
+
+    result_json: Path
+    report: Path
+    result_sha256: str
+
+
+def write_outputs(
+    result: ValidationResult, out_dir: Path, *, generated_at: str | None = None
+) -> Outputs:
+    """Write ``result.json`` then ``report.html`` (which carries the JSON's SHA-256)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "result.json"
+    digest = result.write_json(json_path)
+    html = render_html(result, result_sha256=digest, generated_at=generated_at)
+    report = out_dir / "report.html"
+    report.write_text(html, encoding="utf-8")
+    return Outputs(result_json=json_path, report=report, result_sha256=digest)

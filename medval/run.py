@@ -1,0 +1,307 @@
+"""End-to-end jobs: a spec on the user's data, and the embedded demo.
+
+Orchestrates io → inference → evaluate → report; holds no statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from medval._provenance import command_line, file_sha256, package_versions, platform_summary
+from medval._result import ValidationResult
+from medval.gate import Spec, read_spec
+
+__all__ = ["RunOutcome", "run_demo", "run_spec", "summary_table"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """What a run produced."""
+
+    result: ValidationResult
+    out_dir: Path
+    report: Path
+    result_json: Path
+
+
+class _Log:
+    """Step messages to stderr and to ``run.log`` (no PHI is ever passed here)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.lines: list[str] = []
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        self.lines.append(message)
+        if not self.quiet:
+            print(f"medval: {message}", file=sys.stderr, flush=True)
+
+
+def _cohort_tables(result: ValidationResult, data: Any, used: Sequence[str]) -> None:
+    cohort = data.cohort
+    excl = [{"file": e.file, "reason": e.reason} for e in data.exclusions]
+    reasons: dict[str, int] = {}
+    for e in data.exclusions:
+        head = e.reason.split(":")[0]
+        reasons[head] = reasons.get(head, 0) + 1
+    result.values["cohort.n_files"] = int(data.n_files)
+    result.values["cohort.n_included"] = len(cohort)
+    result.values["cohort.n_excluded"] = len(excl)
+    result.tables["cohort.exclusions"] = excl
+    result.tables["cohort.exclusion_reasons"] = [
+        {"reason": k, "count": v} for k, v in sorted(reasons.items())
+    ]
+    flow = [
+        {"step": "files found in the data folder", "count": int(data.n_files)},
+        {"step": "files excluded (unreadable, unlabelled, ...)", "count": len(excl)},
+        {"step": "cases included", "count": len(cohort)},
+    ]
+    for split, n in cohort["split"].value_counts().sort_index().items():
+        role = "evaluated" if split in used else "not evaluated"
+        flow.append({"step": f"  split '{split}' ({role})", "count": int(n)})
+    result.tables["cohort.flow"] = flow
+    cols = [c for c in ("manufacturer", "model_name") if c in cohort.columns]
+    if cols:
+        frame = cohort.assign(**{c: cohort[c].fillna("unknown") for c in cols})
+        groups = frame.groupby(["split", *cols], sort=True)
+        result.tables["cohort.by_split_site"] = [
+            {
+                "split": key[0],
+                "manufacturer": key[1],
+                "model_name": key[2] if len(key) > 2 else "",
+                "n_cases": len(g),
+                "n_patients": int(g["patient_key"].nunique()),
+                "n_positive": int(g["label"].sum()),
+            }
+            for key, g in groups
+        ]
+    result.provenance["data_manifest_sha256"] = data.manifest_sha256
+
+
+def run_spec(
+    spec: Spec | str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    trust_pickle: bool = False,
+    progress: bool = False,
+    quiet: bool = False,
+    argv: Sequence[str] | None = None,
+) -> RunOutcome:
+    """Run a validation spec: read the cohort, predict, evaluate, write outputs.
+
+    Parameters
+    ----------
+    spec : Spec or path to ``medval.toml``
+    out_dir : path, optional
+        Default: the spec's ``output.dir`` relative to the spec file.
+    trust_pickle : bool, default False
+        Load a model file that is a full pickle (it can execute code).
+    progress, quiet : bool
+        Progress bars; silence step messages.
+    argv : sequence of str, optional
+        The command line to record (paths reduced to their last part).
+    """
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader
+
+    from medval import io
+    from medval.evaluate import evaluate
+    from medval.inference import predict, resolve_device
+    from medval.report import write_outputs
+
+    if not isinstance(spec, Spec):
+        spec = read_spec(spec)
+    log = _Log(quiet)
+    out = Path(out_dir) if out_dir is not None else spec.resolve("output.dir")
+    class_names = list(spec["task.class_names"])
+    salt = os.environ.get(spec["data.salt_env"])
+
+    log("reading DICOM headers and labels")
+    data = io.load_cohort(
+        spec.resolve("data.dicom_dir"),
+        spec.resolve("data.labels"),
+        class_names=class_names,
+        salt=salt,
+        progress=progress,
+    )
+    log(f"{len(data.cohort)} cases included, {len(data.exclusions)} files excluded")
+    model = io.load_model(
+        spec.resolve("model.file"),
+        factory=spec["model.factory"],
+        trust_pickle=trust_pickle or bool(spec["model.trust_pickle"]),
+    )
+    cohort = data.cohort
+    used = cohort.index[cohort["split"] != "train"]
+    if len(used) == 0:
+        from medval._errors import DataError
+
+        raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
+    window = spec["preprocess.window"]
+    size = spec["preprocess.size"]
+    dataset = io.DicomDataset(
+        [data.paths[c] for c in used],
+        list(used),
+        window=None if window is None else (float(window[0]), float(window[1])),
+        size=None if size is None else (size if isinstance(size, int) else tuple(size)),
+    )
+    loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
+    device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
+    log(f"running the model on {len(used)} cases ({device})")
+    preds = predict(
+        model.module,
+        loader,
+        output=spec["model.output"],
+        device=device,
+        class_names=class_names,
+        progress=progress,
+    )
+    preds = preds.with_labels(cohort.loc[preds.case_ids, "label"].to_numpy(dtype=np.int64))
+    pos = spec["task.positive_class"]
+    seed = spec["analysis.seed"]
+    log("computing metrics and confidence intervals")
+    result = evaluate(
+        preds,
+        cohort,
+        positive_class=1 if pos is None else class_names.index(pos),
+        calibration_split=spec["analysis.calibration_split"],
+        test_splits=spec["analysis.test_splits"],
+        threshold=spec["analysis.threshold"],
+        threshold_rule=spec["analysis.threshold_rule"],
+        confidence_level=spec["analysis.confidence_level"],
+        n_resamples=spec["analysis.n_resamples"],
+        random_state=seed,
+    )
+    _cohort_tables(result, data, result.values["evaluation.splits"])
+    result.provenance.update(
+        {
+            "model_file": model.path_name,
+            "model_sha256": model.sha256,
+            "model_kind": model.kind,
+            "spec_sha256": file_sha256(spec.path),
+            "versions": package_versions(),
+            "platform": platform_summary(),
+            "device": str(device.type),
+            "torch_threads": torch.get_num_threads(),
+            "command": command_line(argv),
+        }
+    )
+    outputs = write_outputs(result, out)
+    log(f"wrote {outputs.report} and {outputs.result_json.name}")
+    (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
+    return RunOutcome(result, out, outputs.report, outputs.result_json)
+
+
+_DEMO_SPEC = """\
+# medval validation spec written by `medval demo`. Copy it and point it at your data.
+# Paths are relative to this file. Run:  medval validate {name}
+
+[task]
+class_names = ["no lesion", "lesion"]
+positive_class = "lesion"
+
+[data]
+dicom_dir = "cohort/dicom"        # every file below is read (headers first)
+labels = "cohort/labels.csv"      # columns: case_id, file, label, split
+
+[preprocess]
+window = [{center}, {width}]      # VOI window (HU): centre, width -> [0, 1]
+size = {size}
+
+[model]
+file = "model.pt"                 # a state_dict (weights only) or TorchScript
+factory = "medval.demo:make_model"
+output = "logits"
+
+[analysis]
+seed = {seed}
+n_resamples = 2000
+confidence_level = 0.95
+calibration_split = "calibration" # threshold chosen here (Youden)
+test_splits = ["internal", "external"]
+
+[output]
+dir = "validation"
+"""
+
+
+def run_demo(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    progress: bool = False,
+    quiet: bool = False,
+    argv: Sequence[str] | None = None,
+    train: Callable[..., Any] | None = None,
+) -> RunOutcome:
+    """The embedded main job: synthetic multi-site DICOM cohort → CNN → report.
+
+    Writes the cohort to ``out_dir/cohort/``, the trained weights to
+    ``out_dir/model.pt``, a copyable spec to ``out_dir/medval.toml`` and the
+    validation outputs (``report.html``, ``result.json``, ``run.log``) to
+    ``out_dir``.
+    """
+    import numpy as np
+    import torch
+
+    from medval import demo, io
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = _Log(quiet)
+    log(f"writing a synthetic multi-site DICOM cohort to {out.name}/cohort (seed {seed})")
+    info = demo.write_cohort(out / "cohort", seed=seed)
+    data = io.load_cohort(
+        out / "cohort" / "dicom",
+        out / "cohort" / "labels.csv",
+        class_names=list(info.class_names),
+        progress=progress,
+    )
+    train_ids = list(data.cohort.index[data.cohort["split"] == "train"])
+    dataset = io.DicomDataset(
+        [data.paths[c] for c in train_ids], train_ids, window=info.window, size=info.image_size
+    )
+    labels = data.cohort.loc[train_ids, "label"].to_numpy(dtype=np.int64)
+    log(f"training the demo CNN on {len(train_ids)} images from the development sites")
+    model = demo.make_model()
+    (train or demo.train)(model, dataset, labels, seed=seed, progress=progress)
+    torch.save(model.state_dict(), out / "model.pt")
+    spec_path = out / "medval.toml"
+    center, width = info.window
+    spec_path.write_text(
+        _DEMO_SPEC.format(
+            name=spec_path.name, center=center, width=width, size=info.image_size, seed=seed
+        ),
+        encoding="utf-8",
+    )
+    return run_spec(spec_path, out_dir=out, progress=progress, quiet=quiet, argv=argv)
+
+
+def summary_table(result: ValidationResult) -> str:
+    """A plain-text table of the key numbers, for the terminal."""
+    from medval.report._render import _METRICS
+
+    splits = result.values.get("evaluation.splits", [])
+    head = ["split", "cases", *[label for _, label in _METRICS]]
+    rows = []
+    for i, name in enumerate(splits):
+        prefix = "" if i == 0 else f"split.{name}."
+        cells = [name, str(result.values.get(f"{prefix}cohort.n_cases", ""))]
+        for key, _ in _METRICS:
+            e = result.estimates.get(prefix + key)
+            if e is None or e.value is None:
+                cells.append("n/a")
+            elif e.low is None or e.high is None:
+                cells.append(f"{e.value:.3f}")
+            else:
+                cells.append(f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]")
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,184 @@
+"""End to end: `medval demo` and `medval validate` on the demo cohort."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PHI_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "InstitutionName",
+    "InstitutionAddress",
+    "StationName",
+    "ReferringPhysicianName",
+    "StudyID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "DeviceSerialNumber",
+)
+
+
+def _planted_phi(dicom_dir: Path) -> set[str]:
+    """Every PHI value written into the demo DICOMs, read back independently."""
+    import pydicom
+
+    values: set[str] = set()
+    for path in dicom_dir.rglob("*.dcm"):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:
+            continue
+        for kw in PHI_KEYWORDS:
+            v = ds.get(kw)
+            if v is None or str(v) == "":
+                continue
+            text = str(v)
+            values.add(text)
+            if kw.endswith("Name") and "^" in text:
+                values.update(part for part in text.split("^") if len(part) >= 5)
+    return values
+
+
+def _output_files(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if p.is_file() and "cohort" not in p.relative_to(out).parts]
+
+
+def test_demo_writes_report_and_result(demo_run: Path) -> None:
+    for name in ("report.html", "result.json", "medval.toml", "model.pt", "run.log"):
+        assert (demo_run / name).is_file(), name
+    result = json.loads((demo_run / "result.json").read_text(encoding="utf-8"))
+    est = result["estimates"]
+    auc = est["discrimination.auroc"]
+    assert 0.5 < auc["value"] <= 1.0 and auc["low"] < auc["value"] < auc["high"]
+    assert "split.external.discrimination.auroc" in est
+    for key in ("operating_point.sensitivity", "operating_point.specificity"):
+        assert est[key]["method"] and est[key]["n"] > 0
+    prov = result["provenance"]
+    assert re.fullmatch(r"[0-9a-f]{64}", prov["model_sha256"])
+    assert re.fullmatch(r"[0-9a-f]{64}", prov["data_manifest_sha256"])
+    assert prov["seed"] == 0 and prov["versions"]["torch"]
+    assert prov["command"].startswith("medval demo")
+
+
+def test_external_site_is_worse(demo_run: Path) -> None:
+    est = json.loads((demo_run / "result.json").read_text(encoding="utf-8"))["estimates"]
+    assert (
+        est["split.external.discrimination.auroc"]["value"] < est["discrimination.auroc"]["value"]
+    )
+
+
+def test_report_is_self_contained_and_carries_digests(demo_run: Path) -> None:
+    import hashlib
+
+    html = (demo_run / "report.html").read_text(encoding="utf-8")
+    digest = hashlib.sha256((demo_run / "result.json").read_bytes()).hexdigest()
+    assert digest in html
+    result = json.loads((demo_run / "result.json").read_text(encoding="utf-8"))
+    assert result["provenance"]["model_sha256"] in html
+    assert "Content-Security-Policy" in html and "<svg" in html
+    # No resource is fetched: no src/href to a URL, no @import, no script.
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "@import" not in html and "<script" not in html.lower()
+
+
+def test_corrupt_and_non_dicom_files_are_listed_as_excluded(demo_run: Path) -> None:
+    result = json.loads((demo_run / "result.json").read_text(encoding="utf-8"))
+    excluded = {e["file"]: e["reason"] for e in result["tables"]["cohort.exclusions"]}
+    junk = [f for f in excluded if f.endswith(".txt")]
+    truncated = [f for f in excluded if "trunc" in f]
+    assert junk and "not a DICOM" in excluded[junk[0]]
+    assert truncated and re.search(r"truncat", excluded[truncated[0]], re.I)
+    html = (demo_run / "report.html").read_text(encoding="utf-8")
+    assert junk[0] in html and truncated[0] in html
+    assert result["values"]["cohort.n_excluded"] == len(excluded)
+
+
+def test_no_planted_phi_in_any_output(demo_run: Path, tmp_path: Path) -> None:
+    planted = _planted_phi(demo_run / "cohort" / "dicom")
+    assert len(planted) > 50  # the demo really plants PHI
+    # `medval validate` on the demo's spec, with its terminal output captured.
+    out = tmp_path / "validation"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "medval",
+            "validate",
+            str(demo_run / "medval.toml"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    blobs = [("terminal", (proc.stdout + proc.stderr).encode())]
+    blobs += [(str(p), p.read_bytes()) for p in _output_files(demo_run) + _output_files(out)]
+    leaks = [(name, v) for name, blob in blobs for v in planted if v.encode() in blob]
+    assert not leaks, leaks[:5]
+
+
+def test_same_seed_gives_identical_result_json(
+    demo_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from medval.cli import main
+
+    again = tmp_path_factory.mktemp("run-b") / "demo"
+    assert main(["demo", "--out", str(again), "--seed", "0", "--quiet"]) == 0
+    assert (again / "result.json").read_bytes() == (demo_run / "result.json").read_bytes()
+    strip = re.compile(r"generated \S+")
+    a = strip.sub("", (demo_run / "report.html").read_text(encoding="utf-8"))
+    b = strip.sub("", (again / "report.html").read_text(encoding="utf-8"))
+    assert a == b
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(demo_run: Path, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (.ci/run does) for the report test")
+        pytest.skip("no chromium installed: `apt-get install chromium` to run this check")
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    url = (demo_run / "report.html").as_uri()
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1200,1600", url],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    dom = subprocess.run(
+        [*flags, "--dump-dom", url], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    assert "medval validation report" in dom and "AUROC" in dom and "external" in dom
