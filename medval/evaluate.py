@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,6 +16,7 @@ from medval._types import Predictions
 __all__ = ["evaluate"]
 
 _ROC_POINTS = 101
+_PRIMARY_NAMES = ("internal", "test")
 
 
 def _align_labels(predictions: Predictions, cohort: Any | None) -> NDArray[np.int64]:
@@ -96,7 +97,7 @@ def evaluate(
     calibration_split: str | None = "calibration",
     test_splits: Sequence[str] | None = None,
     threshold: float | None = None,
-    threshold_rule: str = "youden",
+    threshold_rule: Literal["youden", "sensitivity", "specificity"] = "youden",
     confidence_level: float = 0.95,
     n_resamples: int = 2000,
     random_state: int = 0,
@@ -117,7 +118,8 @@ def evaluate(
         Split on which the operating threshold is chosen.
     test_splits : sequence of str, optional
         Splits to evaluate; the first is the primary one (unprefixed keys).
-        Default: every split except ``train`` and the calibration split.
+        Default: every split except ``train`` and the calibration split,
+        ``internal`` (or ``test``) first.
     threshold : float, optional
         A fixed operating threshold; otherwise chosen by ``threshold_rule``
         on the calibration split (0.5 when there is none).
@@ -149,6 +151,8 @@ def evaluate(
     present = list(dict.fromkeys(splits.tolist()))
     if test_splits is None:
         test_splits = [s for s in present if s not in ("train", calibration_split)]
+        # The internal test set is the primary one when it is there.
+        test_splits.sort(key=lambda s: (s not in _PRIMARY_NAMES, present.index(s)))
     unknown = [s for s in test_splits if s not in present]
     if unknown or not test_splits:
         raise InputError(

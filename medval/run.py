@@ -161,7 +161,9 @@ def run_spec(
         class_names=class_names,
         progress=progress,
     )
-    preds = preds.with_labels(cohort.loc[preds.case_ids, "label"].to_numpy(dtype=np.int64))
+    preds = preds.with_labels(
+        np.asarray(cohort["label"].reindex(list(preds.case_ids)), dtype=np.int64)
+    )
     pos = spec["task.positive_class"]
     seed = spec["analysis.seed"]
     log("computing metrics and confidence intervals")
@@ -211,7 +213,7 @@ labels = "cohort/labels.csv"      # columns: case_id, file, label, split
 
 [preprocess]
 window = [{center}, {width}]      # VOI window (HU): centre, width -> [0, 1]
-size = {size}
+size = [{size}]
 
 [model]
 file = "model.pt"                 # a state_dict (weights only) or TorchScript
@@ -275,7 +277,11 @@ def run_demo(
     center, width = info.window
     spec_path.write_text(
         _DEMO_SPEC.format(
-            name=spec_path.name, center=center, width=width, size=info.image_size, seed=seed
+            name=spec_path.name,
+            center=center,
+            width=width,
+            size=", ".join(map(str, info.image_size)),
+            seed=seed,
         ),
         encoding="utf-8",
     )

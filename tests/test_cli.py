@@ -116,12 +116,14 @@ def test_internal_error_exit_4_never_success(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import medval.evaluate
+    import importlib
+
+    module = importlib.import_module("medval.evaluate")
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("analysis crashed")
 
-    monkeypatch.setattr(medval.evaluate, "evaluate", boom)
+    monkeypatch.setattr(module, "evaluate", boom)
     code, err = _run(capsys, str(_spec(tmp_path, demo_run)), "--out", str(tmp_path / "o"))
     assert code == ExitCode.INTERNAL_ERROR and "analysis crashed" in err
     assert not (tmp_path / "o" / "report.html").exists()

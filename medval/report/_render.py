@@ -61,28 +61,26 @@ def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
 def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]:
     """Plain sentences a reader can take in within a minute."""
     out = []
-    auc = {
-        r["name"]: result.estimates.get(
-            ("" if r["primary"] else f"split.{r['name']}.") + "discrimination.auroc"
-        )
-        for r in rows
-    }
     primary = rows[0]["name"] if rows else None
-    p = auc.get(primary) if primary else None
-    for name, e in auc.items():
-        if name == primary or e is None or p is None or e.value is None or p.value is None:
+    for key, label in _METRICS[:3]:
+        p = result.estimates.get(key)
+        if p is None or p.value is None or p.low is None or p.high is None:
             continue
-        if e.high is not None and p.low is not None and e.high < p.low:
-            out.append(
-                f"AUROC on '{name}' ({e.value:.3f}, CI {e.low:.3f}–{e.high:.3f}) is clearly "
-                f"below '{primary}' ({p.value:.3f}, CI {p.low:.3f}–{p.high:.3f}): the model "
-                f"does not transfer to '{name}' as validated."
-            )
-        else:
-            out.append(
-                f"AUROC on '{name}' ({e.value:.3f}) is compatible with '{primary}' "
-                f"({p.value:.3f}) at the reported confidence level."
-            )
+        for r in rows[1:]:
+            e = result.estimates.get(f"split.{r['name']}.{key}")
+            if e is None or e.value is None or e.low is None or e.high is None:
+                continue
+            if e.high < p.low:
+                out.append(
+                    f"{label} on '{r['name']}' ({e.value:.3f}, CI {e.low:.3f}–{e.high:.3f}) is "
+                    f"clearly below '{primary}' ({p.value:.3f}, CI {p.low:.3f}–{p.high:.3f}): "
+                    f"the model does not transfer to '{r['name']}' as validated."
+                )
+            elif key == "discrimination.auroc":
+                out.append(
+                    f"AUROC on '{r['name']}' ({e.value:.3f}) is compatible with '{primary}' "
+                    f"({p.value:.3f}) at the reported confidence level."
+                )
     n_excl = result.values.get("cohort.n_excluded", 0)
     if n_excl:
         out.append(f"{n_excl} file(s) were excluded before analysis; see Cohort for reasons.")

@@ -1,0 +1,369 @@
+"""Split and Mondrian conformal classification: :class:`ConformalClassifier`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from medval._errors import InputError, NotCalibratedError
+from medval.conformal._checks import (
+    FloatArray,
+    check_confidence_level,
+    check_groups,
+    check_labels,
+    check_probabilities,
+    conformal_rank,
+    min_calibration_size,
+)
+from medval.conformal._quantile import conformal_quantile
+from medval.conformal._scores import EPSILON, Regularization, get_score
+
+__all__ = ["RAPS_LAMBDA_GRID", "ConformalClassifier"]
+
+#: Candidate penalties of the RAPS size-optimal tuning (Angelopoulos et al. 2021, App. E).
+RAPS_LAMBDA_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 0.2, 0.5)
+_POLICIES = ("error", "marginal")
+
+
+class ConformalClassifier:
+    """Split-conformal prediction sets from any classifier's probabilities.
+
+    Marginal, group-conditional (Mondrian, one threshold per group of a
+    Cohort column) or class-conditional (one threshold per label)
+    calibration of the LAC, APS, RAPS or top-k conformity scores. For
+    exchangeable calibration and test cases, the set contains the true label
+    with probability at least ``confidence_level`` (within each group for
+    Mondrian calibration), and at most ``confidence_level + 1/(n + 1)`` for
+    the randomised scores with continuous scores (Vovk et al. 2005; Romano et
+    al. 2020; Angelopoulos & Bates 2023).
+
+    The scores and set rules are MAPIE 1.6's (see :mod:`medval.conformal._scores`),
+    computed batched in the input dtype; ``tests/conformal`` check the sets
+    against MAPIE's ``SplitConformalClassifier`` on a prefit adapter.
+
+    Parameters
+    ----------
+    method : {"aps", "raps", "lac", "topk"}, default "aps"
+        Conformity score, from :data:`medval.conformal.SCORES`.
+    confidence_level : float, default 0.9
+        Target coverage.
+    groups : None or "class", default None
+        ``"class"`` calibrates one threshold per label (class-conditional
+        coverage; sets ``{j : s(x, j) <= q_j}``). With ``None`` the
+        calibration is marginal, or Mondrian when ``groups`` are passed to
+        :meth:`calibrate`.
+    randomized : bool, optional
+        Randomised APS/RAPS (the default for them): calibration scores
+        ``C(y) - U p_y`` and the last label kept with probability ``V``,
+        which gives the exact upper coverage bound and may give empty sets.
+        ``False`` uses the deterministic score ``C(y)`` and keeps the label
+        that crosses the threshold, so it over-covers (MAPIE's
+        ``include_last_label=True``; note MAPIE randomises the calibration
+        scores even then). Not available for LAC and top-k.
+    include_last_label : bool, default True
+        For non-randomised APS/RAPS, ``False`` drops the label that crosses
+        the threshold (MAPIE's ``include_last_label=False``; no guarantee).
+    lambda_reg, k_reg : float, optional
+        RAPS penalty ``lambda_reg * max(0, rank - k_reg)``. When either is
+        None it is tuned on a random ``raps_tuning_fraction`` of the
+        calibration cases, which are then left out of the threshold:
+        ``k_reg`` is the conformal quantile of the true label's rank + 1,
+        ``lambda_reg`` the value in :data:`RAPS_LAMBDA_GRID` with the
+        smallest mean set size (the paper's size-optimal rule).
+    raps_tuning_fraction : float, default 0.2
+        Share of calibration cases used to tune RAPS.
+    min_group_size_policy : {"error", "marginal"}, default "error"
+        What to do when a group (or class) has fewer calibration cases than
+        the level needs (``ceil((n + 1) c) <= n``, i.e.
+        ``n >= ceil(c / (1 - c))``): raise, or fall back to the marginal
+        threshold and record the group in ``fallback_groups_``.
+    random_state : int, numpy.random.Generator or None
+        Seeds the randomised scores, the RAPS tuning split and the
+        prediction-time uniforms.
+
+    Attributes
+    ----------
+    quantile_ : float or None
+        Marginal threshold (None when the calibration set is too small).
+    quantiles_ : dict
+        Threshold per group key or class index (Mondrian only).
+    n_calibration_ : int
+        Cases behind the thresholds (after the RAPS tuning split).
+    group_sizes_ : dict
+        Calibration cases per group or class.
+    fallback_groups_ : list
+        Groups that use the marginal threshold.
+    lambda_reg_, k_reg_ : float
+        RAPS penalty in use (0 for other methods).
+    n_tuning_ : int
+        Cases spent on RAPS tuning.
+
+    References
+    ----------
+    Vovk, Gammerman & Shafer (2005), *Algorithmic Learning in a Random World*.
+    Romano, Sesia & Candès (2020), NeurIPS. Angelopoulos, Bates, Malik &
+    Jordan (2021), ICLR. Sadinle, Lei & Wasserman (2019), JASA.
+    """
+
+    def __init__(
+        self,
+        method: str = "aps",
+        *,
+        confidence_level: float = 0.9,
+        groups: Literal["class"] | None = None,
+        randomized: bool | None = None,
+        include_last_label: bool = True,
+        lambda_reg: float | None = None,
+        k_reg: float | None = None,
+        raps_tuning_fraction: float = 0.2,
+        min_group_size_policy: Literal["error", "marginal"] = "error",
+        random_state: int | np.random.Generator | None = None,
+    ) -> None:
+        self.score = get_score(method)
+        self.method = self.score.name
+        self.level = check_confidence_level(confidence_level)
+        self.confidence_level = float(confidence_level)
+        if groups not in (None, "class"):
+            raise InputError(
+                f"groups must be None or 'class'; got {groups!r}. Pass group keys (a Cohort "
+                "column such as manufacturer) to calibrate(..., groups=...) instead."
+            )
+        self.groups = groups
+        if randomized is None:
+            randomized = self.score.randomizable
+        if randomized and not self.score.randomizable:
+            raise InputError(
+                f"randomized=True is available for 'aps' and 'raps' only; got method "
+                f"{self.method!r}."
+            )
+        self.randomized = bool(randomized)
+        self.include_last_label = bool(include_last_label)
+        for name, value in (("lambda_reg", lambda_reg), ("k_reg", k_reg)):
+            if value is not None and not (np.isfinite(value) and value >= 0):
+                raise InputError(f"{name} must be a finite number >= 0; got {value!r}.")
+        self.lambda_reg = lambda_reg
+        self.k_reg = k_reg
+        if not 0.0 < raps_tuning_fraction < 1.0:
+            raise InputError(f"raps_tuning_fraction must be in (0, 1); got {raps_tuning_fraction}.")
+        self.raps_tuning_fraction = float(raps_tuning_fraction)
+        if min_group_size_policy not in _POLICIES:
+            raise InputError(
+                f"min_group_size_policy must be one of {list(_POLICIES)}; got "
+                f"{min_group_size_policy!r}."
+            )
+        self.min_group_size_policy = min_group_size_policy
+        self.random_state = random_state
+
+    # -- calibration ---------------------------------------------------------
+
+    def calibrate(
+        self, probabilities: ArrayLike, labels: ArrayLike, groups: ArrayLike | None = None
+    ) -> ConformalClassifier:
+        """Compute the conformal threshold(s) from held-out calibration cases.
+
+        Parameters
+        ----------
+        probabilities : array of float, shape (n, K)
+            Calibration probabilities (rows sum to 1; float32 stays float32).
+        labels : array of int, shape (n,)
+            True classes in ``0 .. K-1``.
+        groups : array, shape (n,), optional
+            Group key per case (Mondrian calibration), e.g. the manufacturer.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        InputError
+            Bad probabilities or labels; too few calibration cases (overall,
+            or in a group under ``min_group_size_policy="error"``).
+        """
+        p = check_probabilities(probabilities)
+        n, k = p.shape
+        y = check_labels(labels, n, k)
+        if groups is not None and self.groups == "class":
+            raise InputError("groups='class' calibrates per label; do not pass groups as well.")
+        g = None if groups is None else check_groups(groups, n)
+        rng = np.random.default_rng(self.random_state)
+
+        reg = None
+        self.lambda_reg_, self.k_reg_, self.n_tuning_ = 0.0, 0.0, 0
+        if self.method == "raps":
+            keep = np.arange(n)
+            if self.lambda_reg is None or self.k_reg is None:
+                perm = rng.permutation(n)
+                n_tune = max(1, round(self.raps_tuning_fraction * n))
+                tune, keep = np.sort(perm[:n_tune]), np.sort(perm[n_tune:])
+                self.n_tuning_ = n_tune
+                self._tune_raps(p[tune], y[tune])
+            if self.lambda_reg is not None:
+                self.lambda_reg_ = float(self.lambda_reg)
+            if self.k_reg is not None:
+                self.k_reg_ = float(self.k_reg)
+            reg = Regularization(self.lambda_reg_, self.k_reg_)
+            if keep.shape[0] < n:
+                p, y = p[keep], y[keep]
+                g = None if g is None else g[keep]
+        self._regularization = reg
+
+        u = rng.random((y.shape[0],)) if self.randomized else None
+        scores = self.score.calibration_scores(p, y, u=u, regularization=reg)
+        self.n_calibration_ = int(y.shape[0])
+        self.n_classes_ = k
+        self.quantile_ = self._quantile_or_none(scores)
+        self.quantiles_: dict[Any, Any] = {}
+        self.group_sizes_: dict[Any, int] = {}
+        self.fallback_groups_: list[Any] = []
+        if self.groups == "class":
+            self._calibrate_groups(scores, y, list(range(k)))
+        elif g is not None:
+            self._calibrate_groups(scores, g, np.unique(g).tolist())
+        elif self.quantile_ is None:
+            conformal_quantile(scores, confidence_level=self.confidence_level)  # raises
+        self._predict_seed = int(rng.integers(np.iinfo(np.int64).max))
+        self._score_dtype = scores.dtype
+        return self
+
+    def _quantile_or_none(self, scores: FloatArray) -> Any:
+        if conformal_rank(scores.shape[0], self.level) > scores.shape[0]:
+            return None
+        return conformal_quantile(scores, confidence_level=self.confidence_level)
+
+    def _calibrate_groups(self, scores: FloatArray, keys: NDArray[Any], levels: list[Any]) -> None:
+        small: list[tuple[Any, int]] = []
+        for key in levels:
+            member = scores[keys == key]
+            self.group_sizes_[key] = int(member.shape[0])
+            q = self._quantile_or_none(member)
+            if q is None:
+                small.append((key, int(member.shape[0])))
+            else:
+                self.quantiles_[key] = q
+        if not small:
+            return
+        need = min_calibration_size(self.level)
+        what = "class" if self.groups == "class" else "group"
+        listed = ", ".join(f"{key!r}: {m}" for key, m in small[:10])
+        if self.min_group_size_policy == "error" or self.quantile_ is None:
+            raise InputError(
+                f"{len(small)} {what}(s) have too few calibration cases for confidence_level "
+                f"{self.confidence_level} ({listed}); each needs ceil((n+1)(1-alpha)) <= n, i.e. "
+                f"n >= {need}. Add cases, merge small {what}s, or use "
+                "min_group_size_policy='marginal' to fall back to the marginal threshold."
+            )
+        for key, _ in small:
+            self.quantiles_[key] = self.quantile_
+            self.fallback_groups_.append(key)
+
+    def _tune_raps(self, p: FloatArray, y: NDArray[np.intp]) -> None:
+        if self.k_reg is None:
+            ranks = get_score("topk").calibration_scores(p, y)
+            self.k_reg_ = (
+                float(conformal_quantile(ranks, confidence_level=self.confidence_level)) + 1
+            )
+        else:
+            self.k_reg_ = float(self.k_reg)
+        if self.lambda_reg is not None:
+            return
+        aps = get_score("aps")
+        best, best_size = 0.0, np.inf
+        for lam in RAPS_LAMBDA_GRID:
+            reg = Regularization(lam, self.k_reg_)
+            s = aps.calibration_scores(p, y, regularization=reg)
+            q = conformal_quantile(s, confidence_level=self.confidence_level)
+            sets = aps.row_sets(p, np.full(y.shape[0], q), regularization=reg)
+            size = float(sets.sum(axis=1).mean())
+            if size < best_size - EPSILON:
+                best, best_size = lam, size
+        self.lambda_reg_ = best
+
+    # -- prediction ----------------------------------------------------------
+
+    def _check_calibrated(self) -> None:
+        if not hasattr(self, "n_calibration_"):
+            raise NotCalibratedError(
+                "This ConformalClassifier is not calibrated yet; call "
+                ".calibrate(probabilities, labels) on held-out cases first."
+            )
+
+    def predict_sets(
+        self,
+        probabilities: ArrayLike,
+        groups: ArrayLike | None = None,
+        *,
+        random_state: int | np.random.Generator | None = None,
+    ) -> NDArray[np.bool_]:
+        """Prediction sets for new cases.
+
+        Parameters
+        ----------
+        probabilities : array of float, shape (m, K)
+            Probabilities of the cases to predict.
+        groups : array, shape (m,), optional
+            Group keys; required when calibrated per group.
+        random_state : int, Generator or None
+            Uniforms of the randomised sets; by default a seed drawn at
+            calibration, so repeated calls give the same sets.
+
+        Returns
+        -------
+        array of bool, shape (m, K)
+            ``sets[i, j]`` is True when class j is in case i's set.
+
+        Raises
+        ------
+        NotCalibratedError
+            Before :meth:`calibrate`.
+        InputError
+            Bad probabilities, wrong K, missing or unseen groups.
+        """
+        self._check_calibrated()
+        p = check_probabilities(probabilities)
+        m, k = p.shape
+        if k != self.n_classes_:
+            raise InputError(
+                f"probabilities have {k} classes but the calibration had {self.n_classes_}."
+            )
+        u = None
+        if self.randomized:
+            seed = self._predict_seed if random_state is None else random_state
+            u = np.random.default_rng(seed).random((m,))
+        reg = self._regularization
+        if self.groups == "class":
+            q = np.array([self.quantiles_[j] for j in range(k)], dtype=self._score_dtype)
+            scores = self.score.label_scores(p, u=u, regularization=reg)
+            scores -= q
+            return scores <= EPSILON
+        thresholds = self._row_thresholds(m, groups)
+        return self.score.row_sets(
+            p, thresholds, u=u, include_last_label=self.include_last_label, regularization=reg
+        )
+
+    def _row_thresholds(self, m: int, groups: ArrayLike | None) -> FloatArray:
+        if not self.quantiles_:
+            if groups is not None:
+                raise InputError(
+                    "groups were passed to predict_sets but the calibration was marginal; "
+                    "pass groups to calibrate() as well, or none here."
+                )
+            return np.full(m, self.quantile_, dtype=self._score_dtype)
+        if groups is None:
+            raise InputError(
+                "This classifier was calibrated per group; pass the test cases' groups to "
+                "predict_sets(probabilities, groups=...)."
+            )
+        g = check_groups(groups, m)
+        keys, inverse = np.unique(g, return_inverse=True)
+        unseen = [key for key in keys.tolist() if key not in self.quantiles_]
+        if unseen:
+            raise InputError(
+                f"groups {unseen[:10]} were not seen at calibration (known: "
+                f"{sorted(map(str, self.quantiles_))[:20]}); calibrate with cases from every "
+                "group, or map new groups to a known key."
+            )
+        table = np.array([self.quantiles_[key] for key in keys.tolist()], dtype=self._score_dtype)
+        return table[inverse.ravel()]

@@ -1,0 +1,40 @@
+"""Synthetic multi-scanner DICOM cohort and a small CNN with dropout.
+
+``write_cohort`` writes three fictional CT sites (the third out of
+distribution) as real DICOM files with fake PHI, and ``make_model`` /
+``train`` give a small one-logit CNN to validate on it. torch and pydicom
+load only when a name that needs them is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["DemoCohortInfo", "DemoNet", "TrainingLog", "make_model", "train", "write_cohort"]
+
+_LAZY = {
+    "DemoCohortInfo": "medval.demo._cohort",
+    "write_cohort": "medval.demo._cohort",
+    "DemoNet": "medval.demo._model",
+    "TrainingLog": "medval.demo._model",
+    "make_model": "medval.demo._model",
+    "train": "medval.demo._model",
+}
+
+if TYPE_CHECKING:
+    from medval.demo._cohort import DemoCohortInfo, write_cohort
+    from medval.demo._model import DemoNet, TrainingLog, make_model, train
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medval.demo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

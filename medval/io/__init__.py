@@ -1,0 +1,70 @@
+"""Reading data: DICOM headers and pixels, labels tables, model files, the PHI policy.
+
+This is the only package that touches DICOM files. Importing it is light:
+pydicom and pandas load inside the functions that use them, and the
+torch-based names (:class:`DicomDataset`, :func:`load_model`) load on first
+access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from medval.io._dicom import SCAN_COLUMNS, CohortScan, Exclusion, read_dicom_cohort
+from medval.io._labels import LABEL_COLUMNS, CohortData, build_cohort, load_cohort, read_labels
+from medval.io._phi import (
+    AGE_BANDS,
+    PHI_KEYWORDS,
+    SALT_ENV_VAR,
+    age_band,
+    pseudonym,
+    resolve_salt,
+    sex,
+)
+
+__all__ = [
+    "AGE_BANDS",
+    "LABEL_COLUMNS",
+    "PHI_KEYWORDS",
+    "SALT_ENV_VAR",
+    "SCAN_COLUMNS",
+    "CohortData",
+    "CohortScan",
+    "DicomDataset",
+    "Exclusion",
+    "LoadedModel",
+    "age_band",
+    "build_cohort",
+    "load_cohort",
+    "load_model",
+    "pseudonym",
+    "read_dicom_cohort",
+    "read_labels",
+    "resolve_salt",
+    "sex",
+]
+
+# Names that import torch; loaded on first attribute access.
+_LAZY = {
+    "DicomDataset": "medval.io._dataset",
+    "LoadedModel": "medval.io._model",
+    "load_model": "medval.io._model",
+}
+
+if TYPE_CHECKING:
+    from medval.io._dataset import DicomDataset
+    from medval.io._model import LoadedModel, load_model
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medval.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,87 @@
+"""medval.stats: metrics with their uncertainty.
+
+The statistics engine every analysis and every gate rests on: a metric
+registry, a vectorised stratified / patient-clustered bootstrap
+(percentile, basic, BCa), DeLong's AUROC interval and paired test,
+binomial intervals, operating points, paired non-inferiority comparisons
+and multiplicity adjustments. numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+from medval.stats._bootstrap import bootstrap_ci
+from medval.stats._compare import Comparison, Verdict, compare
+from medval.stats._delong import (
+    PairedTest,
+    auroc_ci,
+    delong_ci,
+    delong_covariance,
+    delong_test,
+)
+from medval.stats._metrics import (
+    METRICS,
+    Metric,
+    accuracy,
+    auprc,
+    auroc,
+    balanced_accuracy,
+    brier_score,
+    confusion_counts,
+    f1,
+    get_metric,
+    log_loss,
+    macro_auroc,
+    npv,
+    ovr_auroc,
+    ppv,
+    sensitivity,
+    specificity,
+)
+from medval.stats._multiplicity import benjamini_hochberg, holm
+from medval.stats._operating import (
+    choose_threshold,
+    sensitivity_at_specificity,
+    specificity_at_sensitivity,
+)
+from medval.stats._proportion import (
+    clustered_proportion_ci,
+    proportion_ci,
+    threshold_metric_ci,
+)
+
+__all__ = [
+    "METRICS",
+    "Comparison",
+    "Metric",
+    "PairedTest",
+    "Verdict",
+    "accuracy",
+    "auprc",
+    "auroc",
+    "auroc_ci",
+    "balanced_accuracy",
+    "benjamini_hochberg",
+    "bootstrap_ci",
+    "brier_score",
+    "choose_threshold",
+    "clustered_proportion_ci",
+    "compare",
+    "confusion_counts",
+    "delong_ci",
+    "delong_covariance",
+    "delong_test",
+    "f1",
+    "get_metric",
+    "holm",
+    "log_loss",
+    "macro_auroc",
+    "npv",
+    "ovr_auroc",
+    "ppv",
+    "proportion_ci",
+    "sensitivity",
+    "sensitivity_at_specificity",
+    "specificity",
+    "specificity_at_sensitivity",
+    "threshold_metric_ci",
+]

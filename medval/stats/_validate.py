@@ -1,0 +1,158 @@
+"""Input checks shared by the statistics engine.
+
+Every public function of :mod:`medval.stats` funnels its arrays through
+these helpers, so the messages (what was expected, what arrived, the fix)
+read the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from medval._errors import InputError
+
+__all__ = [
+    "MIN_CASES",
+    "FloatArray",
+    "IntArray",
+    "check_binary_labels",
+    "check_clusters",
+    "check_confidence_level",
+    "check_predictions",
+    "check_scores",
+    "normalise_random_state",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+# Below this many cases an interval is reported as not estimable.
+MIN_CASES = 10
+
+
+def check_confidence_level(confidence_level: float) -> float:
+    """Return ``confidence_level`` as a float in (0, 1) or raise."""
+    try:
+        cl = float(confidence_level)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"confidence_level must be a number in (0, 1), e.g. 0.95; got {confidence_level!r}."
+        ) from None
+    if not 0.0 < cl < 1.0:
+        raise InputError(
+            f"confidence_level must be in (0, 1), e.g. 0.95; got {confidence_level!r}. "
+            "(A 95% interval is confidence_level=0.95, not alpha=0.05.)"
+        )
+    return cl
+
+
+def check_binary_labels(y_true: ArrayLike, *, name: str = "y_true") -> IntArray:
+    """Return ``y_true`` as a 1-D int64 array of 0/1 or raise."""
+    y = np.asarray(y_true)
+    if y.ndim != 1:
+        raise InputError(f"{name} must be 1-D of shape (n,) with 0/1 labels; got shape {y.shape}.")
+    if y.dtype.kind == "b":
+        return y.astype(np.int64)
+    if y.dtype.kind not in "iuf":
+        raise InputError(f"{name} must hold 0/1 labels; got dtype {y.dtype}.")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise InputError(f"{name} contains NaN or infinite values; drop or fix those cases.")
+    bad = np.flatnonzero((y != 0) & (y != 1))
+    if bad.size:
+        raise InputError(
+            f"{name} must hold binary labels 0/1; row {int(bad[0])} is {y[bad[0]].item()!r} "
+            f"({bad.size} rows are neither 0 nor 1). For K classes use the multiclass "
+            "metrics (e.g. 'macro_auroc') with y_score of shape (n, K)."
+        )
+    return y.astype(np.int64)
+
+
+def check_scores(y_score: ArrayLike, n: int, *, name: str = "y_score") -> FloatArray:
+    """Return a finite 1-D float64 score vector of length ``n`` or raise."""
+    s = np.asarray(y_score)
+    if s.dtype.kind not in "iufb":
+        raise InputError(f"{name} must be numeric; got dtype {s.dtype}.")
+    s = s.astype(np.float64)
+    if s.ndim == 2 and s.shape[1] == 2:
+        raise InputError(
+            f"{name} has shape {s.shape}: pass the positive-class column, y_score[:, 1], "
+            "for binary metrics."
+        )
+    if s.ndim != 1 or s.shape[0] != n:
+        raise InputError(
+            f"{name} must have shape ({n},) to match y_true (n={n}); got shape {s.shape}. "
+            "Check that labels and scores come from the same cases."
+        )
+    finite = np.isfinite(s)
+    if not np.all(finite):
+        bad = np.flatnonzero(~finite)
+        raise InputError(
+            f"{name} contains NaN or infinite values at {bad.size} rows (first: row "
+            f"{int(bad[0])}); fix or drop those cases before computing metrics."
+        )
+    return s
+
+
+def check_predictions(y_pred: ArrayLike, n: int, *, name: str = "y_pred") -> IntArray:
+    """Return 0/1 predicted labels of length ``n`` or raise."""
+    p = np.asarray(y_pred)
+    if p.ndim != 1 or p.shape[0] != n:
+        raise InputError(f"{name} must have shape ({n},) to match y_true; got shape {p.shape}.")
+    if p.dtype.kind == "f" and not np.all(np.isfinite(p)):
+        raise InputError(f"{name} contains NaN or infinite values.")
+    if p.dtype.kind not in "iufb" or np.any((p != 0) & (p != 1)):
+        raise InputError(
+            f"{name} must hold 0/1 predicted labels; got values other than 0 and 1. "
+            "To threshold scores, pass threshold=... (a case is positive when score >= threshold)."
+        )
+    return p.astype(np.int64)
+
+
+def check_clusters(clusters: ArrayLike | None, n: int) -> tuple[IntArray, int] | None:
+    """Encode patient keys as codes ``0..K-1`` in order of first appearance.
+
+    Returns ``None`` when ``clusters`` is ``None``, else ``(codes (n,), K)``.
+    """
+    if clusters is None:
+        return None
+    c = np.asarray(clusters)
+    if c.ndim != 1 or c.shape[0] != n:
+        raise InputError(
+            f"clusters must hold one patient key per case, shape ({n},); got shape {c.shape}. "
+            "Pass cohort['patient_key'] aligned with the predictions."
+        )
+    if c.dtype.kind == "f" and not np.all(np.isfinite(c)):
+        raise InputError("clusters contains NaN; every case needs a patient key.")
+    if c.dtype.kind == "O" and any(v is None for v in c):
+        raise InputError("clusters contains None; every case needs a patient key.")
+    _, first, codes = np.unique(c, return_index=True, return_inverse=True)
+    # Number patients by first appearance, not by key: pseudonymised keys change
+    # with the salt, and results must not (same cases, same seed, same numbers).
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    codes = rank[codes.astype(np.int64).ravel()]
+    return codes, int(codes.max()) + 1 if n else 0
+
+
+def normalise_random_state(random_state: Any) -> tuple[np.random.Generator, int | None]:
+    """``random_state`` -> (Generator, recorded seed).
+
+    The seed is recorded only when an int was given; a Generator's state
+    cannot be summarised by one int, so ``None`` is recorded then.
+    """
+    if random_state is None:
+        seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint32)[0])
+        return np.random.default_rng(seed), seed
+    if isinstance(random_state, np.random.Generator):
+        return random_state, None
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise InputError(f"random_state must be a non-negative int; got {random_state}.")
+        return np.random.default_rng(int(random_state)), int(random_state)
+    raise InputError(
+        "random_state must be an int, a numpy.random.Generator or None; "
+        f"got {type(random_state).__name__}."
+    )

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from medval import InputError, Predictions, evaluate
+
+
+def _data(rng: np.random.Generator, n: int = 600) -> tuple[Predictions, pd.DataFrame]:
+    patients = rng.integers(0, n // 3, size=n)
+    sick = rng.random(n // 3) < 0.4
+    y = sick[patients].astype(int)
+    score = 1 / (1 + np.exp(-(rng.normal(size=n) + 1.5 * y - 0.5)))
+    split = np.where(
+        patients % 3 == 0, "calibration", np.where(patients % 3 == 1, "internal", "external")
+    )
+    ids = [f"c{i:04d}" for i in range(n)]
+    cohort = pd.DataFrame(
+        {"case_id": ids, "patient_key": [f"p{k}" for k in patients], "split": split, "label": y}
+    ).set_index("case_id")
+    preds = Predictions(ids, np.c_[1 - score, score], class_names=("neg", "pos"))
+    return preds, cohort
+
+
+def test_metrics_match_sklearn_and_threshold_comes_from_calibration(
+    rng: np.random.Generator,
+) -> None:
+    preds, cohort = _data(rng)
+    r = evaluate(preds, cohort, n_resamples=300, random_state=3)
+    y = cohort["label"].to_numpy()
+    s = preds.probabilities[:, 1]
+    internal = (cohort["split"] == "internal").to_numpy()
+    assert r["discrimination.auroc"].value == pytest.approx(roc_auc_score(y[internal], s[internal]))
+    ext = (cohort["split"] == "external").to_numpy()
+    assert r["split.external.discrimination.auroc"].value == pytest.approx(
+        roc_auc_score(y[ext], s[ext])
+    )
+    # Youden's J on the calibration split, recomputed with scikit-learn.
+    cal = (cohort["split"] == "calibration").to_numpy()
+    fpr, tpr, thr = roc_curve(y[cal], s[cal])
+    best = thr[np.argmax(tpr - fpr)]
+    t = r["operating_point.threshold"]
+    pred_t, pred_best = s[cal] >= t, s[cal] >= best
+    j = lambda p: p[y[cal] == 1].mean() - p[y[cal] == 0].mean()  # noqa: E731
+    assert j(pred_t) == pytest.approx(j(pred_best))
+    sens = r["operating_point.sensitivity"]
+    assert sens.value == pytest.approx((s[internal & (y == 1)] >= t).mean())
+    assert r["evaluation.clustered_by"] == "patient"
+    assert r["cohort.n_patients"] == cohort.loc[internal, "patient_key"].nunique()
+    assert "calibration" not in r["evaluation.splits"]
+
+
+def test_same_seed_same_numbers(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    a = evaluate(preds, cohort, n_resamples=200, random_state=7).to_json()
+    b = evaluate(preds, cohort, n_resamples=200, random_state=7).to_json()
+    assert a == b
+
+
+def test_without_cohort_everything_is_one_split(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng, 200)
+    r = evaluate(preds.with_labels(cohort["label"].to_numpy()), n_resamples=200)
+    assert r["evaluation.splits"] == ["all"]
+    assert r["operating_point.threshold"] == 0.5
+    assert r["evaluation.clustered_by"] == "case"
+
+
+def test_errors(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng, 60)
+    with pytest.raises(InputError, match="no labels"):
+        evaluate(preds)
+    with pytest.raises(InputError, match=r"test splits \['nope'\] have no cases"):
+        evaluate(preds, cohort, test_splits=["nope"])
+    three = Predictions(["a", "b"], [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], labels=[0, 2])
+    with pytest.raises(InputError, match="binary tasks"):
+        evaluate(three)
