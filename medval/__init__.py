@@ -38,6 +38,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "predict",
+    "wrap",
 ]
 
 # name -> module that defines it; imported on first attribute access.
@@ -45,10 +46,12 @@ _LAZY = {
     "predict": "medval.inference",
     "evaluate": "medval.evaluate",
     "ValidationResult": "medval._result",
+    "wrap": "medval._wrap",
 }
 
 if TYPE_CHECKING:
     from medval._result import ValidationResult
+    from medval._wrap import wrap
     from medval.evaluate import evaluate
     from medval.inference import predict
 

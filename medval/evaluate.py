@@ -17,6 +17,7 @@ __all__ = ["evaluate"]
 
 _ROC_POINTS = 101
 _PRIMARY_NAMES = ("internal", "test")
+DEFAULT_GROUP_COLUMNS = ("manufacturer", "model_name", "sex", "age_band")
 
 
 def _align_labels(predictions: Predictions, cohort: Any | None) -> NDArray[np.int64]:
@@ -101,6 +102,10 @@ def evaluate(
     confidence_level: float = 0.95,
     n_resamples: int = 2000,
     random_state: int = 0,
+    conformal_method: str | None = "aps",
+    conformal_level: float = 0.9,
+    triage_max_fnr: float | None = 0.05,
+    group_columns: Sequence[str] = DEFAULT_GROUP_COLUMNS,
 ) -> ValidationResult:
     """Evaluate binary predictions, every number with its confidence interval.
 
@@ -129,6 +134,17 @@ def evaluate(
         Bootstrap resamples, where a bootstrap is used.
     random_state : int, default 0
         Seed for every resampling; recorded in each Estimate.
+    conformal_method : {"aps", "raps", "lac", "topk"} or None, default "aps"
+        Conformal prediction sets calibrated on the calibration split and
+        diagnosed (coverage, set sizes, per group) on every test split; None
+        skips them. Needs a calibration split disjoint in patients.
+    conformal_level : float, default 0.9
+        Target coverage of the prediction sets.
+    triage_max_fnr : float or None, default 0.05
+        With a calibration split: a triage threshold from conformal risk
+        control keeping the expected false-negative rate at most this.
+    group_columns : sequence of str
+        Cohort columns whose groups get their own coverage diagnostics.
 
     Returns
     -------
@@ -189,6 +205,28 @@ def evaluate(
             threshold=float(threshold),
             confidence_level=confidence_level,
             n_resamples=n_resamples,
+            seed=random_state,
+        )
+    has_calibration = calibration_split is not None and calibration_split in present
+    if conformal_method is not None and has_calibration:
+        from medval._eval_conformal import conformal_section
+
+        groups = {c: v for c in group_columns if (v := _column(cohort, c, ids)) is not None}
+        conformal_section(
+            result,
+            predictions.probabilities,
+            _align_labels(predictions, cohort),
+            y_all,
+            splits,
+            calibration_split=str(calibration_split),
+            test_splits=test_splits,
+            class_names=predictions.class_names,
+            groups=groups,
+            patients=clusters_all,
+            method=conformal_method,
+            confidence_level=conformal_level,
+            triage_max_fnr=triage_max_fnr,
+            ci_level=confidence_level,
             seed=random_state,
         )
     result.provenance["seed"] = random_state

@@ -178,6 +178,10 @@ def run_spec(
         confidence_level=spec["analysis.confidence_level"],
         n_resamples=spec["analysis.n_resamples"],
         random_state=seed,
+        conformal_method=spec["conformal.method"] if spec["conformal.enabled"] else None,
+        conformal_level=spec["conformal.confidence_level"],
+        triage_max_fnr=spec["conformal.triage_max_fnr"],
+        group_columns=[str(c) for c in spec["conformal.group_columns"]],
     )
     _cohort_tables(result, data, result.values["evaluation.splits"])
     result.provenance.update(
@@ -226,6 +230,11 @@ n_resamples = 2000
 confidence_level = 0.95
 calibration_split = "calibration" # threshold chosen here (Youden)
 test_splits = ["internal", "external"]
+
+[conformal]
+method = "aps"                    # prediction sets calibrated on the calibration split
+confidence_level = 0.9            # target coverage, checked per scanner, sex and age band
+triage_max_fnr = 0.05             # triage threshold by conformal risk control
 
 [output]
 dir = "validation"

@@ -47,6 +47,13 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "threshold": ((float,), None),
         "threshold_rule": ((str,), "youden"),
     },
+    "conformal": {
+        "method": ((str,), "aps"),
+        "confidence_level": ((float,), 0.9),
+        "triage_max_fnr": ((float,), 0.05),
+        "group_columns": ((list,), ["manufacturer", "model_name", "sex", "age_band"]),
+        "enabled": ((bool,), True),
+    },
     "output": {
         "dir": ((str,), "validation"),
     },
@@ -145,6 +152,20 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         raise SpecError(f"{source}: preprocess.window must be [center, width>0]; got {window!r}.")
     if s["analysis"]["threshold_rule"] not in ("youden",):
         raise SpecError(f"{source}: analysis.threshold_rule must be 'youden'.")
+    c = s["conformal"]
+    if c["method"] not in ("aps", "raps", "lac", "topk"):
+        raise SpecError(
+            f"{source}: conformal.method must be one of aps, raps, lac, topk; got {c['method']!r}."
+        )
+    if not 0.5 <= c["confidence_level"] < 1.0:
+        raise SpecError(
+            f"{source}: conformal.confidence_level must be in [0.5, 1); "
+            f"got {c['confidence_level']}."
+        )
+    if not 0.0 < c["triage_max_fnr"] < 0.5:
+        raise SpecError(
+            f"{source}: conformal.triage_max_fnr must be in (0, 0.5); got {c['triage_max_fnr']}."
+        )
     if s["model"]["batch_size"] < 1:
         raise SpecError(f"{source}: model.batch_size must be >= 1.")
 

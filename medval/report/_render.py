@@ -21,6 +21,7 @@ _METRICS = (
     ("operating_point.npv", "NPV"),
 )
 _EXCLUSION_ROWS_SHOWN = 200
+_SMALL_CELL = 11  # cells with fewer cases are suppressed in the report
 
 
 def template_dir() -> Path:
@@ -58,6 +59,79 @@ def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _conformal(result: ValidationResult) -> dict[str, Any] | None:
+    if "conformal.method" not in result.values:
+        return None
+    v = result.values
+    splits, groups = [], []
+    for i, name in enumerate(v.get("evaluation.splits", [])):
+        prefix = "" if i == 0 else f"split.{name}."
+        splits.append(
+            {
+                "name": name,
+                "coverage": _fmt(result.estimates.get(f"{prefix}conformal.coverage")),
+                "mean_set_size": v.get(f"{prefix}conformal.mean_set_size"),
+                "singleton_rate": v.get(f"{prefix}conformal.singleton_rate"),
+                "referral_rate": v.get(f"{prefix}conformal.referral_rate"),
+                "empty_rate": v.get(f"{prefix}conformal.empty_rate"),
+                "triage_sensitivity": _fmt(result.estimates.get(f"{prefix}triage.sensitivity")),
+                "flagged_rate": v.get(f"{prefix}triage.flagged_rate"),
+            }
+        )
+        rows = result.tables.get(f"{prefix}conformal.by_class", []) + result.tables.get(
+            f"{prefix}conformal.by_group", []
+        )
+        for row in rows:
+            groups.append({"split": name, **row, "suppressed": row["n"] < _SMALL_CELL})
+    return {
+        "method": v["conformal.method"],
+        "target": v["conformal.confidence_level"],
+        "n_calibration": v.get("conformal.n_calibration"),
+        "calibrated_on": v.get("conformal.calibrated_on"),
+        "triage_threshold": v.get("triage.threshold"),
+        "triage_max_fnr": v.get("triage.max_fnr"),
+        "splits": splits,
+        "groups": groups,
+    }
+
+
+def _coverage_findings(result: ValidationResult) -> list[str]:
+    """One sentence per split whose sets miss the target, overall or in a group."""
+    target = result.values.get("conformal.confidence_level")
+    out = []
+    for i, name in enumerate(result.values.get("evaluation.splits", [])):
+        prefix = "" if i == 0 else f"split.{name}."
+        under = [
+            f"{row['column']} = {row['group']} ({row['coverage']:.2f})"
+            for row in result.tables.get(f"{prefix}conformal.by_class", [])
+            + result.tables.get(f"{prefix}conformal.by_group", [])
+            if row["flag"] and row.get("direction") == "under" and row["n"] >= _SMALL_CELL
+        ]
+        cov = result.estimates.get(f"{prefix}conformal.coverage")
+        if cov is None or cov.value is None or target is None:
+            continue
+        if cov.high is not None and cov.high < target:
+            head = (
+                f"The {target:.0%} prediction sets cover only {cov.value:.3f} (CI "
+                f"{cov.low:.3f}–{cov.high:.3f}) of '{name}' cases: the coverage guarantee "
+                "does not hold there"
+            )
+        elif under:
+            head = (
+                f"On '{name}' the {target:.0%} prediction sets are compatible with the "
+                "target overall"
+            )
+        else:
+            continue
+        if under:
+            shown = "; ".join(under[:4]) + (
+                f"; and {len(under) - 4} more" if len(under) > 4 else ""
+            )
+            head += f", and are under-covered for {shown}"
+        out.append(head + ".")
+    return out
+
+
 def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]:
     """Plain sentences a reader can take in within a minute."""
     out = []
@@ -81,6 +155,7 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
                     f"AUROC on '{r['name']}' ({e.value:.3f}) is compatible with '{primary}' "
                     f"({p.value:.3f}) at the reported confidence level."
                 )
+    out += _coverage_findings(result)
     n_excl = result.values.get("cohort.n_excluded", 0)
     if n_excl:
         out.append(f"{n_excl} file(s) were excluded before analysis; see Cohort for reasons.")
@@ -122,6 +197,8 @@ def render_html(
         "provenance": result.provenance,
         "result_sha256": result_sha256,
         "roc_svg": figure,
+        "conformal": _conformal(result),
+        "small_cell": _SMALL_CELL,
         "stylesheet": (tdir / "style.css").read_text(encoding="utf-8"),
     }
     from markupsafe import Markup

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medval import InputError, Predictions, evaluate
+from medval.conformal import ConformalClassifier, conformal_risk_control
+
+
+def _data(rng: np.random.Generator, n: int = 900) -> tuple[Predictions, pd.DataFrame]:
+    patients = np.arange(n) // 3
+    y = (rng.random(n // 3) < 0.4).astype(int)[patients]
+    score = 1 / (1 + np.exp(-(rng.normal(size=n) + 2 * y - 0.8)))
+    split = np.array(["calibration", "internal", "external"])[patients % 3]
+    site = np.where(split == "external", "C", np.where(patients % 2 == 0, "A", "B"))
+    ids = [f"c{i:04d}" for i in range(n)]
+    cohort = pd.DataFrame(
+        {
+            "case_id": ids,
+            "patient_key": [f"p{k}" for k in patients],
+            "split": split,
+            "label": y,
+            "manufacturer": site,
+        }
+    ).set_index("case_id")
+    return Predictions(ids, np.c_[1 - score, score], class_names=("neg", "pos")), cohort
+
+
+def test_conformal_keys_match_a_direct_computation(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    r = evaluate(preds, cohort, n_resamples=200, random_state=4, conformal_level=0.85)
+    y = cohort["label"].to_numpy()
+    cal = (cohort["split"] == "calibration").to_numpy()
+    internal = (cohort["split"] == "internal").to_numpy()
+    cp = ConformalClassifier("aps", confidence_level=0.85, random_state=4)
+    sets = cp.calibrate(preds.probabilities[cal], y[cal]).predict_sets(
+        preds.probabilities[internal]
+    )
+    covered = sets[np.arange(sets.shape[0]), y[internal]]
+    assert r["conformal.coverage"].value == pytest.approx(covered.mean())
+    assert r["conformal.coverage"].method == "clopper-pearson"
+    assert r["conformal.mean_set_size"] == pytest.approx(sets.sum(axis=1).mean())
+    assert r["conformal.referral_rate"] == pytest.approx((sets.sum(axis=1) != 1).mean())
+    groups = {row["group"] for row in r["conformal.by_group"] if row["column"] == "manufacturer"}
+    assert groups == {"A", "B"}
+    risk = conformal_risk_control(preds.probabilities[cal, 1], y[cal], target=0.05)
+    assert r["triage.threshold"] == pytest.approx(risk.threshold_)
+    s = preds.probabilities[:, 1]
+    pos = internal & (y == 1)
+    assert r["triage.sensitivity"].value == pytest.approx((s[pos] >= risk.threshold_).mean())
+
+
+def test_patient_overlap_between_calibration_and_test_is_an_error(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng, 300)
+    cohort.loc[cohort.index[3], "patient_key"] = "p0"  # patient 1 is internal
+    with pytest.raises(InputError, match="p0"):
+        evaluate(preds, cohort, n_resamples=200)
+    r = evaluate(preds, cohort, n_resamples=200, conformal_method=None, triage_max_fnr=None)
+    assert "conformal.coverage" not in r
