@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medval import conformal
+from medval._errors import InputError
 from medval._result import ValidationResult
 from medval._types import Estimate
 
@@ -47,6 +48,7 @@ def conformal_section(
     groups: Mapping[str, NDArray[Any]],
     patients: NDArray[Any] | None,
     method: str,
+    mondrian: str | None,
     confidence_level: float,
     triage_max_fnr: float | None,
     ci_level: float,
@@ -66,14 +68,29 @@ def conformal_section(
     if patients is not None:
         for name in test_splits:
             conformal.check_disjoint_patients(patients[cal], patients[splits == name])
+    by_column = None
+    if mondrian is not None and mondrian != "class":
+        if mondrian not in groups:
+            raise InputError(
+                f"conformal.mondrian {mondrian!r} is not a cohort column with values for every "
+                f"case; available: {sorted(groups)} or 'class'."
+            )
+        by_column = groups[mondrian]
     model = conformal.ConformalClassifier(
-        method, confidence_level=confidence_level, random_state=seed
-    ).calibrate(probabilities[cal], labels[cal])
+        method,
+        confidence_level=confidence_level,
+        groups="class" if mondrian == "class" else None,
+        min_group_size_policy="marginal",
+        random_state=seed,
+    ).calibrate(probabilities[cal], labels[cal], None if by_column is None else by_column[cal])
     result.values["conformal.method"] = method
+    result.values["conformal.mondrian"] = mondrian or "none (marginal)"
+    result.values["conformal.fallback_groups"] = [str(g) for g in model.fallback_groups_]
     result.values["conformal.confidence_level"] = confidence_level
     result.values["conformal.calibrated_on"] = calibration_split
     result.values["conformal.n_calibration"] = int(model.n_calibration_)
-    result.values["conformal.quantile"] = float(model.quantile_)
+    if model.quantile_ is not None:
+        result.values["conformal.quantile"] = float(model.quantile_)
     risk = None
     if triage_max_fnr is not None:
         risk = conformal.conformal_risk_control(
@@ -85,7 +102,9 @@ def conformal_section(
     for i, name in enumerate(test_splits):
         prefix = "" if i == 0 else f"split.{name}."
         mask = splits == name
-        sets = model.predict_sets(probabilities[mask])
+        sets = model.predict_sets(
+            probabilities[mask], None if by_column is None else by_column[mask]
+        )
         y = labels[mask]
         by_group: list[dict[str, Any]] = []
         for column, values in groups.items():

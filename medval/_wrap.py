@@ -29,7 +29,7 @@ class RuntimeOutput:
     class_names : tuple of str
     """
 
-    probabilities: NDArray[np.float64]
+    probabilities: NDArray[np.floating[Any]]
     sets: NDArray[np.bool_]
     refer: NDArray[np.bool_]
     class_names: tuple[str, ...]

@@ -104,6 +104,7 @@ def evaluate(
     random_state: int = 0,
     conformal_method: str | None = "aps",
     conformal_level: float = 0.9,
+    conformal_mondrian: str | None = None,
     triage_max_fnr: float | None = 0.05,
     group_columns: Sequence[str] = DEFAULT_GROUP_COLUMNS,
 ) -> ValidationResult:
@@ -140,6 +141,11 @@ def evaluate(
         skips them. Needs a calibration split disjoint in patients.
     conformal_level : float, default 0.9
         Target coverage of the prediction sets.
+    conformal_mondrian : "class", a cohort column, or None
+        Group-conditional (Mondrian) calibration: one quantile per class or
+        per value of the column (too-small groups fall back to the marginal
+        quantile, recorded in ``conformal.fallback_groups``). A test group
+        unseen at calibration is an error.
     triage_max_fnr : float or None, default 0.05
         With a calibration split: a triage threshold from conformal risk
         control keeping the expected false-negative rate at most this.
@@ -211,7 +217,10 @@ def evaluate(
     if conformal_method is not None and has_calibration:
         from medval._eval_conformal import conformal_section
 
-        groups = {c: v for c in group_columns if (v := _column(cohort, c, ids)) is not None}
+        columns = [*group_columns]
+        if conformal_mondrian not in (None, "class", *columns):
+            columns.append(str(conformal_mondrian))
+        groups = {c: v for c in columns if (v := _column(cohort, c, ids)) is not None}
         conformal_section(
             result,
             predictions.probabilities,
@@ -224,6 +233,7 @@ def evaluate(
             groups=groups,
             patients=clusters_all,
             method=conformal_method,
+            mondrian=conformal_mondrian,
             confidence_level=conformal_level,
             triage_max_fnr=triage_max_fnr,
             ci_level=confidence_level,

@@ -180,6 +180,7 @@ def run_spec(
         random_state=seed,
         conformal_method=spec["conformal.method"] if spec["conformal.enabled"] else None,
         conformal_level=spec["conformal.confidence_level"],
+        conformal_mondrian=spec["conformal.mondrian"],
         triage_max_fnr=spec["conformal.triage_max_fnr"],
         group_columns=[str(c) for c in spec["conformal.group_columns"]],
     )
@@ -234,6 +235,7 @@ test_splits = ["internal", "external"]
 [conformal]
 method = "aps"                    # prediction sets calibrated on the calibration split
 confidence_level = 0.9            # target coverage, checked per scanner, sex and age band
+# mondrian = "class"              # or a cohort column: one quantile per group
 triage_max_fnr = 0.05             # triage threshold by conformal risk control
 
 [output]

@@ -58,3 +58,28 @@ def test_patient_overlap_between_calibration_and_test_is_an_error(rng: np.random
         evaluate(preds, cohort, n_resamples=200)
     r = evaluate(preds, cohort, n_resamples=200, conformal_method=None, triage_max_fnr=None)
     assert "conformal.coverage" not in r
+
+
+def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    y = cohort["label"].to_numpy()
+    cal = (cohort["split"] == "calibration").to_numpy()
+    internal = (cohort["split"] == "internal").to_numpy()
+    r = evaluate(preds, cohort, n_resamples=200, conformal_mondrian="class", random_state=2)
+    cp = ConformalClassifier(
+        "aps", groups="class", random_state=2, min_group_size_policy="marginal"
+    )
+    sets = cp.calibrate(preds.probabilities[cal], y[cal]).predict_sets(
+        preds.probabilities[internal]
+    )
+    assert r["conformal.mondrian"] == "class"
+    assert r["conformal.mean_set_size"] == pytest.approx(sets.sum(axis=1).mean())
+    # External scanner C never appears in calibration: Mondrian cannot cover it.
+    with pytest.raises(InputError, match="C"):
+        evaluate(preds, cohort, n_resamples=200, conformal_mondrian="manufacturer")
+    r = evaluate(
+        preds, cohort, n_resamples=200, conformal_mondrian="manufacturer", test_splits=["internal"]
+    )
+    assert r["conformal.mondrian"] == "manufacturer"
+    with pytest.raises(InputError, match="not a cohort column"):
+        evaluate(preds, cohort, n_resamples=200, conformal_mondrian="scanner")

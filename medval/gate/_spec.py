@@ -50,6 +50,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
     "conformal": {
         "method": ((str,), "aps"),
         "confidence_level": ((float,), 0.9),
+        "mondrian": ((str,), None),
         "triage_max_fnr": ((float,), 0.05),
         "group_columns": ((list,), ["manufacturer", "model_name", "sex", "age_band"]),
         "enabled": ((bool,), True),
