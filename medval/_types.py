@@ -15,35 +15,32 @@ from numpy.typing import ArrayLike, NDArray
 
 from medval._errors import InputError
 
-__all__ = ["COHORT_COLUMNS", "Estimate", "Predictions", "check_cohort"]
+__all__ = ["COHORT_COLUMNS", "DICOM_COLUMNS", "Estimate", "Predictions", "check_cohort"]
 
 # Columns a Cohort may carry. Everything here is de-identified by io/: keys
 # are salted hashes, ages are banded. Anything else is refused.
-COHORT_COLUMNS: frozenset[str] = frozenset(
-    {
-        "patient_key",
-        "study_key",
-        "site_key",
-        "station_key",
-        "split",
-        "label",
-        "modality",
-        "manufacturer",
-        "model_name",
-        "software_version",
-        "body_part",
-        "kvp",
-        "slice_thickness",
-        "pixel_spacing",
-        "magnetic_field_strength",
-        "convolution_kernel",
-        "rows",
-        "columns",
-        "photometric_interpretation",
-        "sex",
-        "age_band",
-    }
+DICOM_COLUMNS: tuple[str, ...] = (
+    "patient_key",
+    "study_key",
+    "site_key",
+    "station_key",
+    "modality",
+    "manufacturer",
+    "model_name",
+    "software_version",
+    "body_part",
+    "kvp",
+    "slice_thickness",
+    "pixel_spacing",
+    "magnetic_field_strength",
+    "convolution_kernel",
+    "rows",
+    "columns",
+    "photometric_interpretation",
+    "sex",
+    "age_band",
 )
+COHORT_COLUMNS: frozenset[str] = frozenset((*DICOM_COLUMNS, "split", "label"))
 
 _SUM_TOLERANCE = 1e-3
 

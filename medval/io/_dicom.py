@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from medval._errors import DataError
+from medval._types import DICOM_COLUMNS
 from medval.io._decoders import decoder_problem
 from medval.io._phi import age_band, pseudonym, resolve_salt, sex
 
@@ -28,27 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SCAN_COLUMNS", "CohortScan", "Exclusion", "read_dicom_cohort"]
 
 #: Columns of :attr:`CohortScan.frame`, in order; all on the Cohort whitelist.
-SCAN_COLUMNS: tuple[str, ...] = (
-    "patient_key",
-    "study_key",
-    "site_key",
-    "station_key",
-    "modality",
-    "manufacturer",
-    "model_name",
-    "software_version",
-    "body_part",
-    "kvp",
-    "slice_thickness",
-    "pixel_spacing",
-    "magnetic_field_strength",
-    "convolution_kernel",
-    "rows",
-    "columns",
-    "photometric_interpretation",
-    "sex",
-    "age_band",
-)
+SCAN_COLUMNS: tuple[str, ...] = DICOM_COLUMNS
 _FLOAT_COLUMNS = ("kvp", "slice_thickness", "pixel_spacing", "magnetic_field_strength")
 _DEID_KEYWORDS = ("PatientIdentityRemoved", "BurnedInAnnotation", "DeidentificationMethod")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
