@@ -239,6 +239,31 @@ def evaluate(
             ci_level=confidence_level,
             seed=random_state,
         )
+    from medval._eval_uncertainty import calibration_section, uncertainty_section
+
+    labels = _align_labels(predictions, cohort)
+    calibration_section(
+        result,
+        predictions.probabilities,
+        labels,
+        splits,
+        calibration_split=calibration_split if has_calibration else None,
+        test_splits=test_splits,
+        confidence_level=confidence_level,
+        n_resamples=n_resamples,
+        seed=random_state,
+    )
+    if predictions.mc_probabilities is not None:
+        site_columns = [c for c in ("manufacturer",) if c in group_columns]
+        uncertainty_section(
+            result,
+            predictions.mc_probabilities,
+            predictions.probabilities,
+            labels,
+            splits,
+            test_splits=test_splits,
+            groups={c: v for c in site_columns if (v := _column(cohort, c, ids)) is not None},
+        )
     result.provenance["seed"] = random_state
     result.provenance["n_resamples"] = n_resamples
     result.provenance["confidence_level"] = confidence_level

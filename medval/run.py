@@ -152,7 +152,8 @@ def run_spec(
     )
     loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
     device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
-    log(f"running the model on {len(used)} cases ({device})")
+    mc = spec["model.mc_samples"]
+    log(f"running the model on {len(used)} cases ({device}, {mc} MC-dropout samples)")
     preds = predict(
         model.module,
         loader,
@@ -160,6 +161,8 @@ def run_spec(
         device=device,
         class_names=class_names,
         progress=progress,
+        mc_samples=spec["model.mc_samples"],
+        seed=spec["analysis.seed"],
     )
     preds = preds.with_labels(
         np.asarray(cohort["label"].reindex(list(preds.case_ids)), dtype=np.int64)
@@ -224,6 +227,7 @@ size = [{size}]
 file = "model.pt"                 # a state_dict (weights only) or TorchScript
 factory = "medval.demo:make_model"
 output = "logits"
+mc_samples = 20                   # MC-dropout passes (0 = one deterministic pass)
 
 [analysis]
 seed = {seed}

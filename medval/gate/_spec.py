@@ -36,6 +36,7 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "output": ((str,), "logits"),
         "trust_pickle": ((bool,), False),
         "batch_size": ((int,), 64),
+        "mc_samples": ((int,), 0),
         "device": ((str,), "auto"),
     },
     "analysis": {
@@ -166,6 +167,11 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
     if not 0.0 < c["triage_max_fnr"] < 0.5:
         raise SpecError(
             f"{source}: conformal.triage_max_fnr must be in (0, 0.5); got {c['triage_max_fnr']}."
+        )
+    if not 0 <= s["model"]["mc_samples"] <= 1000:
+        raise SpecError(
+            f"{source}: model.mc_samples must be 0 (one deterministic pass) to 1000; "
+            f"got {s['model']['mc_samples']}."
         )
     if s["model"]["batch_size"] < 1:
         raise SpecError(f"{source}: model.batch_size must be >= 1.")

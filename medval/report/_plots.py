@@ -6,7 +6,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PALETTE", "roc_svg"]
+__all__ = ["PALETTE", "referral_svg", "reliability_svg", "roc_svg"]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -48,6 +48,67 @@ def roc_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]]]], *, title: 
     ax.set_ylim(0, 1.01)
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _figure(title: str) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.6, 4.2), dpi=100)
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=10)
+    return fig, ax
+
+
+def reliability_svg(curves: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, title: str) -> str:
+    """Reliability diagram: observed frequency against mean predicted probability."""
+    fig, ax = _figure(title)
+    ax.plot([0, 1], [0, 1], color="#999999", lw=1, ls=":", label="perfect calibration")
+    markers = ("o", "s", "^", "D")
+    for i, (label, bins) in enumerate(curves):
+        pts = [(b["confidence"], b["observed"]) for b in bins if b["observed"] is not None]
+        ax.plot(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            color=PALETTE[i % len(PALETTE)],
+            marker=markers[i % len(markers)],
+            ms=4,
+            lw=1.5,
+            label=label,
+        )
+    ax.set_xlabel("mean predicted probability of lesion (per bin)")
+    ax.set_ylabel("observed frequency of lesion")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def referral_svg(
+    curves: Sequence[tuple[str, Sequence[tuple[float, float]]]], *, title: str, ylabel: str
+) -> str:
+    """Performance of the retained cases as the most uncertain are referred."""
+    fig, ax = _figure(title)
+    styles = ("-", "--", "-.", ":")
+    for i, (label, points) in enumerate(curves):
+        ax.plot(
+            [100 * p[0] for p in points],
+            [p[1] for p in points],
+            color=PALETTE[i % len(PALETTE)],
+            ls=styles[i % len(styles)],
+            lw=2,
+            marker=".",
+            label=label,
+        )
+    ax.set_xlabel("cases referred to a radiologist (%)")
+    ax.set_ylabel(ylabel)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     fig.tight_layout()
     return _svg(fig)

@@ -8,6 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup
+
 from medval._result import ValidationResult
 from medval._types import Estimate
 
@@ -21,6 +23,7 @@ _METRICS = (
     ("operating_point.npv", "NPV"),
 )
 _EXCLUSION_ROWS_SHOWN = 200
+_UNC_MEASURES = ("total", "epistemic", "aleatoric")
 _SMALL_CELL = 11  # cells with fewer cases are suppressed in the report
 
 
@@ -95,6 +98,122 @@ def _conformal(result: ValidationResult) -> dict[str, Any] | None:
     }
 
 
+def _calibration(result: ValidationResult) -> dict[str, Any] | None:
+    from medval.report._plots import reliability_svg
+
+    v = result.values
+    splits, curves = [], []
+    for i, name in enumerate(v.get("evaluation.splits", [])):
+        prefix = "" if i == 0 else f"split.{name}."
+        if f"{prefix}calibration.brier" not in v:
+            return None
+        splits.append(
+            {
+                "name": name,
+                "ece": _fmt(result.estimates.get(f"{prefix}calibration.ece")),
+                "debiased_l2": v.get(f"{prefix}calibration.debiased_l2"),
+                "brier": v[f"{prefix}calibration.brier"],
+                "nll": v[f"{prefix}calibration.nll"],
+                "slope": v.get(f"{prefix}calibration.slope"),
+                "intercept": v.get(f"{prefix}calibration.intercept"),
+                "ece_after": v.get(f"{prefix}calibration.after.ece_point"),
+                "brier_after": v.get(f"{prefix}calibration.after.brier"),
+                "nll_after": v.get(f"{prefix}calibration.after.nll"),
+            }
+        )
+        curves.append((name, result.tables.get(f"{prefix}calibration.reliability", [])))
+        if i == 0 and "calibration.after.reliability" in result.tables:
+            curves.append(
+                (f"{name}, temperature-scaled", result.tables["calibration.after.reliability"])
+            )
+    if not splits:
+        return None
+    return {
+        "bins": v.get("calibration.bins", ""),
+        "temperature": v.get("calibration.temperature"),
+        "fitted_on": v.get("calibration.temperature_fitted_on"),
+        "splits": splits,
+        "svg": Markup(reliability_svg(curves, title="Reliability by split")),
+    }
+
+
+def _uncertainty(result: ValidationResult) -> dict[str, Any] | None:
+    from medval.report._plots import referral_svg
+
+    v = result.values
+    if "uncertainty.mc_samples" not in v:
+        return None
+    splits = []
+    names = v.get("evaluation.splits", [])
+    for i, name in enumerate(names):
+        prefix = "" if i == 0 else f"split.{name}."
+        rec = v.get(f"{prefix}uncertainty.referral_for_sensitivity") or {}
+        splits.append(
+            {
+                "name": name,
+                "total": v[f"{prefix}uncertainty.total_mean"],
+                "aleatoric": v[f"{prefix}uncertainty.aleatoric_mean"],
+                "epistemic": v[f"{prefix}uncertainty.epistemic_mean"],
+                "p": v.get(f"{prefix}uncertainty.epistemic_higher_p"),
+                "aurc": {m: v.get(f"{prefix}uncertainty.{m}.aurc") for m in _UNC_MEASURES},
+                "referral": rec,
+            }
+        )
+    rows = result.tables.get("uncertainty.referral", [])
+    curves = [
+        (
+            f"refer by {m} uncertainty",
+            [
+                (r["referred"], r["auroc"])
+                for r in rows
+                if r["measure"] == m and r["auroc"] is not None
+            ],
+        )
+        for m in _UNC_MEASURES
+    ]
+    primary = names[0] if names else ""
+    return {
+        "mc_samples": v["uncertainty.mc_samples"],
+        "splits": splits,
+        "by_group": result.tables.get("uncertainty.by_group", []),
+        "primary": primary,
+        "svg": Markup(
+            referral_svg(
+                curves, title=f"Referral curve ('{primary}')", ylabel="AUROC of the retained cases"
+            )
+        ),
+    }
+
+
+def _uncertainty_findings(result: ValidationResult) -> list[str]:
+    v = result.values
+    names = v.get("evaluation.splits", [])
+    out = []
+    for name in names[1:]:
+        p = v.get(f"split.{name}.uncertainty.epistemic_higher_p")
+        if p is not None and p < 0.01:
+            out.append(
+                f"Epistemic (model) uncertainty is higher on '{name}' "
+                f"({v[f'split.{name}.uncertainty.epistemic_mean']:.4f} vs "
+                f"{v['uncertainty.epistemic_mean']:.4f} nats; one-sided Mann-Whitney "
+                f"p = {p:.1e}): the model recognises these images as unfamiliar."
+            )
+    rec = v.get("uncertainty.referral_for_sensitivity") or {}
+    if rec.get("fraction") is not None and rec["fraction"] > 0.5:
+        out.append(
+            f"Keeping sensitivity at {rec['target_sensitivity']:.0%} on the cases the model "
+            f"decides alone would mean referring {rec['fraction']:.0%} of '{names[0]}' cases: "
+            "uncertainty-based referral does not make this model safe to use on its own."
+        )
+    elif rec.get("fraction") is not None:
+        out.append(
+            f"Referring the {rec['fraction']:.0%} most uncertain '{names[0]}' cases to a "
+            f"radiologist keeps the model's sensitivity on the rest at "
+            f"{rec['target_sensitivity']:.0%} or more."
+        )
+    return out
+
+
 def _coverage_findings(result: ValidationResult) -> list[str]:
     """One sentence per split whose sets miss the target, overall or in a group."""
     target = result.values.get("conformal.confidence_level")
@@ -155,6 +274,7 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
                     f"AUROC on '{r['name']}' ({e.value:.3f}) is compatible with '{primary}' "
                     f"({p.value:.3f}) at the reported confidence level."
                 )
+    out += _uncertainty_findings(result)
     out += _coverage_findings(result)
     n_excl = result.values.get("cohort.n_excluded", 0)
     if n_excl:
@@ -198,11 +318,11 @@ def render_html(
         "result_sha256": result_sha256,
         "roc_svg": figure,
         "conformal": _conformal(result),
+        "calibration": _calibration(result),
+        "uncertainty": _uncertainty(result),
         "small_cell": _SMALL_CELL,
         "stylesheet": (tdir / "style.css").read_text(encoding="utf-8"),
     }
-    from markupsafe import Markup
-
     if figure is not None:
         # Our own SVG from numbers; matplotlib escapes text nodes.
         context["roc_svg"] = Markup(figure)

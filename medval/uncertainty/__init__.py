@@ -1,1 +1,30 @@
-"""medval.uncertainty."""
+"""Uncertainty: entropy and variance decompositions, selective prediction (referral).
+
+numpy and scipy only.
+"""
+
+from medval.uncertainty._decompose import (
+    DECOMPOSITIONS,
+    Decomposition,
+    decompose,
+    decompose_regression,
+)
+from medval.uncertainty._selective import (
+    aurc,
+    compare_uncertainty_measures,
+    recommended_referral_fraction,
+    referral_curve,
+    uncertainty_error_auroc,
+)
+
+__all__ = [
+    "DECOMPOSITIONS",
+    "Decomposition",
+    "aurc",
+    "compare_uncertainty_measures",
+    "decompose",
+    "decompose_regression",
+    "recommended_referral_fraction",
+    "referral_curve",
+    "uncertainty_error_auroc",
+]

@@ -1,0 +1,132 @@
+"""MC dropout speed: medval (batched, head caching) against the naive loop of T passes.
+
+Two models, both ResNet-style CNNs with BatchNorm:
+  * "head": dropout only before the final layer (head caching applies);
+  * "deep": dropout after every residual block (no caching; batched vs loop).
+Times are relative to one deterministic pass over the same batch.
+
+Run: python benchmarks/bench_mc_dropout.py [--quick] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from medval.inference import predict
+
+
+class Block(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, p_drop: float) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.skip = (
+            nn.Identity() if stride == 1 and c_in == c_out
+            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        )
+        self.drop = nn.Dropout2d(p_drop) if p_drop > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return self.drop(torch.relu(self.bn2(self.conv2(h)) + self.skip(x)))
+
+
+class ResNetish(nn.Module):
+    def __init__(self, deep_dropout: bool, width: int = 16, k: int = 2) -> None:
+        super().__init__()
+        p = 0.1 if deep_dropout else 0.0
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
+        self.layers = nn.Sequential(
+            Block(width, width, 1, p), Block(width, 2 * width, 2, p),
+            Block(2 * width, 4 * width, 2, p), Block(4 * width, 4 * width, 1, p),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(4 * width, k))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.layers(self.stem(x))))
+
+
+def naive_loop(model: nn.Module, x: torch.Tensor, t: int) -> torch.Tensor:
+    """The usual recipe: model.train() on dropout only, T full passes."""
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, (nn.Dropout, nn.Dropout2d)):
+            m.train()
+    with torch.inference_mode():
+        out = torch.stack([torch.softmax(model(x), 1) for _ in range(t)])
+    model.eval()
+    return out
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_model(kind: str, x: torch.Tensor, t: int, dev: torch.device, repeats: int) -> None:
+    """Print one model's rows of the table."""
+    model = ResNetish(deep_dropout=kind == "deep").to(dev).eval()
+
+    def one() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    base = timed(one, dev, repeats)
+    rows = [("one deterministic pass", base)]
+    rows.append(("naive loop (T passes)", timed(lambda: naive_loop(model, x, t), dev, repeats)))
+    rows.append(("medval.predict", timed(
+        lambda: predict(model, [x], mc_samples=t, device=dev), dev, repeats)))
+    if kind == "head":
+        rows.append(("medval.predict head=False", timed(
+            lambda: predict(model, [x], mc_samples=t, device=dev, head=False), dev, repeats)))
+    for name, sec in rows:
+        print(f"{kind:<6} {name:<26} {sec:8.3f} {sec / base:10.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small smoke run")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--size", type=int, default=None, help="image side (default 32; GPU 64)")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--samples", type=int, default=30)
+    args = ap.parse_args()
+    dev = torch.device(args.device)
+    size = args.size or (16 if args.quick else (64 if dev.type == "cuda" else 32))
+    batch = 32 if args.quick else args.batch
+    t = 5 if args.quick else args.samples
+    repeats = 1 if args.quick else 3
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    x = torch.randn(batch, 1, size, size, generator=torch.Generator().manual_seed(0)).to(dev)
+    print(f"device={dev} batch={batch} image={size}x{size} T={t} threads={torch.get_num_threads()}")
+    print(f"{'model':<6} {'method':<26} {'time s':>8} {'x one pass':>10}")
+    for kind in ("head", "deep"):
+        bench_model(kind, x, t, dev, repeats)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory: {peak:.0f} MiB" + (
+        f"; peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+        if dev.type == "cuda" else ""))
+
+
+if __name__ == "__main__":
+    main()
