@@ -56,7 +56,26 @@ if TYPE_CHECKING:
     from medval.inference import predict
 
 
+_SUBPACKAGES = frozenset(
+    {
+        "calibration",
+        "conformal",
+        "demo",
+        "inference",
+        "io",
+        "report",
+        "shift",
+        "stats",
+        "uncertainty",
+        "gate",
+        "checklist",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"medval.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'medval' has no attribute {name!r}")
@@ -66,4 +85,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *_SUBPACKAGES})

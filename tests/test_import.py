@@ -27,3 +27,9 @@ def test_cli_and_plugin_modules_are_light() -> None:
 def test_lazy_names_resolve() -> None:
     mods = _loaded_after("import medval; medval.predict")
     assert "torch" in mods
+
+
+def test_subpackages_resolve_lazily() -> None:
+    mods = _loaded_after("import medval; medval.stats; medval.uncertainty; medval.calibration")
+    assert "medval.stats" in mods
+    assert not {m for m in mods if m.split(".")[0] in HEAVY}
