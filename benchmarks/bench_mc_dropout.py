@@ -29,7 +29,8 @@ class Block(nn.Module):
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.skip = (
-            nn.Identity() if stride == 1 and c_in == c_out
+            nn.Identity()
+            if stride == 1 and c_in == c_out
             else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
         )
         self.drop = nn.Dropout2d(p_drop) if p_drop > 0 else nn.Identity()
@@ -47,8 +48,10 @@ class ResNetish(nn.Module):
             nn.Conv2d(1, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
         )
         self.layers = nn.Sequential(
-            Block(width, width, 1, p), Block(width, 2 * width, 2, p),
-            Block(2 * width, 4 * width, 2, p), Block(4 * width, 4 * width, 1, p),
+            Block(width, width, 1, p),
+            Block(width, 2 * width, 2, p),
+            Block(2 * width, 4 * width, 2, p),
+            Block(4 * width, 4 * width, 1, p),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(4 * width, k))
@@ -94,11 +97,21 @@ def bench_model(kind: str, x: torch.Tensor, t: int, dev: torch.device, repeats: 
     base = timed(one, dev, repeats)
     rows = [("one deterministic pass", base)]
     rows.append(("naive loop (T passes)", timed(lambda: naive_loop(model, x, t), dev, repeats)))
-    rows.append(("medval.predict", timed(
-        lambda: predict(model, [x], mc_samples=t, device=dev), dev, repeats)))
+    rows.append(
+        (
+            "medval.predict",
+            timed(lambda: predict(model, [x], mc_samples=t, device=dev), dev, repeats),
+        )
+    )
     if kind == "head":
-        rows.append(("medval.predict head=False", timed(
-            lambda: predict(model, [x], mc_samples=t, device=dev, head=False), dev, repeats)))
+        rows.append(
+            (
+                "medval.predict head=False",
+                timed(
+                    lambda: predict(model, [x], mc_samples=t, device=dev, head=False), dev, repeats
+                ),
+            )
+        )
     for name, sec in rows:
         print(f"{kind:<6} {name:<26} {sec:8.3f} {sec / base:10.2f}")
 
@@ -123,9 +136,14 @@ def main() -> None:
     for kind in ("head", "deep"):
         bench_model(kind, x, t, dev, repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory: {peak:.0f} MiB" + (
-        f"; peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
-        if dev.type == "cuda" else ""))
+    print(
+        f"peak resident memory: {peak:.0f} MiB"
+        + (
+            f"; peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+            if dev.type == "cuda"
+            else ""
+        )
+    )
 
 
 if __name__ == "__main__":

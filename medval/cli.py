@@ -10,8 +10,13 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from medval._errors import ExitCode, InputError, MedvalError, SpecError
+
+if TYPE_CHECKING:
+    from medval._result import ValidationResult
+    from medval.gate import Verdict
 
 __all__ = ["main"]
 
@@ -47,11 +52,75 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a model file that is a full pickle (it can run code: only for trusted files)",
     )
+    v.add_argument(
+        "--junit-xml", metavar="PATH", help="write JUnit XML, one testcase per criterion"
+    )
+    v.add_argument(
+        "--baseline",
+        metavar="CSV",
+        help="baseline predictions (case_id, probability) for the [baseline] non-inferiority test",
+    )
     v.add_argument("--quiet", action="store_true", help="no progress output")
+
+    g = sub.add_parser("gate", help="re-judge an existing result.json against a spec's criteria")
+    g.add_argument("result", help="path to result.json")
+    g.add_argument("spec", help="path to medval.toml")
+    g.add_argument(
+        "--junit-xml", metavar="PATH", help="write JUnit XML, one testcase per criterion"
+    )
+
+    sub.add_parser("schema", help="print the JSON Schema of medval.toml (for editors)")
     return p
 
 
+_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR"}
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> str:
+    """The verdicts as a plain-text table for the terminal."""
+    if not verdicts:
+        return "no acceptance criteria in the spec: not gated"
+    rows = [("criterion", "status", "severity", "reason")]
+    rows += [(v.name, _MARK[v.status], v.severity, v.reason) for v in verdicts]
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}" for r in rows]
+    lines.insert(1, "  ".join("-" * n for n in w) + "  ------")
+    return "\n".join(lines)
+
+
+def _finish_gate(
+    result: ValidationResult, verdicts: Sequence[Verdict], junit: str | None
+) -> ExitCode:
+    from medval import gate
+
+    if junit:
+        path = gate.write_junit(verdicts, junit, properties=gate.suite_properties(result))
+        print(f"junit: {path}")
+    code = gate.exit_code(verdicts)
+    print(f"gate: {gate.gate_status(verdicts)} (exit {int(code)})")
+    return code
+
+
+def _gate(args: argparse.Namespace) -> ExitCode:
+    from medval import gate
+    from medval._result import ValidationResult
+
+    spec = gate.read_spec(args.spec)
+    result = ValidationResult.read_json(args.result)
+    verdicts = gate.judge(result, gate.spec_criteria(spec))
+    gate.record(result, verdicts)
+    print(verdict_table(verdicts))
+    return _finish_gate(result, verdicts, args.junit_xml)
+
+
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
+    if args.command == "schema":
+        from medval.gate import json_schema_text
+
+        print(json_schema_text(), end="")
+        return ExitCode.OK
+    if args.command == "gate":
+        return _gate(args)
     from medval import run
 
     progress = not args.quiet and sys.stderr.isatty()
@@ -67,10 +136,17 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
             progress=progress,
             quiet=args.quiet,
             argv=argv,
+            baseline=args.baseline,
         )
     print(run.summary_table(outcome.result))
+    print()
+    print(verdict_table(outcome.verdicts))
     print(f"\nreport: {outcome.report}\nresult: {outcome.result_json}")
-    return ExitCode.OK
+    if args.command == "demo":
+        # The demo shows a gate; only an error (a bug) changes its exit code.
+        errors = any(v.status == "error" for v in outcome.verdicts)
+        return ExitCode.INTERNAL_ERROR if errors else ExitCode.OK
+    return _finish_gate(outcome.result, outcome.verdicts, args.junit_xml)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from medval._provenance import command_line, file_sha256, package_versions, platform_summary
 from medval._result import ValidationResult
-from medval.gate import Spec, read_spec
+from medval.gate import Spec, Verdict, read_spec
 
 __all__ = ["RunOutcome", "run_demo", "run_spec", "summary_table"]
 
@@ -27,6 +27,9 @@ class RunOutcome:
     out_dir: Path
     report: Path
     result_json: Path
+    verdicts: tuple[Verdict, ...] = ()
+    predictions: Any = None  # Predictions of the evaluated cases
+    cohort: Any = None  # the Cohort (pandas DataFrame)
 
 
 class _Log:
@@ -91,8 +94,9 @@ def run_spec(
     progress: bool = False,
     quiet: bool = False,
     argv: Sequence[str] | None = None,
+    baseline: str | Path | None = None,
 ) -> RunOutcome:
-    """Run a validation spec: read the cohort, predict, evaluate, write outputs.
+    """Run a validation spec: read the cohort, predict, evaluate, judge, write outputs.
 
     Parameters
     ----------
@@ -105,18 +109,27 @@ def run_spec(
         Progress bars; silence step messages.
     argv : sequence of str, optional
         The command line to record (paths reduced to their last part).
+    baseline : path, optional
+        Baseline predictions CSV (overrides ``baseline.predictions``; the
+        margin comes from the spec's ``[baseline]``).
     """
     import numpy as np
     import torch
     from torch.utils.data import DataLoader
 
-    from medval import io
+    from medval import gate, io
     from medval.evaluate import evaluate
     from medval.inference import predict, resolve_device
     from medval.report import write_outputs
 
     if not isinstance(spec, Spec):
         spec = read_spec(spec)
+    if baseline is not None and not spec.has("baseline"):
+        from medval._errors import SpecError
+
+        raise SpecError(
+            "--baseline needs a [baseline] section in the spec with a pre-declared margin."
+        )
     log = _Log(quiet)
     out = Path(out_dir) if out_dir is not None else spec.resolve("output.dir")
     class_names = list(spec["task.class_names"])
@@ -188,6 +201,8 @@ def run_spec(
         group_columns=[str(c) for c in spec["conformal.group_columns"]],
     )
     _cohort_tables(result, data, result.values["evaluation.splits"])
+    if spec.has("baseline"):
+        _baseline(spec, baseline, result, preds, cohort, loader, device, log, trust_pickle)
     result.provenance.update(
         {
             "model_file": model.path_name,
@@ -201,10 +216,93 @@ def run_spec(
             "command": command_line(argv),
         }
     )
+    verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
+    gate.record(result, verdicts)
     outputs = write_outputs(result, out)
+    pos_index = 1 if pos is None else class_names.index(pos)
+    gate.write_predictions_csv(
+        out / "predictions.csv",
+        [str(c) for c in preds.case_ids],
+        [str(x) for x in cohort["split"].reindex(list(preds.case_ids))],
+        [] if preds.labels is None else [int(x) for x in preds.labels],
+        [float(x) for x in preds.probabilities[:, pos_index]],
+    )
     log(f"wrote {outputs.report} and {outputs.result_json.name}")
     (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
-    return RunOutcome(result, out, outputs.report, outputs.result_json)
+    return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
+
+
+def _baseline(
+    spec: Spec,
+    override: str | Path | None,
+    result: ValidationResult,
+    preds: Any,
+    cohort: Any,
+    loader: Any,
+    device: Any,
+    log: _Log,
+    trust_pickle: bool,
+) -> None:
+    """The baseline's scores on the candidate's cases, and the paired comparison."""
+    import numpy as np
+
+    from medval import gate, io
+    from medval._errors import SpecError
+
+    b = spec.sections["baseline"]
+    pos = spec["task.positive_class"]
+    pos_index = 1 if pos is None else list(spec["task.class_names"]).index(pos)
+    ids = [str(c) for c in preds.case_ids]
+    if override is not None or b["predictions"] is not None:
+        path = Path(override) if override is not None else spec.resolve("baseline.predictions")
+        log(f"reading baseline predictions {path.name}")
+        base = gate.read_baseline_scores(path, ids)
+        name = path.name
+    elif b["model"] is not None:
+        from medval.inference import predict
+
+        model = io.load_model(
+            spec.resolve("baseline.model"),
+            factory=b["factory"],
+            trust_pickle=trust_pickle or bool(b["trust_pickle"]),
+        )
+        log(f"running the baseline model {model.path_name}")
+        bp = predict(
+            model.module,
+            loader,
+            output=b["output"],
+            device=device,
+            class_names=list(spec["task.class_names"]),
+        )
+        base = bp.probabilities[:, pos_index].astype(np.float64)
+        name = model.path_name
+        result.provenance["baseline_model_sha256"] = model.sha256
+    else:
+        raise SpecError(
+            "[baseline] needs baseline.predictions or baseline.model (or --baseline FILE)."
+        )
+    split = b["split"] or result.values["evaluation.primary_split"]
+    mask = cohort["split"].reindex(ids).to_numpy() == split
+    if not mask.any():
+        raise SpecError(f"baseline.split {split!r} has no evaluated cases.")
+    y = (np.asarray(preds.labels) == pos_index).astype(np.int64)
+    clusters = cohort["patient_key"].reindex(ids).to_numpy() if "patient_key" in cohort else None
+    log(f"comparing with the baseline on split '{split}' (margin {b['margin']})")
+    gate.noninferiority_section(
+        result,
+        y[mask],
+        preds.probabilities[mask, pos_index].astype(np.float64),
+        base[mask],
+        margin=b["margin"],
+        metric=b["metric"],
+        clusters=None if clusters is None else clusters[mask],
+        threshold=result.values["operating_point.threshold"],
+        confidence_level=spec["analysis.confidence_level"],
+        n_resamples=spec["analysis.n_resamples"],
+        random_state=spec["analysis.seed"],
+        baseline_name=name,
+        split=split,
+    )
 
 
 _DEMO_SPEC = """\
@@ -244,6 +342,56 @@ triage_max_fnr = 0.05             # triage threshold by conformal risk control
 
 [output]
 dir = "validation"
+
+# Acceptance criteria: `medval validate` exits 1 when a "fail" criterion is
+# violated; "warn" ones are reported only. bound = "low" compares the lower
+# end of the 95% CI (the performance goal must hold with confidence).
+[[criteria]]
+name = "internal-auroc"
+key = "discrimination.auroc"
+bound = "low"
+op = ">="
+threshold = 0.80
+
+[[criteria]]
+name = "internal-sensitivity"
+key = "operating_point.sensitivity"
+bound = "low"
+op = ">="
+threshold = 0.60
+
+[[criteria]]
+name = "external-auroc"          # the unseen scanner: an honest warning
+key = "split.external.discrimination.auroc"
+bound = "low"
+op = ">="
+threshold = 0.80
+severity = "warn"
+
+[[criteria]]
+name = "coverage-by-scanner"     # conformal coverage not clearly below target
+key = "conformal.by_group"
+column = "manufacturer"
+field = "coverage"
+bound = "high"
+op = ">="
+threshold = 0.85
+min_n = 30
+small_groups = "warn"
+severity = "warn"
+
+[[criteria]]
+name = "internal-ece"
+key = "calibration.ece"
+bound = "value"
+op = "<="
+threshold = 0.25
+severity = "warn"
+
+# Release gate against the released model (paired, same cases):
+# [baseline]
+# predictions = "released/predictions.csv"   # written by `medval validate`
+# margin = 0.02                               # AUROC units, declared up front
 """
 
 

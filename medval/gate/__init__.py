@@ -1,5 +1,59 @@
-"""Specs, criteria, verdicts (criteria and JUnit XML arrive with the release gate)."""
+"""Specs, acceptance criteria, verdicts and JUnit XML: the release gate.
 
-from medval.gate._spec import SCHEMA, Spec, check_spec, read_spec
+Import-light (stdlib and medval's result types): the pytest plugin and the
+CLI read specs and judge results without torch, pandas or evidently.
+"""
 
-__all__ = ["SCHEMA", "Spec", "check_spec", "read_spec"]
+from medval.gate._baseline import (
+    noninferiority_section,
+    read_baseline_scores,
+    read_predictions_csv,
+    write_predictions_csv,
+)
+from medval.gate._criteria import Criterion, check_criteria
+from medval.gate._judge import (
+    ANALYSIS_ERRORS,
+    Verdict,
+    exit_code,
+    gate_status,
+    judge,
+    record,
+)
+from medval.gate._junit import junit_xml, suite_properties, write_junit
+from medval.gate._require import require
+from medval.gate._schema import json_schema, json_schema_text
+from medval.gate._spec import (
+    SCHEMA,
+    Spec,
+    baseline_criterion,
+    check_spec,
+    read_spec,
+    spec_criteria,
+)
+
+__all__ = [
+    "ANALYSIS_ERRORS",
+    "SCHEMA",
+    "Criterion",
+    "Spec",
+    "Verdict",
+    "baseline_criterion",
+    "check_criteria",
+    "check_spec",
+    "exit_code",
+    "gate_status",
+    "json_schema",
+    "json_schema_text",
+    "judge",
+    "junit_xml",
+    "noninferiority_section",
+    "read_baseline_scores",
+    "read_predictions_csv",
+    "read_spec",
+    "record",
+    "require",
+    "spec_criteria",
+    "suite_properties",
+    "write_junit",
+    "write_predictions_csv",
+]

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from medval._errors import SpecError
+from medval.gate._criteria import Criterion, check_criteria
 
-__all__ = ["SCHEMA", "Spec", "read_spec"]
+__all__ = ["SCHEMA", "Spec", "baseline_criterion", "check_spec", "read_spec", "spec_criteria"]
 
 # section -> key -> (accepted types, default; None = optional, ... = required)
 _Field = tuple[tuple[type, ...], Any]
@@ -59,8 +60,23 @@ SCHEMA: dict[str, dict[str, _Field]] = {
     "output": {
         "dir": ((str,), "validation"),
     },
+    # Non-inferiority of the spec's model (candidate) against a baseline.
+    "baseline": {
+        "predictions": ((str,), None),
+        "model": ((str,), None),
+        "factory": ((str,), None),
+        "output": ((str,), "logits"),
+        "trust_pickle": ((bool,), False),
+        "margin": ((float,), ...),
+        "metric": ((str,), "auroc"),
+        "split": ((str,), None),
+        "severity": ((str,), "fail"),
+    },
 }
 _REQUIRED_SECTIONS = ("task", "data", "model")
+# Sections that are absent unless given (their required keys apply only then).
+_PRESENCE_SECTIONS = ("baseline",)
+_ARRAYS = ("criteria",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +85,11 @@ class Spec:
 
     path: Path
     sections: dict[str, dict[str, Any]]
+    criteria: tuple[Criterion, ...] = ()
+
+    def has(self, section: str) -> bool:
+        """Whether an optional section (``baseline``) was given."""
+        return bool(self.sections.get(section))
 
     def __getitem__(self, dotted: str) -> Any:
         section, key = dotted.split(".", 1)
@@ -97,13 +118,17 @@ def _check_value(where: str, value: Any, types: tuple[type, ...]) -> Any:
 
 def check_spec(raw: dict[str, Any], *, source: str) -> dict[str, dict[str, Any]]:
     """Check a parsed spec against :data:`SCHEMA` and fill defaults."""
-    unknown = sorted(set(raw) - set(SCHEMA))
+    unknown = sorted(set(raw) - set(SCHEMA) - set(_ARRAYS))
     if unknown:
         raise SpecError(
-            f"{source}: unknown section [{unknown[0]}]; allowed sections: {sorted(SCHEMA)}."
+            f"{source}: unknown section [{unknown[0]}]; allowed sections: "
+            f"{sorted([*SCHEMA, *_ARRAYS])}."
         )
     out: dict[str, dict[str, Any]] = {}
     for section, fields in SCHEMA.items():
+        if section in _PRESENCE_SECTIONS and section not in raw:
+            out[section] = {}
+            continue
         given = raw.get(section, {})
         if section in _REQUIRED_SECTIONS and section not in raw:
             raise SpecError(f"{source}: missing section [{section}].")
@@ -175,6 +200,32 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         )
     if s["model"]["batch_size"] < 1:
         raise SpecError(f"{source}: model.batch_size must be >= 1.")
+    if s["baseline"]:
+        _check_baseline(s["baseline"], source)
+
+
+def _check_baseline(b: dict[str, Any], source: str) -> None:
+    from medval.stats import METRICS
+
+    if b["predictions"] is not None and b["model"] is not None:
+        raise SpecError(f"{source}: give baseline.predictions or baseline.model, not both.")
+    if not 0.0 <= b["margin"] < 1.0:
+        raise SpecError(
+            f"{source}: baseline.margin must be in [0, 1) (metric units); got {b['margin']}."
+        )
+    if b["metric"] not in METRICS:
+        raise SpecError(
+            f"{source}: baseline.metric {b['metric']!r} is unknown; allowed values: "
+            f"{', '.join(sorted(METRICS))}."
+        )
+    if b["output"] not in ("logits", "probabilities"):
+        raise SpecError(
+            f"{source}: baseline.output must be 'logits' or 'probabilities'; got {b['output']!r}."
+        )
+    if b["severity"] not in ("fail", "warn"):
+        raise SpecError(
+            f"{source}: baseline.severity must be 'fail' or 'warn'; got {b['severity']!r}."
+        )
 
 
 def read_spec(path: str | Path) -> Spec:
@@ -195,4 +246,39 @@ def read_spec(path: str | Path) -> Spec:
         raise SpecError(f"{p} is not valid TOML: {exc}.") from exc
     except UnicodeDecodeError as exc:
         raise SpecError(f"{p} is not UTF-8 text.") from exc
-    return Spec(path=p.resolve(), sections=check_spec(raw, source=p.name))
+    criteria = check_criteria(raw.get("criteria", []), source=p.name)
+    sections = check_spec(raw, source=p.name)
+    if sections["baseline"]:
+        names = {c.name for c in criteria}
+        if baseline_criterion(sections["baseline"]).name in names:
+            raise SpecError(
+                f"{p.name}: criteria.name {baseline_criterion(sections['baseline']).name!r} "
+                "is reserved for the [baseline] non-inferiority criterion."
+            )
+    return Spec(path=p.resolve(), sections=sections, criteria=criteria)
+
+
+def baseline_criterion(baseline: dict[str, Any]) -> Criterion:
+    """The built-in criterion of a ``[baseline]`` section.
+
+    The candidate passes when the lower CI bound of (candidate - baseline)
+    is above ``-margin``: the "non-inferior" or "superior" verdict of
+    :func:`medval.stats.compare`.
+    """
+    metric = str(baseline["metric"])
+    return Criterion(
+        name=f"noninferiority.{metric}",
+        key=f"noninferiority.{metric}.difference",
+        op=">",
+        threshold=-float(baseline["margin"]),
+        bound="low",
+        severity=baseline["severity"],
+        description=f"{metric}: candidate not worse than the baseline by the margin",
+    )
+
+
+def spec_criteria(spec: Spec) -> tuple[Criterion, ...]:
+    """Every criterion a spec declares, the built-in baseline one last."""
+    if spec.has("baseline"):
+        return (*spec.criteria, baseline_criterion(spec.sections["baseline"]))
+    return spec.criteria

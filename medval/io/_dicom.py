@@ -7,18 +7,20 @@ pixel data is truncated is caught here, at scan time, without decoding it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
 import importlib
 import io
+import itertools
 import math
 import pathlib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from medval._errors import DataError
+from medval._errors import DataError, InputError
 from medval._types import DICOM_COLUMNS
 from medval.io._decoders import decoder_problem
 from medval.io._phi import age_band, pseudonym, resolve_salt, sex
@@ -47,6 +49,7 @@ _READ_KEYWORDS = (
 _DEFER_SIZE = 1024
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _MSG_LIMIT = 120
+_CHUNK_MIN = 16  # files per worker task; below 2 chunks the scan stays serial
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,34 +315,65 @@ def _scan_one(
     return row, None, _deid_values(ds)
 
 
-def _scan_path(
-    rel: str,
-    path: pathlib.Path,
-    salt: bytes,
-    cache: dict[str, str | None],
-    hashes: dict[str, str],
-    exclusions: list[Exclusion],
-    rows: list[dict[str, Any]],
-    index: list[str],
-    paths: dict[str, pathlib.Path],
-    deid: dict[str, tuple[str, str, str]],
-) -> None:
-    """Read one file once: hash its bytes, parse its header, record a row or an exclusion."""
+# (relpath, sha256, row or None, exclusion reason or None, deid values or None, resolved path)
+_Record = tuple[
+    str,
+    str,
+    "dict[str, Any] | None",
+    "str | None",
+    "tuple[str, str, str] | None",
+    "pathlib.Path | None",
+]
+
+
+def _scan_file(rel: str, path: pathlib.Path, salt: bytes, cache: dict[str, str | None]) -> _Record:
+    """Read one file once: hash its bytes, parse its header."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        hashes[rel] = hashlib.sha256(b"").hexdigest()
-        exclusions.append(Exclusion(rel, f"unreadable: {_short(exc)}"))
-        return
-    hashes[rel] = hashlib.sha256(data).hexdigest()
+        return rel, hashlib.sha256(b"").hexdigest(), None, f"unreadable: {_short(exc)}", None, None
+    digest = hashlib.sha256(data).hexdigest()
     row, reason, values = _scan_one(data, salt, cache)
     if row is None or values is None:
-        exclusions.append(Exclusion(rel, reason or "unreadable"))
-        return
-    rows.append(row)
-    index.append(rel)
-    paths[rel] = path.resolve()
-    deid[rel] = values
+        return rel, digest, None, reason or "unreadable", None, None
+    return rel, digest, row, None, values, path.resolve()
+
+
+def _scan_chunk(chunk: list[tuple[str, pathlib.Path]], salt: bytes) -> list[_Record]:
+    """Worker-process entry point: scan a slice of the sorted file list in order."""
+    cache: dict[str, str | None] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [_scan_file(rel, path, salt, cache) for rel, path in chunk]
+
+
+def _records(
+    files: list[tuple[str, pathlib.Path]], salt: bytes, workers: int | None, progress: bool
+) -> Iterator[_Record]:
+    """Scan records in sorted path order, serially or across worker processes."""
+    bar = None
+    if progress:
+        tqdm = importlib.import_module("tqdm.auto").tqdm
+        bar = tqdm(total=len(files), desc="Reading DICOM headers", unit="file")
+    try:
+        if workers is None or workers == 1 or len(files) < 2 * _CHUNK_MIN:
+            cache: dict[str, str | None] = {}
+            for rel, path in files:
+                yield _scan_file(rel, path, salt, cache)
+                if bar is not None:
+                    bar.update(1)
+            return
+        # Several chunks per worker balance the load; map() keeps their order.
+        size = max(_CHUNK_MIN, math.ceil(len(files) / (workers * 8)))
+        chunks = [files[i : i + size] for i in range(0, len(files), size)]
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+            for chunk_records in pool.map(_scan_chunk, chunks, itertools.repeat(salt)):
+                yield from chunk_records
+                if bar is not None:
+                    bar.update(len(chunk_records))
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _list_files(root: pathlib.Path) -> list[tuple[str, pathlib.Path]]:
@@ -352,6 +386,7 @@ def read_dicom_cohort(
     *,
     salt: str | bytes | None = None,
     progress: bool = False,
+    workers: int | None = None,
 ) -> CohortScan:
     """Scan every file under a DICOM folder and read its de-identified header.
 
@@ -363,6 +398,10 @@ def read_dicom_cohort(
         Salt for the pseudonymous keys; see :func:`medval.io.resolve_salt`.
     progress : bool, default False
         Show a tqdm progress bar on stderr.
+    workers : int or None, default None
+        Read headers in this many processes (``concurrent.futures``), in
+        chunks of the sorted file list. ``None`` or 1 reads in this process.
+        The result is identical either way.
 
     Returns
     -------
@@ -374,7 +413,13 @@ def read_dicom_cohort(
     ------
     DataError
         If ``root`` is not a folder or holds no files.
+    InputError
+        If ``workers`` is not None or a positive int.
     """
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise InputError(f"workers must be None or a positive int (e.g. 2); got {workers!r}.")
     root_path = pathlib.Path(root).expanduser()
     if not root_path.is_dir():
         what = "is a file, not a folder" if root_path.exists() else "does not exist"
@@ -385,22 +430,26 @@ def read_dicom_cohort(
     if not files:
         raise DataError(f"DICOM folder {str(root_path)!r} holds no files; check the path.")
     salt_bytes = resolve_salt(salt)
-    cache: dict[str, str | None] = {}
     rows: list[dict[str, Any]] = []
     index: list[str] = []
     paths: dict[str, pathlib.Path] = {}
     exclusions: list[Exclusion] = []
     hashes: dict[str, str] = {}
     deid: dict[str, tuple[str, str, str]] = {}
-    iterator: Iterable[tuple[str, pathlib.Path]] = files
-    if progress:
-        tqdm = importlib.import_module("tqdm.auto").tqdm
-        iterator = tqdm(files, desc="Reading DICOM headers", unit="file")
     with warnings.catch_warnings():
         # pydicom warns per odd header value; thousands of files would flood the log.
         warnings.simplefilter("ignore")
-        for rel, path in iterator:
-            _scan_path(rel, path, salt_bytes, cache, hashes, exclusions, rows, index, paths, deid)
+        for rel, digest, row, reason, values, resolved in _records(
+            files, salt_bytes, workers, progress
+        ):
+            hashes[rel] = digest
+            if row is None or values is None or resolved is None:
+                exclusions.append(Exclusion(rel, reason or "unreadable"))
+                continue
+            rows.append(row)
+            index.append(rel)
+            paths[rel] = resolved
+            deid[rel] = values
     return CohortScan(
         frame=_frame(rows, index),
         paths=paths,

@@ -226,3 +226,41 @@ def test_compressed_with_decoder_is_a_row(tmp_path: pathlib.Path, bundled: Bundl
     shutil.copy(src, tmp_path / "j2k.dcm")
     scan = read_dicom_cohort(tmp_path, salt="s")
     assert list(scan.frame.index) == ["j2k.dcm"]
+
+
+def _same_scan(a: object, b: object) -> None:
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(a.frame, b.frame)  # type: ignore[attr-defined]
+    for field in ("paths", "exclusions", "n_files", "manifest_sha256", "deid_summary",
+                  "file_sha256", "deid_by_file"):  # fmt: skip
+        assert getattr(a, field) == getattr(b, field), field
+    assert list(a.paths) == list(b.paths)  # type: ignore[attr-defined]
+
+
+def test_parallel_scan_equals_serial(tmp_path: pathlib.Path, mixed_dir: pathlib.Path) -> None:
+    from medval.demo import write_cohort
+
+    write_cohort(tmp_path / "demo", seed=1, n_patients=(15, 15, 10))
+    # the bad files of mixed_dir sit between the demo files in sorted order
+    shutil.copytree(mixed_dir, tmp_path / "demo" / "dicom" / "site-2" / "mixed")
+    root = tmp_path / "demo" / "dicom"
+    serial = read_dicom_cohort(root, salt="s")
+    assert serial.n_files > 64 and len(serial.exclusions) >= 10
+    _same_scan(serial, read_dicom_cohort(root, salt="s", workers=2))
+    _same_scan(serial, read_dicom_cohort(root, salt="s", workers=3, progress=True))
+    _same_scan(serial, read_dicom_cohort(root, salt="s", workers=1))
+
+
+def test_parallel_small_folder_stays_serial(mixed_dir: pathlib.Path) -> None:
+    _same_scan(
+        read_dicom_cohort(mixed_dir, salt="s"), read_dicom_cohort(mixed_dir, salt="s", workers=2)
+    )
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_bad_workers(mixed_dir: pathlib.Path, workers: object) -> None:
+    from medval._errors import InputError
+
+    with pytest.raises(InputError, match="workers must be None or a positive int"):
+        read_dicom_cohort(mixed_dir, workers=workers)  # type: ignore[arg-type]

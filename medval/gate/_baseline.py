@@ -1,0 +1,210 @@
+"""Release gate inputs: a baseline's predictions and the non-inferiority test.
+
+``predictions.csv`` (written by every ``medval validate``) holds ``case_id``,
+``split``, ``label`` and ``probability`` (of the positive class); a released
+model's file is the baseline of the next candidate, on the same cases.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from medval._errors import DataError
+from medval.gate._judge import ANALYSIS_ERRORS
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from medval._result import ValidationResult
+
+__all__ = [
+    "noninferiority_section",
+    "read_baseline_scores",
+    "read_predictions_csv",
+    "write_predictions_csv",
+]
+
+PREDICTION_COLUMNS = ("case_id", "split", "label", "probability")
+
+
+def write_predictions_csv(
+    path: str | Path,
+    case_ids: Sequence[str],
+    splits: Sequence[str],
+    labels: Sequence[int],
+    probability: Sequence[float],
+) -> Path:
+    """Write ``case_id, split, label, probability`` rows (positive-class probability)."""
+    p = Path(path)
+    with p.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(PREDICTION_COLUMNS)
+        for row in zip(case_ids, splits, labels, probability, strict=True):
+            w.writerow([str(row[0]), str(row[1]), int(row[2]), repr(float(row[3]))])
+    return p
+
+
+def read_baseline_scores(path: str | Path, case_ids: Sequence[str]) -> NDArray[np.float64]:
+    """The baseline's positive-class probabilities, in the order of ``case_ids``.
+
+    Parameters
+    ----------
+    path : path to a CSV with columns ``case_id`` and ``probability``
+        (other columns are ignored; extra cases are ignored).
+    case_ids : sequence of str, shape (n,)
+        The candidate's cases.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+
+    Raises
+    ------
+    DataError
+        Missing file or columns, a duplicate case, a probability outside
+        [0, 1] or not a number (naming the row), or candidate cases the
+        baseline lacks.
+    """
+    import numpy as np
+
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            cols = reader.fieldnames or []
+            if "case_id" not in cols or "probability" not in cols:
+                raise DataError(
+                    f"baseline predictions {p.name}: needs columns case_id and probability "
+                    f"(positive class); has {cols}."
+                )
+            scores: dict[str, float] = {}
+            for line, row in enumerate(reader, start=2):
+                cid = row["case_id"]
+                if cid in scores:
+                    raise DataError(f"baseline predictions {p.name} row {line}: duplicate {cid!r}.")
+                try:
+                    value = float(row["probability"])
+                except (TypeError, ValueError):
+                    value = math.nan
+                if not 0.0 <= value <= 1.0:
+                    raise DataError(
+                        f"baseline predictions {p.name} row {line}: probability "
+                        f"{row['probability']!r} is not a number in [0, 1]."
+                    )
+                scores[cid] = value
+    except FileNotFoundError as exc:
+        raise DataError(f"baseline predictions file {p} does not exist.") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"baseline predictions {p.name} is not UTF-8 text.") from exc
+    missing = [c for c in case_ids if c not in scores]
+    if missing:
+        raise DataError(
+            f"baseline predictions {p.name} lack {len(missing)} of the {len(case_ids)} cases "
+            f"(e.g. {missing[:3]}); the comparison must be paired on the same cases."
+        )
+    return np.asarray([scores[c] for c in case_ids], dtype=np.float64)
+
+
+def noninferiority_section(
+    result: ValidationResult,
+    y_true: NDArray[Any],
+    score_candidate: NDArray[np.float64],
+    score_baseline: NDArray[np.float64],
+    *,
+    margin: float,
+    metric: str = "auroc",
+    clusters: NDArray[Any] | None = None,
+    threshold: float | None = None,
+    confidence_level: float = 0.95,
+    n_resamples: int = 2000,
+    random_state: int = 0,
+    baseline_name: str = "baseline",
+    split: str | None = None,
+) -> None:
+    """Paired non-inferiority of a candidate against a baseline, into ``result``.
+
+    Calls :func:`medval.stats.compare` and stores the difference (candidate
+    minus baseline, positive = better) as the Estimate
+    ``noninferiority.<metric>.difference`` and ``verdict``, ``p_value``,
+    ``margin``, ``method``, ``baseline``, ``split`` as values under the same
+    prefix. An exception in the comparison is recorded under
+    ``values["analysis.errors"]`` so that the gate reports ``error``.
+
+    References
+    ----------
+    Piaggio et al. (2012), JAMA 308:2594-2604 (CONSORT extension for
+    non-inferiority trials: the verdict from the CI against the margin).
+    """
+    from medval import stats
+
+    prefix = f"noninferiority.{metric}"
+    result.values[f"{prefix}.margin"] = float(margin)
+    result.values[f"{prefix}.baseline"] = baseline_name
+    result.values[f"{prefix}.split"] = split
+    try:
+        cmp = stats.compare(
+            metric,
+            y_true,
+            score_candidate,
+            score_baseline,
+            margin=margin,
+            threshold=threshold,
+            clusters=clusters,
+            confidence_level=confidence_level,
+            n_resamples=n_resamples,
+            random_state=random_state,
+        )
+    except Exception as exc:  # fail closed: the criterion becomes an error
+        errors = dict(result.values.get(ANALYSIS_ERRORS) or {})
+        errors[prefix] = f"{type(exc).__name__}: {exc}"
+        result.values[ANALYSIS_ERRORS] = errors
+        return
+    result.estimates[f"{prefix}.difference"] = cmp.difference
+    result.values[f"{prefix}.verdict"] = cmp.verdict
+    result.values[f"{prefix}.p_value"] = cmp.p_value
+    result.values[f"{prefix}.method"] = cmp.method
+
+
+def read_predictions_csv(
+    path: str | Path, *, class_names: Sequence[str], positive_class: str
+) -> Any:
+    """A binary :class:`~medval.Predictions` from a ``predictions.csv``.
+
+    The positive-class ``probability`` becomes the two-column matrix
+    ``[1 - p, p]`` (ordered as ``class_names``); MC samples are not stored.
+
+    Raises
+    ------
+    DataError
+        Missing file, columns or a malformed row.
+    """
+    import numpy as np
+
+    from medval._types import Predictions
+
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError as exc:
+        raise DataError(f"predictions file {p} does not exist.") from exc
+    if not rows or any(c not in rows[0] for c in PREDICTION_COLUMNS):
+        raise DataError(f"{p.name}: needs columns {list(PREDICTION_COLUMNS)}.")
+    try:
+        prob = np.asarray([float(r["probability"]) for r in rows], dtype=np.float64)
+        labels = np.asarray([int(r["label"]) for r in rows], dtype=np.int64)
+    except ValueError as exc:
+        raise DataError(f"{p.name}: malformed probability or label ({exc}).") from exc
+    pos = list(class_names).index(positive_class)
+    matrix = np.stack([1.0 - prob, prob], axis=1) if pos == 1 else np.stack([prob, 1.0 - prob], 1)
+    return Predictions(
+        case_ids=np.asarray([r["case_id"] for r in rows], dtype=np.str_),
+        probabilities=matrix,
+        labels=labels,
+        class_names=tuple(class_names),
+    )

@@ -1,0 +1,127 @@
+"""JUnit XML for CI systems: one testcase per criterion (xunit2 family).
+
+The layout is the one Jenkins, GitLab, GitHub Actions reporters and pytest's
+``junit_family = "xunit2"`` agree on: ``testsuites > testsuite >
+(properties, testcase*)``, with ``error``/``failure`` before ``system-out``
+inside a testcase. A warning is a passing testcase whose ``system-out``
+starts with ``WARNING:``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from medval.gate._judge import Verdict
+
+if TYPE_CHECKING:
+    from medval._result import ValidationResult
+
+__all__ = ["junit_xml", "suite_properties", "write_junit"]
+
+
+def _detail(v: Verdict) -> str:
+    lines = [
+        f"criterion: {v.name}",
+        f"status: {v.status} (severity {v.severity})",
+        f"key: {v.key}",
+        f"rule: {v.bound or 'value'} {v.op} {v.threshold}",
+    ]
+    if v.value is not None:
+        ci = "" if v.low is None or v.high is None else f" [{v.low:.4f}, {v.high:.4f}]"
+        lines.append(f"estimate: {v.value:.4f}{ci}")
+    if v.observed is not None:
+        lines.append(f"observed: {v.observed}")
+    lines.append(f"reason: {v.reason}")
+    lines += [f"  {g['status']:5} {g['reason']}" for g in v.groups]
+    return "\n".join(lines)
+
+
+def junit_xml(
+    verdicts: Sequence[Verdict],
+    *,
+    suite_name: str = "medval",
+    properties: Mapping[str, str | None] | None = None,
+) -> str:
+    """JUnit XML text for a list of verdicts.
+
+    Parameters
+    ----------
+    verdicts : sequence of Verdict
+        One testcase each, in order.
+    suite_name : str, default "medval"
+    properties : mapping of str to str, optional
+        Suite properties (model and data manifest digests, versions); None
+        values are left out.
+
+    Returns
+    -------
+    str
+        UTF-8 XML with a declaration. A ``fail`` verdict is a ``<failure>``,
+        an ``error`` verdict an ``<error>``; ``warn`` passes with a warning
+        in ``<system-out>``.
+    """
+    counts = {
+        "tests": len(verdicts),
+        "failures": sum(v.status == "fail" for v in verdicts),
+        "errors": sum(v.status == "error" for v in verdicts),
+        "skipped": 0,
+    }
+    attrs = {k: str(n) for k, n in counts.items()}
+    root = ET.Element("testsuites", {"name": suite_name, **attrs, "time": "0.000"})
+    suite = ET.SubElement(root, "testsuite", {"name": suite_name, **attrs, "time": "0.000"})
+    props = {k: v for k, v in (properties or {}).items() if v is not None}
+    if props:
+        pe = ET.SubElement(suite, "properties")
+        for name, value in props.items():
+            ET.SubElement(pe, "property", {"name": name, "value": str(value)})
+    for v in verdicts:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {"classname": f"{suite_name}.criteria", "name": v.name, "time": "0.000"},
+        )
+        if v.status == "error":
+            ET.SubElement(
+                case, "error", {"message": v.reason, "type": "medval.error"}
+            ).text = _detail(v)
+        elif v.status == "fail":
+            ET.SubElement(
+                case, "failure", {"message": v.reason, "type": "medval.fail"}
+            ).text = _detail(v)
+        out = ET.SubElement(case, "system-out")
+        out.text = ("WARNING: " if v.status == "warn" else "") + _detail(v)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(
+    verdicts: Sequence[Verdict],
+    path: str | Path,
+    *,
+    suite_name: str = "medval",
+    properties: Mapping[str, str | None] | None = None,
+) -> Path:
+    """Write :func:`junit_xml` to ``path`` (UTF-8); return the path."""
+    p = Path(path)
+    if p.parent != Path():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(junit_xml(verdicts, suite_name=suite_name, properties=properties), "utf-8")
+    return p
+
+
+def suite_properties(result: ValidationResult) -> dict[str, str | None]:
+    """Digests and versions that identify what was validated."""
+    prov = result.provenance
+    versions = prov.get("versions") or {}
+    return {
+        "medval.model_sha256": prov.get("model_sha256"),
+        "medval.data_manifest_sha256": prov.get("data_manifest_sha256"),
+        "medval.spec_sha256": prov.get("spec_sha256"),
+        "medval.model_file": prov.get("model_file"),
+        "medval.version": versions.get("medval"),
+        "medval.seed": None if prov.get("seed") is None else str(prov["seed"]),
+        "medval.gate_status": result.values.get("gate.status"),
+    }

@@ -1,0 +1,74 @@
+"""A JSON Schema of ``medval.toml`` for editors (Even Better TOML, Taplo, VS Code).
+
+Generated from :data:`SCHEMA` and the criteria fields, so it cannot drift
+from the checks; ``medval schema`` prints it and the package ships it as
+``medval/gate/medval.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from medval.gate._criteria import _CHOICES, CRITERION_FIELDS
+from medval.gate._spec import _PRESENCE_SECTIONS, _REQUIRED_SECTIONS, SCHEMA
+
+__all__ = ["json_schema", "json_schema_text"]
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array"}
+_ENUMS: dict[tuple[str, str], list[str]] = {
+    ("model", "output"): ["logits", "probabilities"],
+    ("baseline", "output"): ["logits", "probabilities"],
+    ("baseline", "severity"): ["fail", "warn"],
+    ("conformal", "method"): ["aps", "raps", "lac", "topk"],
+    ("analysis", "threshold_rule"): ["youden"],
+}
+
+
+def _prop(types: tuple[type, ...], default: Any, enum: list[str] | None) -> dict[str, Any]:
+    names = [_JSON_TYPES[t] for t in types]
+    out: dict[str, Any] = {"type": names[0] if len(names) == 1 else names}
+    if enum:
+        out["enum"] = enum
+    if default is not ... and default is not None:
+        out["default"] = default
+    return out
+
+
+def _table(fields: dict[str, Any], section: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [k for k, (_, d) in fields.items() if d is ...],
+        "properties": {
+            k: _prop(
+                t,
+                d,
+                _ENUMS.get((section, k))
+                or (list(_CHOICES[k]) if section == "criteria" and k in _CHOICES else None),
+            )
+            for k, (t, d) in fields.items()
+        },
+    }
+
+
+def json_schema() -> dict[str, Any]:
+    """The spec's JSON Schema (draft 2020-12) as a dict."""
+    props = {s: _table(f, s) for s, f in SCHEMA.items()}
+    props["criteria"] = {"type": "array", "items": _table(CRITERION_FIELDS, "criteria")}
+    for s in _PRESENCE_SECTIONS:
+        props[s]["description"] = "Optional; its required keys apply when the table is given."
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://medval.dev/schema/medval.toml.json",
+        "title": "medval validation spec (medval.toml)",
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(_REQUIRED_SECTIONS),
+        "properties": props,
+    }
+
+
+def json_schema_text() -> str:
+    """:func:`json_schema` as indented JSON text (the shipped file's bytes)."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,95 @@
+"""Label-free performance estimates from calibrated confidences (CBPE)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import ndtri
+
+from medval._errors import InputError
+from medval._types import Estimate
+from medval.stats._validate import check_confidence_level
+
+__all__ = ["ASSUMPTIONS", "estimate_performance"]
+
+#: Stated in every output of :func:`estimate_performance`.
+ASSUMPTIONS: tuple[str, ...] = (
+    "the probabilities are calibrated on the current data (P(y=1 | p) = p)",
+    "no concept shift: only the input distribution changed, not P(y | x)",
+    "cases are independent",
+)
+
+
+def estimate_performance(
+    probabilities: ArrayLike, *, threshold: float = 0.5, confidence_level: float = 0.95
+) -> dict[str, Any]:
+    """Expected confusion matrix and accuracy of unlabeled cases (CBPE).
+
+    With calibrated probabilities, the label of case ``i`` is
+    Bernoulli(``p_i``), so each confusion-matrix cell has expectation
+    ``E[TP] = sum_{pred=1} p_i``, ``E[FP] = sum_{pred=1} (1 - p_i)``,
+    ``E[FN] = sum_{pred=0} p_i``, ``E[TN] = sum_{pred=0} (1 - p_i)``, and
+    the realised accuracy is a Poisson-binomial mean whose interval
+    (normal approximation) is reported.
+
+    Parameters
+    ----------
+    probabilities : array of float, shape (n,) or (n, K)
+        Calibrated probability of the positive class, or (n, K) class
+        probabilities: with K = 2 column 1 is positive; with K > 2 only the
+        accuracy of the arg-max prediction is estimated.
+    threshold : float, default 0.5
+        Predicted positive when ``p >= threshold`` (binary only).
+    confidence_level : float, default 0.95
+
+    Returns
+    -------
+    dict
+        ``expected_confusion`` (``tp``, ``fp``, ``fn``, ``tn``; binary),
+        ``accuracy`` (Estimate dict, method ``"cbpe"``), ``sensitivity``,
+        ``specificity``, ``prevalence`` (ratios of expectations; binary),
+        ``n``, ``threshold`` and ``assumptions`` (:data:`ASSUMPTIONS`).
+
+    References
+    ----------
+    NannyML, "Confidence-based performance estimation" (CBPE), 2022;
+    Guo, Pleiss, Sun & Weinberger (2017), ICML (calibration).
+    """
+    cl = check_confidence_level(confidence_level)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim not in (1, 2) or p.shape[0] == 0:
+        raise InputError(
+            f"probabilities must have shape (n,) or (n, K) with n >= 1; got {p.shape}."
+        )
+    if not np.all(np.isfinite(p)) or p.min() < 0.0 or p.max() > 1.0:
+        raise InputError(
+            "probabilities must be finite and in [0, 1]; pass calibrated probabilities, not logits."
+        )
+    n = int(p.shape[0])
+    out: dict[str, Any] = {"n": n, "assumptions": list(ASSUMPTIONS)}
+    if p.ndim == 2 and p.shape[1] > 2:
+        correct = p.max(axis=1)
+        out["threshold"] = None
+    else:
+        q = p[:, 1] if p.ndim == 2 else p
+        if not np.isfinite(float(threshold)):
+            raise InputError(f"threshold must be a finite number; got {threshold!r}.")
+        pred = q >= float(threshold)
+        tp, fp = float(q[pred].sum()), float((1.0 - q[pred]).sum())
+        fn, tn = float(q[~pred].sum()), float((1.0 - q[~pred]).sum())
+        correct = np.where(pred, q, 1.0 - q)
+        out["threshold"] = float(threshold)
+        out["expected_confusion"] = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+        out["sensitivity"] = tp / (tp + fn) if tp + fn > 0 else None
+        out["specificity"] = tn / (tn + fp) if tn + fp > 0 else None
+        out["prevalence"] = (tp + fn) / n
+    acc = float(correct.mean())
+    se = float(np.sqrt(np.sum(correct * (1.0 - correct)))) / n
+    z = float(ndtri(0.5 + cl / 2.0))
+    out["accuracy"] = Estimate(
+        acc, max(0.0, acc - z * se), min(1.0, acc + z * se), confidence_level=cl,
+        method="cbpe", n=n, higher_is_better=True,
+    ).to_dict()  # fmt: skip
+    return out
