@@ -278,7 +278,8 @@ class Estimate:
             raise InputError(
                 f"Unknown Estimate fields {sorted(unknown)}; expected {sorted(fields)}."
             )
-        return cls(**data)
+        # to_dict drops None fields, the value of a not-estimable Estimate included.
+        return cls(**{"value": None, **data})
 
     def __str__(self) -> str:
         if self.value is None:

@@ -16,8 +16,16 @@ from medval._types import Predictions
 __all__ = ["evaluate"]
 
 _ROC_POINTS = 101
+# (result key, registry metric, needs the operating threshold)
+_BOOTSTRAPPED = (
+    ("discrimination.auprc", "auprc", False),
+    ("operating_point.accuracy", "accuracy", True),
+    ("operating_point.balanced_accuracy", "balanced_accuracy", True),
+    ("operating_point.f1", "f1", True),
+)
 _PRIMARY_NAMES = ("internal", "test")
 DEFAULT_GROUP_COLUMNS = ("manufacturer", "model_name", "sex", "age_band")
+DEFAULT_SUBGROUP_COLUMNS = ("manufacturer", "model_name", "site_key", "sex", "age_band")
 
 
 def _align_labels(predictions: Predictions, cohort: Any | None) -> NDArray[np.int64]:
@@ -86,6 +94,18 @@ def _split_block(
         result.estimates[f"{prefix}operating_point.{metric}"] = stats.threshold_metric_ci(
             metric, y, s, threshold=threshold, clusters=clusters, confidence_level=confidence_level
         )
+    # The other registry metrics: patient-clustered stratified bootstrap.
+    for key, metric, thr in _BOOTSTRAPPED:
+        result.estimates[f"{prefix}{key}"] = stats.bootstrap_ci(
+            metric,
+            y,
+            s,
+            threshold=threshold if thr else None,
+            clusters=clusters,
+            confidence_level=confidence_level,
+            n_resamples=n_resamples,
+            random_state=seed,
+        )
     if 0 < n_pos < y.size:
         result.tables[f"{prefix}curves.roc"] = _roc_points(y, s)
 
@@ -107,6 +127,14 @@ def evaluate(
     conformal_mondrian: str | None = None,
     triage_max_fnr: float | None = 0.05,
     group_columns: Sequence[str] = DEFAULT_GROUP_COLUMNS,
+    subgroup_columns: Sequence[str] = DEFAULT_SUBGROUP_COLUMNS,
+    subgroup_intersections: Sequence[Sequence[str]] = (("manufacturer", "sex"),),
+    subgroup_min_events: int = 100,
+    subgroup_min_non_events: int = 100,
+    small_cell: int = 11,
+    subgroup_adjust: Literal["holm", "bh"] = "holm",
+    drift_confidence_level: float = 0.95,
+    shift: bool = True,
 ) -> ValidationResult:
     """Evaluate binary predictions, every number with its confidence interval.
 
@@ -151,6 +179,22 @@ def evaluate(
         control keeping the expected false-negative rate at most this.
     group_columns : sequence of str
         Cohort columns whose groups get their own coverage diagnostics.
+    subgroup_columns : sequence of str
+        Cohort columns for the subgroup performance tables (computed on the
+        evaluated splits pooled): ``subgroup.<column>=<value>.<metric>``.
+    subgroup_intersections : sequence of (str, str)
+        Column pairs whose intersections get their own rows.
+    subgroup_min_events, subgroup_min_non_events : int, default 100
+        Below either count a subgroup is flagged underpowered.
+    small_cell : int, default 11
+        Subgroups with fewer cases are suppressed (no metric is reported).
+    subgroup_adjust : {"holm", "bh"}, default "holm"
+        Multiplicity adjustment of the subgroup-versus-rest p-values.
+    drift_confidence_level : float, default 0.95
+        Drift tests of each secondary split against the primary one keep
+        the family-wise false-alarm rate at ``1 - drift_confidence_level``.
+    shift : bool, default True
+        Run the subgroup, drift and leakage analyses (needs a cohort).
 
     Returns
     -------
@@ -264,6 +308,43 @@ def evaluate(
             test_splits=test_splits,
             groups={c: v for c in site_columns if (v := _column(cohort, c, ids)) is not None},
         )
+    if shift and cohort is not None:
+        from medval._eval_shift import cohort_tables, shift_section
+
+        epistemic = None
+        if predictions.mc_probabilities is not None:
+            from medval.uncertainty import decompose
+
+            epistemic = decompose(predictions.mc_probabilities).epistemic
+        shift_section(
+            result,
+            cohort,
+            ids,
+            y_all,
+            s_all,
+            predictions.probabilities.astype(np.float64),
+            splits,
+            clusters_all,
+            test_splits=test_splits,
+            development_splits=[s for s in ("train", calibration_split) if s is not None],
+            epistemic=epistemic,
+            embeddings=predictions.embeddings,
+            columns=subgroup_columns,
+            intersections=subgroup_intersections,
+            settings={
+                "threshold": float(threshold),
+                "confidence_level": confidence_level,
+                "n_resamples": n_resamples,
+                "seed": random_state,
+                "min_events": subgroup_min_events,
+                "min_non_events": subgroup_min_non_events,
+                "min_cell": small_cell,
+                "adjust": subgroup_adjust,
+                "drift_confidence_level": drift_confidence_level,
+            },
+        )
+        if "split" in cohort.columns:
+            cohort_tables(result, cohort, present)
     result.provenance["seed"] = random_state
     result.provenance["n_resamples"] = n_resamples
     result.provenance["confidence_level"] = confidence_level

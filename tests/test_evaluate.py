@@ -76,3 +76,28 @@ def test_errors(rng: np.random.Generator) -> None:
     three = Predictions(["a", "b"], [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], labels=[0, 2])
     with pytest.raises(InputError, match="binary tasks"):
         evaluate(three)
+
+
+def test_every_registry_metric_carries_a_clustered_interval(rng: np.random.Generator) -> None:
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        balanced_accuracy_score,
+        f1_score,
+    )
+
+    preds, cohort = _data(rng)
+    r = evaluate(preds, cohort, n_resamples=300, random_state=1, conformal_method=None)
+    internal = (cohort["split"] == "internal").to_numpy()
+    y, s = cohort["label"].to_numpy()[internal], preds.probabilities[internal, 1]
+    pred = (s >= r["operating_point.threshold"]).astype(int)
+    for key, want in [
+        ("discrimination.auprc", average_precision_score(y, s)),
+        ("operating_point.accuracy", accuracy_score(y, pred)),
+        ("operating_point.balanced_accuracy", balanced_accuracy_score(y, pred)),
+        ("operating_point.f1", f1_score(y, pred)),
+    ]:
+        est = r[key]
+        assert est.value == pytest.approx(want), key
+        assert est.low <= est.value <= est.high and est.seed == 1
+        assert "clustered" in est.method, (key, est.method)

@@ -209,6 +209,21 @@ def test_demo_shows_epistemic_uncertainty_rising_on_the_external_scanner(demo_ru
     assert "Referral curve" in html and "Reliability diagram" in html
 
 
+def test_demo_flags_the_external_manufacturer_as_drifted_and_worst(demo_run: Path) -> None:
+    data = json.loads((demo_run / "result.json").read_text(encoding="utf-8"))
+    values, tables = data["values"], data["tables"]
+    by_site = tables["cohort.by_split_site"]
+    external = {r["manufacturer"] for r in by_site if r["split"] == "external"}
+    assert len(external) == 1
+    (maker,) = external
+    assert values["subgroup.manufacturer.worst_auroc"] == maker
+    drift = {c["column"]: c for c in tables["split.external.shift.drift"]}
+    assert drift["manufacturer"]["drifted"] and values["split.external.shift.drifted"]
+    assert values["leakage.checked"] and not values["leakage.leak"]
+    html = (demo_run / "report.html").read_text(encoding="utf-8")
+    assert 'id="subgroups"' in html and 'id="shift"' in html and 'id="acquisition"' in html
+
+
 def test_leak_matcher_finds_real_leaks_only() -> None:
     assert _contains(b'{"birth": "19580412"}', "19580412")
     assert _contains(b"born 1958-04-12", "19580412")

@@ -1,4 +1,4 @@
-"""Reading data: DICOM headers and pixels, labels tables, model files, the PHI policy.
+"""Reading data: DICOM headers and pixels, labels and metadata tables, model files, the PHI policy.
 
 This is the only package that touches DICOM files. Importing it is light:
 pydicom and pandas load inside the functions that use them, and the
@@ -22,6 +22,7 @@ from medval.io._phi import (
     resolve_salt,
     sex,
 )
+from medval.io._table import TABLE_COLUMNS, read_cohort_table
 
 __all__ = [
     "AGE_BANDS",
@@ -29,6 +30,7 @@ __all__ = [
     "PHI_KEYWORDS",
     "SALT_ENV_VAR",
     "SCAN_COLUMNS",
+    "TABLE_COLUMNS",
     "CohortData",
     "CohortScan",
     "DicomDataset",
@@ -39,6 +41,7 @@ __all__ = [
     "load_cohort",
     "load_model",
     "pseudonym",
+    "read_cohort_table",
     "read_dicom_cohort",
     "read_labels",
     "resolve_salt",

@@ -6,7 +6,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PALETTE", "referral_svg", "reliability_svg", "roc_svg"]
+__all__ = ["PALETTE", "forest_svg", "referral_svg", "reliability_svg", "roc_svg"]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -110,5 +110,32 @@ def referral_svg(
     ax.set_xlabel("cases referred to a radiologist (%)")
     ax.set_ylabel(ylabel)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def forest_svg(rows: Sequence[dict[str, Any]], *, title: str, reference: float | None) -> str:
+    """Forest plot: one estimate with its interval per subgroup (top to bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    shown = [r for r in rows if r["low"] is not None and r["high"] is not None]
+    fig = Figure(figsize=(6.4, 0.8 + 0.28 * max(len(shown), 1)), dpi=100)
+    ax = fig.add_subplot()
+    y = list(range(len(shown), 0, -1))
+    for yi, r in zip(y, shown, strict=True):
+        colour = PALETTE[1] if r.get("worst") else PALETTE[0]
+        ax.plot([r["low"], r["high"]], [yi, yi], color=colour, lw=2)
+        ax.plot([r["value"]], [yi], marker="s" if r.get("worst") else "o", color=colour, ms=5)
+    if reference is not None:
+        ax.axvline(reference, color="#555555", ls="--", lw=1, label="all evaluated cases")
+        ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.set_yticks(y)
+    ax.set_yticklabels([r["label"] for r in shown], fontsize=8)
+    ax.set_ylim(0.4, len(shown) + 0.6)
+    ax.set_xlabel("AUROC with its confidence interval (square: worst subgroup)")
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _svg(fig)

@@ -289,6 +289,7 @@ def render_html(
     import jinja2
 
     from medval.report._plots import roc_svg
+    from medval.report._shift import acquisition_context, shift_context, subgroup_context
 
     tdir = template_dir()
     env = jinja2.Environment(
@@ -320,6 +321,9 @@ def render_html(
         "conformal": _conformal(result),
         "calibration": _calibration(result),
         "uncertainty": _uncertainty(result),
+        "subgroups": subgroup_context(result),
+        "shift": shift_context(result),
+        "acquisition": acquisition_context(result),
         "small_cell": _SMALL_CELL,
         "stylesheet": (tdir / "style.css").read_text(encoding="utf-8"),
     }

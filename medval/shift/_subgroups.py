@@ -285,7 +285,9 @@ def subgroup_table(
         raise InputError(f"min_cell must be at least 1; got {min_cell}.")
     if not np.isfinite(float(threshold)):
         raise InputError(f"threshold must be a finite number; got {threshold!r}.")
-    rng, _ = normalise_random_state(random_state)
+    rng, seed = normalise_random_state(random_state)
+    # An int seed is passed on as such, so every subgroup's Estimate records it.
+    draw: int | np.random.Generator = rng if seed is None else seed
     tables: dict[str, list[dict[str, Any]]] = {}
     for name, column in groups.items():
         labels = _labels(column)
@@ -296,7 +298,7 @@ def subgroup_table(
             )
         tables[name] = _column_rows(
             name, labels, y, s, float(threshold), clusters, codes, tuple(metrics),
-            (min_events, min_non_events, min_cell), cl, n_resamples, rng, _ADJUST[adjust],
+            (min_events, min_non_events, min_cell), cl, n_resamples, draw, _ADJUST[adjust],
         )  # fmt: skip
     return tables
 
@@ -313,7 +315,7 @@ def _column_rows(
     limits: tuple[int, int, int],
     cl: float,
     n_resamples: int,
-    rng: np.random.Generator,
+    rng: int | np.random.Generator,
     adjust_fn: Any,
 ) -> list[dict[str, Any]]:
     min_events, min_non_events, min_cell = limits

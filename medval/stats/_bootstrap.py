@@ -18,7 +18,6 @@ from medval.stats._core import (
 from medval.stats._metrics import Metric, binary_log_losses, get_metric
 from medval.stats._resample import make_design
 from medval.stats._validate import (
-    MIN_CASES,
     FloatArray,
     IntArray,
     check_binary_labels,
@@ -26,7 +25,9 @@ from medval.stats._validate import (
     check_confidence_level,
     check_predictions,
     check_scores,
+    check_threshold,
     normalise_random_state,
+    too_few_for_interval,
 )
 from medval.stats._weighted import (
     COUNT_FUNCS,
@@ -86,9 +87,7 @@ def prepare(
         if threshold is None:
             x = check_predictions(y_score, y.shape[0], name="y_score (0/1 predictions)")
         else:
-            t = float(threshold)
-            if not np.isfinite(t):
-                raise InputError(f"threshold must be a finite number; got {threshold!r}.")
+            t = check_threshold(threshold)
             x = (check_scores(y_score, y.shape[0]) >= t).astype(np.int64)
     else:
         if threshold is not None:
@@ -168,10 +167,11 @@ def bootstrap_ci(
     -------
     Estimate
         ``method`` is ``"bootstrap-<method>"`` (``"-clustered"`` appended
-        with clusters). Bounds are None, with a reason, when fewer than
-        10 cases, the metric is undefined in many resamples, or the
-        bootstrap distribution is degenerate; ``value`` is None when the
-        metric itself is undefined (e.g. one class only).
+        with clusters). Bounds are None, with a reason, when there are
+        fewer than 10 cases (with clusters, 10 patients), a class has a
+        single case (patient), the metric is undefined in many resamples,
+        or the bootstrap distribution is degenerate; ``value`` is None
+        when the metric itself is undefined (e.g. one class only).
 
     Raises
     ------
@@ -216,8 +216,9 @@ def bootstrap_ci(
 
     if prep.value is None:
         return estimate(None, reason=prep.reason)
-    if n < MIN_CASES:
-        return estimate(prep.value, reason=f"only {n} cases; an interval needs {MIN_CASES}")
+    too_few = too_few_for_interval(n, codes)
+    if too_few is not None:
+        return estimate(prep.value, reason=too_few)
     # class-blocked, score-sorted order: strata contiguous, evaluators need no gather
     order = np.lexsort((prep.order_key, prep.y))
     design = make_design(

@@ -28,6 +28,7 @@ from medval.stats._validate import (
     check_clusters,
     check_confidence_level,
     normalise_random_state,
+    too_few_for_interval,
 )
 
 __all__ = ["Comparison", "Verdict", "compare"]
@@ -121,7 +122,8 @@ def compare(
     """Paired comparison and non-inferiority test of two models.
 
     AUROC without clusters uses DeLong's paired variance (Wald interval of
-    the difference, normal p-value). Every other case uses a paired,
+    the difference, normal p-value) when it is estimable (n >= 10, two
+    cases per class, non-zero variance). Every other case uses a paired,
     stratified bootstrap (patient-clustered with ``clusters``): both models
     are evaluated on the very same resamples.
 
@@ -173,7 +175,14 @@ def compare(
     codes = check_clusters(clusters, n)
     sign = 1.0 if m.higher_is_better else -1.0
 
-    if m.name == "auroc" and codes is None and pc.value is not None and pb.value is not None:
+    n1 = int(pc.y.sum())
+    if (
+        m.name == "auroc"
+        and codes is None
+        and pc.value is not None
+        and pb.value is not None
+        and min(n1, n - n1) >= 2  # DeLong's variance needs two cases per class
+    ):
         aucs, cov = delong_covariance(pc.y, np.stack([pc.x, pb.x]).astype(np.float64))
         diff = float(aucs[0] - aucs[1])
         se = float(np.sqrt(max(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1], 0.0)))
@@ -219,8 +228,9 @@ def compare(
     if pc.value is None or pb.value is None:
         return result(None, None, pc.reason or pb.reason)
     value = sign * (pc.value - pb.value)
-    if n < MIN_CASES:
-        return result(value, None, f"only {n} cases; need {MIN_CASES}")
+    too_few = too_few_for_interval(n, codes)
+    if too_few is not None:
+        return result(value, None, too_few)
     order = np.lexsort((pc.order_key, pc.y))
     design = make_design(
         pc.y[order], None if codes is None else (codes[0][order], codes[1]), stratify=True

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
 from medval._errors import InputError
-from medval.stats._resample import Design
+from medval.stats._resample import BLOCK_BYTES, Design
 from medval.stats._validate import FloatArray, IntArray
 from medval.stats._weighted import Evaluator, jackknife_by_weights
 
@@ -27,6 +27,7 @@ __all__ = [
     "check_method",
     "check_n_jobs",
     "check_n_resamples",
+    "max_workers",
     "replicates",
     "run_bootstrap",
 ]
@@ -39,6 +40,13 @@ _MAX_JACKKNIFE_UNITS = 1000
 _MIN_VALID_SHARE = 0.9
 # Below this many drawn counts (n * n_resamples) threads do not pay off.
 _MIN_PARALLEL_WORK = 1 << 23
+# Every thread holds one block of counts and the evaluator's temporaries,
+# at most this many 8-byte words per count (AUPRC, the most, needs ~8);
+# threads are capped so that all blocks in flight stay within the budget.
+_WORDS_PER_COUNT = 10
+_THREAD_MEMORY_BYTES = 768 << 20
+# Leave-one-out weight rows are evaluated in blocks as small as the resamples'.
+_BLOCK_CELLS = BLOCK_BYTES // 8
 
 
 def check_method(method: str) -> BootMethod:
@@ -102,6 +110,12 @@ def check_n_jobs(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
+def max_workers(design: Design, step: int) -> int:
+    """Most threads whose blocks of ``step`` resamples fit the memory budget."""
+    per_block = _WORDS_PER_COUNT * 8 * step * max(design.n, design.n_units)
+    return max(1, _THREAD_MEMORY_BYTES // per_block)
+
+
 def replicates(
     ev: Evaluator,
     design: Design,
@@ -114,7 +128,8 @@ def replicates(
 
     Each block of resamples draws from its own generator, seeded from
     ``rng`` in block order, so the result does not depend on ``n_jobs``.
-    Blocks run in threads (numpy releases the GIL in the heavy calls).
+    Blocks run in threads (numpy releases the GIL in the heavy calls),
+    no more than fit :data:`_THREAD_MEMORY_BYTES` together.
     """
     step = design.chunk_size(n_resamples)
     sizes = [min(step, n_resamples - start) for start in range(0, n_resamples, step)]
@@ -124,7 +139,7 @@ def replicates(
         return ev.values(design.counts(np.random.default_rng(int(seeds[i])), sizes[i]))
 
     workers = check_n_jobs(n_jobs) if design.n * n_resamples >= _MIN_PARALLEL_WORK else 1
-    workers = min(workers, len(sizes))
+    workers = min(workers, len(sizes), max_workers(design, step))
     if workers == 1:
         return np.concatenate([block(i) for i in range(len(sizes))])
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -152,10 +167,10 @@ def _acceleration(ev: Evaluator, design: Design, rng: np.random.Generator) -> fl
                 groups[start : start + m] = g0 + rng.permutation(m) % g
                 strata_groups.append(g)
                 start, g0 = start + m, g0 + g
-            jv = jackknife_by_weights(ev, groups[unit], g0)
+            jv = jackknife_by_weights(ev, groups[unit], g0, max_cells=_BLOCK_CELLS)
             ustratum = np.repeat(np.arange(len(strata_groups)), strata_groups)
         else:
-            jv = jackknife_by_weights(ev, unit, n_units)
+            jv = jackknife_by_weights(ev, unit, n_units, max_cells=_BLOCK_CELLS)
     num = den = 0.0
     for j in range(len(design.strata)):
         vals = jv[ustratum == j]
@@ -191,6 +206,16 @@ def run_bootstrap(
     *An Introduction to the Bootstrap*, eqs. 14.9-14.15 and 15.36;
     Davison & Hinkley (1997), sec. 5.2-5.3 (basic, percentile).
     """
+    if len(design.strata) > 1 and min(design.strata) < 2:
+        # a stratum of one unit is in every resample: its variability is lost
+        what = "patient" if design.clustered else "case"
+        return Interval(
+            None,
+            None,
+            f"a class has a single {what}, which every stratified resample repeats, so "
+            f"the interval would ignore its variability; it needs at least 2 {what}s per class",
+            np.empty(0),
+        )
     reps = replicates(ev, design, rng, n_resamples, n_jobs=n_jobs)
     finite = np.isfinite(reps)
     if finite.mean() < _MIN_VALID_SHARE:

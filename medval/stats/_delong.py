@@ -157,15 +157,16 @@ class PairedTest:
     ----------
     difference : Estimate
         Metric of model A minus model B with its interval.
-    statistic : float
-        The z statistic of the difference.
-    p_value : float
-        Two-sided p-value of "no difference".
+    statistic : float or None
+        The z statistic of the difference; None when not estimable
+        (``difference.reason`` says why).
+    p_value : float or None
+        Two-sided p-value of "no difference"; None when not estimable.
     """
 
     difference: Estimate
-    statistic: float
-    p_value: float
+    statistic: float | None
+    p_value: float | None
 
 
 def delong_test(
@@ -188,13 +189,16 @@ def delong_test(
     -------
     PairedTest
         ``difference`` is AUROC(a) - AUROC(b) with a Wald interval
-        (method ``"delong-paired"``), clipped to [-1, 1].
+        (method ``"delong-paired"``), clipped to [-1, 1]. Not estimable,
+        with a reason, like :func:`delong_ci`: value None with one class
+        only; no interval, statistic or p-value with n < 10 or fewer than
+        two cases of a class. Identical rankings (zero variance of the
+        difference) give no interval, statistic 0 and p-value 1.
 
     Raises
     ------
     InputError
-        With fewer than two cases per class or when the difference has zero
-        variance (identical rankings).
+        On mismatched lengths, NaN/inf scores or non-binary labels.
 
     References
     ----------
@@ -204,20 +208,30 @@ def delong_test(
     y = check_binary_labels(y_true)
     a = check_scores(score_a, y.shape[0], name="score_a")
     b = check_scores(score_b, y.shape[0], name="score_b")
-    aucs, cov = delong_covariance(y, np.stack([a, b]))
-    diff = float(aucs[0] - aucs[1])
-    var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
-    n = int(y.shape[0])
-    if var <= 1e-15:
-        est = Estimate(
-            diff,
+    n, n1 = int(y.shape[0]), int(y.sum())
+
+    def not_estimable(value: float | None, reason: str) -> Estimate:
+        return Estimate(
+            value,
             confidence_level=cl,
             method="delong-paired",
             n=n,
-            reason="the two AUROCs do not vary apart (identical rankings)",
+            reason=reason,
             higher_is_better=True,
         )
-        return PairedTest(est, 0.0, 1.0)
+
+    if n1 == 0 or n1 == n:
+        return PairedTest(not_estimable(None, "AUROC is undefined with one class only"), None, None)
+    if n1 < 2 or n - n1 < 2 or n < MIN_CASES:
+        aucs = _placements(y, np.stack([a, b]))[0]
+        reason = f"too few cases for a paired test (n={n}, positives={n1})"
+        return PairedTest(not_estimable(float(aucs[0] - aucs[1]), reason), None, None)
+    aucs, cov = delong_covariance(y, np.stack([a, b]))
+    diff = float(aucs[0] - aucs[1])
+    var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
+    if var <= 1e-15:
+        reason = "the two AUROCs do not vary apart (identical rankings)"
+        return PairedTest(not_estimable(diff, reason), 0.0, 1.0)
     se = float(np.sqrt(var))
     z = diff / se
     q = float(ndtri(0.5 + cl / 2.0))

@@ -17,7 +17,6 @@ from medval._types import Estimate
 from medval.stats._core import BootMethod, check_method, check_n_resamples, run_bootstrap
 from medval.stats._resample import make_design
 from medval.stats._validate import (
-    MIN_CASES,
     FloatArray,
     IntArray,
     check_binary_labels,
@@ -25,6 +24,7 @@ from medval.stats._validate import (
     check_confidence_level,
     check_scores,
     normalise_random_state,
+    too_few_for_interval,
 )
 
 __all__ = ["choose_threshold", "sensitivity_at_specificity", "specificity_at_sensitivity"]
@@ -45,9 +45,13 @@ def _binary(y_true: ArrayLike, y_score: ArrayLike) -> tuple[IntArray, FloatArray
 
 
 def _check_target(target: float | None, what: str) -> float:
-    if target is None or not 0.0 < float(target) <= 1.0:
+    try:
+        q = float(target)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        q = float("nan")
+    if isinstance(target, bool) or not 0.0 < q <= 1.0:
         raise InputError(f"{what} must be a target in (0, 1], e.g. 0.9; got {target!r}.")
-    return float(target)
+    return q
 
 
 def choose_threshold(
@@ -157,7 +161,8 @@ def _at_fixed(
     ev = _SensAtSpec(y, s, q)
     value = ev.point()
     label = f"bootstrap-{meth}" + ("-clustered" if codes is not None else "")
-    if n < MIN_CASES:
+    too_few = too_few_for_interval(n, codes)
+    if too_few is not None:
         return Estimate(
             value,
             method=label,
@@ -166,7 +171,7 @@ def _at_fixed(
             n_resamples=b,
             confidence_level=cl,
             higher_is_better=True,
-            reason=f"only {n} cases; need {MIN_CASES}",
+            reason=too_few,
         )
     order = np.lexsort((s, y))
     design = make_design(

@@ -20,6 +20,7 @@ from medval.stats._validate import (
     check_clusters,
     check_confidence_level,
     check_scores,
+    check_threshold,
 )
 
 __all__ = ["clustered_proportion_ci", "proportion_ci", "threshold_metric_ci"]
@@ -91,7 +92,9 @@ def proportion_ci(
     cl = check_confidence_level(confidence_level)
     meth = _check_method(method)
     for name, v in (("successes", successes), ("n", n)):
-        if isinstance(v, bool) or not float(v).is_integer():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise InputError(f"{name} must be a whole count; got {v!r}.")
+        if not np.isfinite(v) or not float(v).is_integer():
             raise InputError(f"{name} must be a whole count; got {v!r}.")
     x, m = int(successes), int(n)
     if m < 1 or not 0 <= x <= m:
@@ -204,7 +207,15 @@ def threshold_metric_ci(
     -------
     Estimate
         value None with a reason when the denominator is empty (e.g. PPV
-        with no predicted positive).
+        with no predicted positive). Binomial intervals stay valid for
+        small denominators, so unlike the bootstrap there is no n >= 10
+        floor; a cluster-adjusted interval needs two patients.
+
+    Raises
+    ------
+    InputError
+        On an unknown or non-thresholded metric, a non-finite threshold,
+        mismatched lengths, NaN/inf scores or clusters of the wrong length.
 
     References
     ----------
@@ -231,9 +242,9 @@ def threshold_metric_ci(
     meth = _check_method(method)
     y = check_binary_labels(y_true)
     s = check_scores(y_score, y.shape[0])
-    if not np.isfinite(float(threshold)):
-        raise InputError(f"threshold must be a finite number; got {threshold!r}.")
-    pred = (s >= float(threshold)).astype(np.int64)
+    codes = check_clusters(clusters, y.shape[0])
+    t = check_threshold(threshold)
+    pred = (s >= t).astype(np.int64)
     den_name, den_fn, hit_fn = _PROPORTIONS[m.name]
     in_den = den_fn(y, pred)
     success = hit_fn(y, pred) & in_den
@@ -248,7 +259,6 @@ def threshold_metric_ci(
             higher_is_better=True,
             reason=f"{m.name} is undefined: there are no {den_name}",
         )
-    codes = check_clusters(clusters, y.shape[0])
     if codes is None:
         est = proportion_ci(int(success.sum()), n_den, method=meth, confidence_level=cl)
     else:

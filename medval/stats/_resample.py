@@ -23,11 +23,11 @@ import numpy as np
 
 from medval.stats._validate import IntArray
 
-__all__ = ["Design", "make_design"]
+__all__ = ["BLOCK_BYTES", "Design", "make_design"]
 
 # Target size of one (c, n) int64 block of counts: chunking keeps the
 # peak memory bounded (~4 such blocks live at once).
-_BLOCK_BYTES = 1 << 22
+BLOCK_BYTES = 1 << 22
 # Strata up to this many units are counted with one bincount per block.
 _SMALL_STRATUM = 4096
 
@@ -63,7 +63,7 @@ class Design:
         return np.repeat(np.arange(len(self.strata)), self.strata).astype(np.int64)
 
     def chunk_size(self, n_resamples: int) -> int:
-        return int(max(1, min(n_resamples, _BLOCK_BYTES // (8 * max(self.n, self.n_units)))))
+        return int(max(1, min(n_resamples, BLOCK_BYTES // (8 * max(self.n, self.n_units)))))
 
     def counts(self, rng: np.random.Generator, c: int) -> IntArray:
         """Draw ``c`` resamples: counts of shape (c, n), int64."""

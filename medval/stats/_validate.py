@@ -23,7 +23,9 @@ __all__ = [
     "check_confidence_level",
     "check_predictions",
     "check_scores",
+    "check_threshold",
     "normalise_random_state",
+    "too_few_for_interval",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -96,6 +98,20 @@ def check_scores(y_score: ArrayLike, n: int, *, name: str = "y_score") -> FloatA
     return s
 
 
+def check_threshold(threshold: Any) -> float:
+    """Return a decision threshold as a finite float or raise."""
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if isinstance(threshold, bool) or not np.isfinite(t):
+        raise InputError(
+            f"threshold must be a finite number (positive when score >= threshold); "
+            f"got {threshold!r}."
+        )
+    return t
+
+
 def check_predictions(y_pred: ArrayLike, n: int, *, name: str = "y_pred") -> IntArray:
     """Return 0/1 predicted labels of length ``n`` or raise."""
     p = np.asarray(y_pred)
@@ -135,6 +151,22 @@ def check_clusters(clusters: ArrayLike | None, n: int) -> tuple[IntArray, int] |
     rank[np.argsort(first, kind="stable")] = np.arange(first.size)
     codes = rank[codes.astype(np.int64).ravel()]
     return codes, int(codes.max()) + 1 if n else 0
+
+
+def too_few_for_interval(n: int, clusters: tuple[IntArray, int] | None) -> str | None:
+    """Why ``n`` cases (of ``K`` patients) are too few for an interval, or None.
+
+    A patient-clustered interval resamples patients, so it needs
+    :data:`MIN_CASES` patients, not just cases.
+    """
+    if n < MIN_CASES:
+        return f"only {n} cases; an interval needs {MIN_CASES}"
+    if clusters is not None and clusters[1] < MIN_CASES:
+        return (
+            f"only {clusters[1]} patients; a patient-clustered interval needs {MIN_CASES} "
+            "(it resamples patients, not images)"
+        )
+    return None
 
 
 def normalise_random_state(random_state: Any) -> tuple[np.random.Generator, int | None]:

@@ -303,11 +303,13 @@ class ApEvaluator:
 
 
 def jackknife_by_weights(
-    ev: Evaluator, unit: IntArray, n_units: int, *, max_cells: int = 1 << 24
+    ev: Evaluator, unit: IntArray, n_units: int, *, max_cells: int = 1 << 19
 ) -> FloatArray:
     """Leave-one-unit-out values by evaluating 0/1 weight rows (any metric).
 
-    Costs ``n_units * n``; callers group units first when that is large.
+    Costs ``n_units * n`` time; rows are evaluated ``max_cells // n`` at a
+    time (at least one), so memory stays that of a bootstrap block.
+    Callers group units first when ``n_units`` is large.
     """
     out = np.empty(n_units)
     step = max(1, max_cells // max(ev.n, 1))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -10,7 +12,7 @@ from sklearn import metrics as skm
 from medval._errors import InputError
 from medval.stats import bootstrap_ci
 from medval.stats._bootstrap import prepare
-from medval.stats._core import _acceleration
+from medval.stats._core import _THREAD_MEMORY_BYTES, _WORDS_PER_COUNT, _acceleration, max_workers
 from medval.stats._resample import Design, make_design
 from medval.stats._weighted import (
     COUNT_FUNCS,
@@ -300,3 +302,82 @@ def test_clustered_interval_ignores_key_names() -> None:
         "auroc", y, s, clusters=[f"z{59 - p}" for p in pat], n_resamples=300, random_state=1
     )
     assert (a.low, a.high) == (b.low, b.high)
+
+
+@pytest.mark.parametrize("prevalence", [0.15, 0.85])
+def test_auroc_evaluator_both_accumulation_paths(prevalence: float) -> None:
+    # Fewer positives than negatives accumulates over positives, else over
+    # negatives; both must equal sklearn on the repeated cases, ties included.
+    rng = np.random.default_rng(23)
+    y = (rng.random(400) < prevalence).astype(np.int64)
+    s = np.round(rng.normal(size=400) + y, 1)
+    order = np.lexsort((s, y))
+    ev = AurocEvaluator(y[order], s[order])
+    W = rng.multinomial(400, np.full(400, 1 / 400), size=6)
+    for b, v in enumerate(ev.values(W)):
+        idx = np.repeat(np.arange(400), W[b])
+        assert v == pytest.approx(skm.roc_auc_score(y[order][idx], s[order][idx]), abs=1e-12)
+    jv = ev.jackknife(np.arange(400), 400)
+    for i in (0, 57, 399):
+        keep = np.arange(400) != i
+        assert jv[i] == pytest.approx(skm.roc_auc_score(y[order][keep], s[order][keep]))
+
+
+def test_generic_jackknife_memory_is_bounded() -> None:
+    # AUPRC has no closed-form jackknife: leave-one-group-out weight rows are
+    # evaluated block by block, not all at once.
+    rng = np.random.default_rng(4)
+    n = 40_000
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    s = rng.normal(size=n) + y
+    tracemalloc.start()
+    try:
+        est = bootstrap_ci("auprc", y, s, n_resamples=100, random_state=0, n_jobs=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert est.low is not None
+    assert peak < 128 * 2**20
+
+
+def test_threads_are_capped_by_memory() -> None:
+    d = Design(1_000_000, np.arange(1_000_000), (700_000, 300_000), clustered=False)
+    step = d.chunk_size(2000)
+    workers = max_workers(d, step)
+    assert 1 <= workers < 64
+    assert workers * _WORDS_PER_COUNT * 8 * step * d.n <= _THREAD_MEMORY_BYTES
+    small = Design(1_000, np.arange(1_000), (700, 300), clustered=False)
+    assert max_workers(small, small.chunk_size(2000)) >= 16
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("metric", "method"), [("auroc", "bca"), ("auprc", "percentile")])
+def test_peak_memory_under_1_gib_at_one_million_images(metric: str, method: str) -> None:
+    # The bound, measured: n = 1,000,000 images of 20,000 patients,
+    # with more threads than any CI runner has. AUROC with its closed-form
+    # BCa jackknife; AUPRC, whose blocks need the most memory per count (its
+    # generic jackknife is bounded in test_generic_jackknife_memory_is_bounded).
+    rng = np.random.default_rng(6)
+    n, patients = 1_000_000, 20_000
+    status = (rng.random(patients) < 0.3).astype(np.int64)
+    clusters = rng.integers(0, patients, n)
+    y = status[clusters]
+    s = y + rng.normal(size=n)
+    tracemalloc.start()
+    try:
+        est = bootstrap_ci(
+            metric,
+            y,
+            s,
+            method=method,  # type: ignore[arg-type]
+            clusters=clusters,
+            n_resamples=100,
+            random_state=0,
+            n_jobs=64,
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"\n{metric} clustered {method}, n = 1e6: peak traced memory {peak / 2**20:.0f} MiB")
+    assert est.low is not None
+    assert peak < 2**30

@@ -140,3 +140,48 @@ def test_auroc_order_invariant(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, s = data
     perm = np.random.default_rng(1).permutation(y.size)
     assert auroc(y[perm], s[perm]) == pytest.approx(auroc(y, s), abs=1e-14)
+
+
+# canonical name -> (higher_is_better, undefined with only negatives, only positives)
+REGISTRY = {
+    "auroc": (True, True, True),
+    "auprc": (True, True, False),
+    "sensitivity": (True, True, False),
+    "specificity": (True, False, True),
+    "ppv": (True, False, False),
+    "npv": (True, False, False),
+    "accuracy": (True, False, False),
+    "balanced_accuracy": (True, True, True),
+    "f1": (True, False, False),
+    "brier": (False, False, False),
+    "log_loss": (False, False, False),
+    "macro_auroc": (True, True, True),
+}
+
+
+def test_registry_holds_every_metric_of_the_issue() -> None:
+    assert {m.name for m in METRICS.values()} == set(REGISTRY)
+    for alias, m in METRICS.items():
+        assert get_metric(alias.upper()) is m
+        assert isinstance(m.higher_is_better, bool)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("label", [0, 1])
+def test_single_class_is_a_clear_error_or_defined(name: str, label: int) -> None:
+    m = get_metric(name)
+    higher, undefined_neg, undefined_pos = REGISTRY[name]
+    assert m.higher_is_better is higher
+    y = np.full(12, label)
+    if m.multiclass:
+        x = np.tile([0.2, 0.3, 0.5], (12, 1))
+    elif m.kind == "label":
+        x = np.r_[np.zeros(6, dtype=int), np.ones(6, dtype=int)]
+    else:
+        x = np.linspace(0.05, 0.95, 12)
+    if (undefined_neg, undefined_pos)[label]:
+        # the bootstrap relies on the word "undefined" to report "not estimable"
+        with pytest.raises(InputError, match="undefined"):
+            m(y, x)
+    else:
+        assert np.isfinite(m(y, x))

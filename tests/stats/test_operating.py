@@ -89,3 +89,11 @@ def test_operating_errors(scored: tuple[np.ndarray, np.ndarray]) -> None:
         choose_threshold(np.zeros(10, dtype=int), np.arange(10.0))
     with pytest.raises(InputError, match=r"target in \(0, 1\]"):
         sensitivity_at_specificity(y, s, specificity=1.5)
+
+
+def test_target_must_be_a_number(scored: tuple[np.ndarray, np.ndarray]) -> None:
+    y, s = scored
+    with pytest.raises(InputError, match=r"target in \(0, 1\]"):
+        specificity_at_sensitivity(y, s, sensitivity="high")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"target in \(0, 1\]"):
+        choose_threshold(y, s, rule="specificity", target=np.nan)

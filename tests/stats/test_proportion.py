@@ -121,3 +121,18 @@ def test_threshold_metric_errors(scored: tuple[np.ndarray, np.ndarray]) -> None:
         threshold_metric_ci("auroc", y, s, threshold=0.5)
     est = threshold_metric_ci("ppv", y, s, threshold=2.0)
     assert est.value is None and "no predicted positives" in (est.reason or "")
+
+
+def test_bad_arguments_are_input_errors(scored: tuple[np.ndarray, np.ndarray]) -> None:
+    y, s = scored
+    # clusters are checked even when the denominator is empty
+    with pytest.raises(InputError, match="one patient key per case"):
+        threshold_metric_ci("ppv", y, s, threshold=2.0, clusters=np.arange(5))
+    with pytest.raises(InputError, match="threshold must be a finite number"):
+        threshold_metric_ci("sensitivity", y, s, threshold="high")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="threshold must be a finite number"):
+        threshold_metric_ci("sensitivity", y, s, threshold=np.nan)
+    with pytest.raises(InputError, match="whole count"):
+        proportion_ci("7", 10)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="whole count"):
+        proportion_ci(3, np.inf)  # type: ignore[arg-type]
