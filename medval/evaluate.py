@@ -25,7 +25,7 @@ _BOOTSTRAPPED = (
 )
 _PRIMARY_NAMES = ("internal", "test")
 DEFAULT_GROUP_COLUMNS = ("manufacturer", "model_name", "sex", "age_band")
-DEFAULT_SUBGROUP_COLUMNS = ("manufacturer", "model_name", "site_key", "sex", "age_band")
+DEFAULT_SUBGROUP_COLUMNS = ("manufacturer", "model_name", "sex", "age_band")
 
 
 def _align_labels(predictions: Predictions, cohort: Any | None) -> NDArray[np.int64]:

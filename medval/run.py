@@ -199,8 +199,18 @@ def run_spec(
         conformal_mondrian=spec["conformal.mondrian"],
         triage_max_fnr=spec["conformal.triage_max_fnr"],
         group_columns=[str(c) for c in spec["conformal.group_columns"]],
+        shift=spec["shift.enabled"],
+        subgroup_columns=[str(c) for c in spec["shift.subgroup_columns"]],
+        subgroup_intersections=[[str(c) for c in pair] for pair in spec["shift.intersections"]],
+        subgroup_min_events=spec["shift.min_events"],
+        subgroup_min_non_events=spec["shift.min_non_events"],
+        small_cell=spec["shift.small_cell"],
+        subgroup_adjust=spec["shift.adjust"],
+        drift_confidence_level=spec["shift.drift_confidence_level"],
     )
     _cohort_tables(result, data, result.values["evaluation.splits"])
+    if spec["shift.enabled"] and spec["shift.pixel_duplicates"]:
+        _pixel_duplicates(result, data, log)
     if spec.has("baseline"):
         _baseline(spec, baseline, result, preds, cohort, loader, device, log, trust_pickle)
     result.provenance.update(
@@ -232,6 +242,23 @@ def run_spec(
     return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
 
 
+def _pixel_duplicates(result: ValidationResult, data: Any, log: _Log) -> None:
+    """Cases whose pixel data are byte-identical (a copy across splits is a leak)."""
+    from medval.shift import pixel_duplicates
+
+    log("hashing pixel data for duplicates")
+    groups = pixel_duplicates(data.paths)
+    split = data.cohort["split"]
+    across = [g for g in groups if len({str(split[c]) for c in g}) > 1]
+    result.values["leakage.pixel_duplicate_groups"] = len(groups)
+    result.values["leakage.pixel_duplicates_across_splits"] = len(across)
+    result.tables["leakage.pixel_duplicates"] = [
+        {"cases": list(g), "splits": sorted({str(split[c]) for c in g})} for g in groups[:20]
+    ]
+    if across:
+        result.values["leakage.leak"] = True
+
+
 def _baseline(
     spec: Spec,
     override: str | Path | None,
@@ -248,6 +275,7 @@ def _baseline(
 
     from medval import gate, io
     from medval._errors import SpecError
+    from medval.stats import get_metric
 
     b = spec.sections["baseline"]
     pos = spec["task.positive_class"]
@@ -287,6 +315,7 @@ def _baseline(
         raise SpecError(f"baseline.split {split!r} has no evaluated cases.")
     y = (np.asarray(preds.labels) == pos_index).astype(np.int64)
     clusters = cohort["patient_key"].reindex(ids).to_numpy() if "patient_key" in cohort else None
+    kind = get_metric(b["metric"]).kind
     log(f"comparing with the baseline on split '{split}' (margin {b['margin']})")
     gate.noninferiority_section(
         result,
@@ -296,7 +325,8 @@ def _baseline(
         margin=b["margin"],
         metric=b["metric"],
         clusters=None if clusters is None else clusters[mask],
-        threshold=result.values["operating_point.threshold"],
+        # Label metrics compare at the chosen operating point; score metrics take none.
+        threshold=result.values["operating_point.threshold"] if kind == "label" else None,
         confidence_level=spec["analysis.confidence_level"],
         n_resamples=spec["analysis.n_resamples"],
         random_state=spec["analysis.seed"],
@@ -339,6 +369,13 @@ method = "aps"                    # prediction sets calibrated on the calibratio
 confidence_level = 0.9            # target coverage, checked per scanner, sex and age band
 # mondrian = "class"              # or a cohort column: one quantile per group
 triage_max_fnr = 0.05             # triage threshold by conformal risk control
+
+[shift]
+subgroup_columns = ["manufacturer", "model_name", "sex", "age_band"]
+intersections = [["manufacturer", "sex"]]
+min_events = 100                  # fewer events (or non-events): flagged underpowered
+small_cell = 11                   # fewer cases: suppressed in every table
+drift_confidence_level = 0.95     # family-wise false-alarm rate 5% per compared split
 
 [output]
 dir = "validation"

@@ -38,7 +38,9 @@ def _cohort(
         {
             "case_id": ids,
             "patient_key": [f"pk{p}" for p in frame["patient"]],
-            "study_key": [f"st{p}-{i}" for p, i in zip(frame["patient"], frame["img"], strict=True)],
+            "study_key": [
+                f"st{p}-{i}" for p, i in zip(frame["patient"], frame["img"], strict=True)
+            ],
             "split": frame["split"].to_numpy(),
             "label": frame["label"].to_numpy(),
             "manufacturer": np.where(ext, "Cygnus", "Aster"),

@@ -22,6 +22,7 @@ _ENUMS: dict[tuple[str, str], list[str]] = {
     ("baseline", "severity"): ["fail", "warn"],
     ("conformal", "method"): ["aps", "raps", "lac", "topk"],
     ("analysis", "threshold_rule"): ["youden"],
+    ("shift", "adjust"): ["holm", "bh"],
 }
 
 

@@ -57,6 +57,21 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "group_columns": ((list,), ["manufacturer", "model_name", "sex", "age_band"]),
         "enabled": ((bool,), True),
     },
+    # Subgroups, drift and leakage (medval.shift).
+    "shift": {
+        "enabled": ((bool,), True),
+        "subgroup_columns": (
+            (list,),
+            ["manufacturer", "model_name", "sex", "age_band"],
+        ),
+        "intersections": ((list,), [["manufacturer", "sex"]]),
+        "min_events": ((int,), 100),
+        "min_non_events": ((int,), 100),
+        "small_cell": ((int,), 11),
+        "adjust": ((str,), "holm"),
+        "drift_confidence_level": ((float,), 0.95),
+        "pixel_duplicates": ((bool,), True),
+    },
     "output": {
         "dir": ((str,), "validation"),
     },
@@ -270,7 +285,7 @@ def baseline_criterion(baseline: dict[str, Any]) -> Criterion:
         name=f"noninferiority.{metric}",
         key=f"noninferiority.{metric}.difference",
         op=">",
-        threshold=-float(baseline["margin"]),
+        threshold=0.0 - float(baseline["margin"]),  # 0.0, not -0.0, for margin 0
         bound="low",
         severity=baseline["severity"],
         description=f"{metric}: candidate not worse than the baseline by the margin",

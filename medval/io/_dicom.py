@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from medval._errors import DataError, InputError
 from medval._types import DICOM_COLUMNS
 from medval.io._decoders import decoder_problem
+from medval.io._header import PixelInfo, read_header
 from medval.io._phi import age_band, pseudonym, resolve_salt, sex
 
 if TYPE_CHECKING:
@@ -142,6 +143,8 @@ def _tag(keyword: str) -> int:
 
 
 def _value(ds: Any, keyword: str) -> Any:
+    if isinstance(ds, dict):  # values from the fast header reader
+        return ds.get(keyword)
     # Lookup by tag skips pydicom's per-call keyword resolution (hot in big scans).
     elem = ds.get(_tag(keyword))
     return None if elem is None else elem.value
@@ -211,11 +214,22 @@ def _pixel_problem(ds: Any, size: int, tsyntax: Any, cache: dict[str, str | None
             break
     if raw is None:
         return "pixel data missing"
+    length = getattr(raw, "length", None)
+    return _pixel_check(ds, length, getattr(raw, "value_tell", None), size, tsyntax, cache)
+
+
+def _pixel_check(
+    ds: Any,
+    length: int | None,
+    tell: int | None,
+    size: int,
+    tsyntax: Any,
+    cache: dict[str, str | None],
+) -> str | None:
+    """Missing geometry, missing decoder or truncated pixel data, or None."""
     for keyword in ("Rows", "Columns"):
         if _int(ds, keyword) is None:
             return f"missing required tag {keyword}"
-    length = getattr(raw, "length", None)
-    tell = getattr(raw, "value_tell", None)
     if tsyntax is not None and getattr(tsyntax, "is_compressed", False):
         key = str(tsyntax)
         if key not in cache:
@@ -279,7 +293,13 @@ def _truncated_header(ds: Any, size: int) -> str | None:
     """pydicom stops silently at end of file; spot a file cut in its header."""
     meta = getattr(ds, "file_meta", None)
     group_length = None if meta is None else meta.get("FileMetaInformationGroupLength")
-    if group_length is not None and 132 + 12 + int(group_length) > size:
+    if group_length is None:
+        return None
+    try:
+        length = int(group_length)
+    except (TypeError, ValueError):  # a file cut inside the group length itself
+        return "file ends inside the file meta information"
+    if 132 + 12 + length > size:
         return "file ends inside the file meta information"
     return None
 
@@ -291,6 +311,9 @@ def _scan_one(
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
+    fast = read_header(data, _READ_KEYWORDS)
+    if fast is not None:
+        return _scan_values(fast[0], fast[1], len(data), salt, cache)
     try:
         ds = dcmread(io.BytesIO(data), defer_size=_DEFER_SIZE, specific_tags=list(_READ_KEYWORDS))
     except InvalidDicomError:
@@ -313,6 +336,38 @@ def _scan_one(
     if problem:
         return None, problem, None
     return row, None, _deid_values(ds)
+
+
+@functools.cache
+def _uid(value: str) -> Any:
+    from pydicom.uid import UID
+
+    return UID(value)
+
+
+def _scan_values(
+    values: dict[str, Any],
+    pixel: PixelInfo | None,
+    size: int,
+    salt: bytes,
+    cache: dict[str, str | None],
+) -> tuple[dict[str, Any] | None, str | None, tuple[str, str, str] | None]:
+    """:func:`_scan_one` for header values read by the fast reader."""
+    if _text(values, "SOPClassUID") is None and _text(values, "Modality") is None:
+        return None, "missing required tag SOPClassUID", None
+    if _text(values, "PatientID") is None:
+        return None, "missing required tag PatientID", None
+    if pixel is None:
+        return None, "pixel data missing", None
+    tsyntax = _uid(values["TransferSyntaxUID"])
+    try:
+        problem = _pixel_check(values, pixel[1], pixel[2], size, tsyntax, cache)
+        row = None if problem else _row(values, salt)
+    except Exception as exc:
+        return None, f"truncated or corrupt: {_short(exc)}", None
+    if problem:
+        return None, problem, None
+    return row, None, _deid_values(values)
 
 
 # (relpath, sha256, row or None, exclusion reason or None, deid values or None, resolved path)

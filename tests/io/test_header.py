@@ -1,0 +1,81 @@
+"""The fast header reader gives exactly pydicom's answer, file by file."""
+
+from __future__ import annotations
+
+import pathlib
+import warnings
+from collections.abc import Callable
+
+import pytest
+
+from medval.io import _dicom
+from medval.io._header import read_header
+
+
+def _both(data: bytes) -> tuple[object, object]:
+    cache_a: dict[str, str | None] = {}
+    cache_b: dict[str, str | None] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = _dicom._scan_one(data, b"salt", cache_a)
+        original = _dicom.read_header
+        _dicom.read_header = lambda *a, **k: None  # type: ignore[assignment]
+        try:
+            slow = _dicom._scan_one(data, b"salt", cache_b)
+        finally:
+            _dicom.read_header = original
+    return fast, slow
+
+
+def test_demo_like_files_take_the_fast_path_and_agree(
+    tmp_path: pathlib.Path, dicom_writer: Callable[..., pathlib.Path]
+) -> None:
+    cases = {
+        "plain": {},
+        "multi_spacing": {"PixelSpacing": [0.5, 0.75]},
+        "utf8": {"SpecificCharacterSet": "ISO_IR 192", "Manufacturer": "Médica"},
+        "no_patient": {"PatientID": None},
+        "no_rows": {"Rows": None},
+        "sequence": {"ReferencedImageSequence": "undefined"},
+    }
+    for name, header in cases.items():
+        if header.get("ReferencedImageSequence") == "undefined":
+            from pydicom.dataset import Dataset
+            from pydicom.sequence import Sequence
+
+            item = Dataset()
+            item.ReferencedSOPInstanceUID = "1.2.3"
+            nested = Dataset()
+            nested.CodeValue = "X"
+            item.PurposeOfReferenceCodeSequence = Sequence([nested])
+            header = {"ReferencedImageSequence": Sequence([item, Dataset()])}
+        path = dicom_writer(tmp_path / f"{name}.dcm", **header)
+        data = path.read_bytes()
+        assert read_header(data, _dicom._READ_KEYWORDS) is not None, name
+        fast, slow = _both(data)
+        assert fast == slow, name
+
+
+def test_truncated_files_agree(
+    tmp_path: pathlib.Path, dicom_writer: Callable[..., pathlib.Path]
+) -> None:
+    data = dicom_writer(tmp_path / "a.dcm").read_bytes()
+    for cut in (10, 131, 140, 200, 400, len(data) // 2, len(data) - 7):
+        fast, slow = _both(data[:cut])
+        assert fast == slow, cut
+
+
+def test_pydicom_bundled_files_agree() -> None:
+    import pydicom.data
+
+    # The files shipped inside the package (no download is attempted).
+    files = sorted((pathlib.Path(pydicom.data.__file__).parent / "test_files").rglob("*.dcm"))
+    if not files:
+        pytest.skip("pydicom bundles no test files here")
+    n_fast = 0
+    for f in files:
+        data = pathlib.Path(f).read_bytes()
+        n_fast += read_header(data, _dicom._READ_KEYWORDS) is not None
+        fast, slow = _both(data)
+        assert fast == slow, f
+    assert n_fast >= 20  # the fast path is really exercised
