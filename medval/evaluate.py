@@ -307,6 +307,9 @@ def evaluate(
             splits,
             test_splits=test_splits,
             groups={c: v for c in site_columns if (v := _column(cohort, c, ids)) is not None},
+            threshold=float(threshold),
+            calibration_split=str(calibration_split) if has_calibration else None,
+            positive_class=positive_class,
         )
     if shift and cohort is not None:
         from medval._eval_shift import cohort_tables, shift_section

@@ -176,6 +176,7 @@ def run_spec(
         progress=progress,
         mc_samples=spec["model.mc_samples"],
         seed=spec["analysis.seed"],
+        embeddings=spec["model.embeddings"],
     )
     preds = preds.with_labels(
         np.asarray(cohort["label"].reindex(list(preds.case_ids)), dtype=np.int64)
@@ -356,6 +357,7 @@ file = "model.pt"                 # a state_dict (weights only) or TorchScript
 factory = "medval.demo:make_model"
 output = "logits"
 mc_samples = 20                   # MC-dropout passes (0 = one deterministic pass)
+embeddings = true                 # penultimate features, for the embedding (MMD) drift test
 
 [analysis]
 seed = {seed}

@@ -38,6 +38,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "trust_pickle": ((bool,), False),
         "batch_size": ((int,), 64),
         "mc_samples": ((int,), 0),
+        # true: the input of the last nn.Linear; or a submodule name. Feeds the MMD test.
+        "embeddings": ((bool, str), False),
         "device": ((str,), "auto"),
     },
     "analysis": {

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from medval._result import ValidationResult
 from medval._types import Estimate
+from medval.report._shift import shift_findings
 
 __all__ = ["Outputs", "render_html", "template_dir", "write_outputs"]
 
@@ -276,6 +277,7 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
                 )
     out += _uncertainty_findings(result)
     out += _coverage_findings(result)
+    out += shift_findings(result)
     n_excl = result.values.get("cohort.n_excluded", 0)
     if n_excl:
         out.append(f"{n_excl} file(s) were excluded before analysis; see Cohort for reasons.")
@@ -321,6 +323,7 @@ def render_html(
         "conformal": _conformal(result),
         "calibration": _calibration(result),
         "uncertainty": _uncertainty(result),
+        "verdicts": result.tables.get("gate.verdicts", []),
         "subgroups": subgroup_context(result),
         "shift": shift_context(result),
         "acquisition": acquisition_context(result),

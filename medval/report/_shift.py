@@ -9,7 +9,7 @@ from markupsafe import Markup
 from medval._result import ValidationResult
 from medval._types import Estimate
 
-__all__ = ["acquisition_context", "shift_context", "subgroup_context"]
+__all__ = ["acquisition_context", "shift_context", "shift_findings", "subgroup_context"]
 
 _FOREST_METRIC = "auroc"
 _TABLE_METRICS = ("auroc", "sensitivity", "specificity")
@@ -140,3 +140,34 @@ def _counts(counts: dict[str, int] | None) -> str:
     if not counts:
         return "—"
     return ", ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def shift_findings(result: ValidationResult) -> list[str]:
+    """Sentences for the summary: worst scanner subgroup, drift, leakage."""
+    out: list[str] = []
+    for column in ("manufacturer", "model_name", "site_key"):
+        worst = result.values.get(f"subgroup.{column}.worst_auroc")
+        est = result.estimates.get(f"subgroup.{column}={worst}.auroc")
+        if worst is None or est is None or est.value is None or est.low is None:
+            continue
+        out.append(
+            f"The worst {column.replace('_', ' ')} subgroup is {worst} "
+            f"(AUROC {est.value:.3f}, CI {est.low:.3f}–{est.high:.3f}, n={est.n})."
+        )
+        break
+    for name in result.values.get("evaluation.splits", [])[1:]:
+        prefix = f"split.{name}.shift."
+        if not result.values.get(f"{prefix}drifted"):
+            continue
+        cols = [c["column"] for c in result.tables.get(f"{prefix}drift", []) if c["drifted"]]
+        shown = ", ".join(cols[:6]) + (" ..." if len(cols) > 6 else "")
+        out.append(
+            f"'{name}' has drifted from '{result.values.get('shift.reference_split')}' on "
+            f"{len(cols)} of {result.values.get(f'{prefix}n_tested')} columns ({shown})."
+        )
+    if result.values.get("leakage.leak"):
+        out.append(
+            "Leakage: patients, studies or identical images of the development splits are "
+            "among the evaluated cases; the performance estimates are optimistic."
+        )
+    return out

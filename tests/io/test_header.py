@@ -79,3 +79,31 @@ def test_pydicom_bundled_files_agree() -> None:
         fast, slow = _both(data)
         assert fast == slow, f
     assert n_fast >= 20  # the fast path is really exercised
+
+
+def test_bundled_files_mixed_with_demo_like_files_are_all_accounted_for(
+    tmp_path: pathlib.Path, dicom_writer: Callable[..., pathlib.Path]
+) -> None:
+    import shutil
+
+    import pydicom.data
+
+    from medval.io import read_dicom_cohort
+
+    source = pathlib.Path(pydicom.data.__file__).parent / "test_files"
+    bundled = sorted(p for p in source.rglob("*") if p.is_file())
+    root = tmp_path / "mixed"
+    for i, p in enumerate(bundled):
+        dest = root / "bundled" / f"{i:03d}-{p.name}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, dest)
+    for i in range(20):
+        dicom_writer(root / "site" / f"img-{i}.dcm", PatientID=f"P{i % 7}")
+    scan = read_dicom_cohort(root, salt="s", workers=2)
+    n = len(bundled) + 20
+    assert scan.n_files == n
+    assert len(scan.frame) + len(scan.exclusions) == n
+    assert all(e.reason for e in scan.exclusions)
+    assert sum(f.startswith("site/") for f in scan.frame.index) == 20
+    reasons = {e.reason.split(":")[0] for e in scan.exclusions}
+    assert "not a DICOM file" in reasons
