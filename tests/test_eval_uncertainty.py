@@ -4,10 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import entropy
-from sklearn.metrics import brier_score_loss, log_loss
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from medval import Predictions, evaluate
-from medval.calibration import TemperatureScaler
+from medval._eval_uncertainty import calibration_section, fit_temperature, uncertainty_section
+from medval._result import ValidationResult
+from medval.calibration import TemperatureScaler, ece, mce
 
 
 def _data(rng: np.random.Generator, n: int = 600, t: int = 8) -> tuple[Predictions, pd.DataFrame]:
@@ -75,3 +77,119 @@ def test_no_mc_samples_no_uncertainty_section(rng: np.random.Generator) -> None:
     r = evaluate(plain, cohort, n_resamples=200)
     assert "uncertainty.total_mean" not in r
     assert "calibration.brier" in r
+
+
+def _arrays(
+    preds: Predictions, cohort: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    assert preds.mc_probabilities is not None
+    y = cohort["label"].reindex(list(preds.case_ids)).to_numpy().astype(np.int64)
+    splits = cohort["split"].reindex(list(preds.case_ids)).to_numpy()
+    return preds.mc_probabilities, preds.probabilities, y, splits
+
+
+def test_error_auroc_per_measure_and_set_size(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    mc, p, y, splits = _arrays(preds, cohort)
+    sizes = rng.integers(1, 3, size=y.size).astype(float)
+    r = ValidationResult()
+    uncertainty_section(
+        r, mc, p, y, splits, test_splits=["internal", "external"], groups={}, set_sizes=sizes
+    )
+    assert r["uncertainty.measures"] == ["total", "epistemic", "aleatoric", "set_size"]
+    internal = splits == "internal"
+    err = p[internal].argmax(1) != y[internal]
+    d = entropy(mc.mean(axis=0), axis=1) - entropy(mc, axis=2).mean(axis=0)
+    assert r["uncertainty.epistemic.error_auroc"] == pytest.approx(roc_auc_score(err, d[internal]))
+    assert r["uncertainty.set_size.error_auroc"] == pytest.approx(
+        roc_auc_score(err, sizes[internal])
+    )
+    assert {row["measure"] for row in r["uncertainty.referral"]} == set(r["uncertainty.measures"])
+    assert "split.external.uncertainty.set_size.aurc" in r
+
+
+def test_referral_chosen_on_calibration_and_applied_to_tests(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    mc, p, y, splits = _arrays(preds, cohort)
+    r = ValidationResult()
+    uncertainty_section(
+        r,
+        mc,
+        p,
+        y,
+        splits,
+        test_splits=["internal", "external"],
+        groups={},
+        target_sensitivity=0.9,
+        threshold=0.6,
+        calibration_split="calibration",
+    )
+    total = entropy(mc.mean(axis=0), axis=1)
+    rec = r["uncertainty.referral_for_sensitivity"]
+    assert rec["chosen_on"] == "calibration"
+    cal = splits == "calibration"
+    cut = rec["uncertainty_cutoff"]
+    assert cut is not None  # this target needs a referral on the calibration split
+    keep_cal = cal & (total < cut) & (y == 1)
+    assert np.mean(p[keep_cal, 1] >= 0.6) >= 0.9  # the target holds where it was chosen
+    for name, prefix in (("internal", ""), ("external", "split.external.")):
+        got = r[f"{prefix}uncertainty.referral_for_sensitivity"]
+        mask = splits == name
+        assert got["uncertainty_cutoff"] == cut
+        assert got["fraction"] == pytest.approx(np.mean(total[mask] >= cut))
+        keep = mask & (total < cut) & (y == 1)
+        assert got["retained_sensitivity"] == pytest.approx(np.mean(p[keep, 1] >= 0.6))
+    rows = [x for x in r["uncertainty.referral"] if x["measure"] == "total"]
+    internal = splits == "internal"
+    pos = internal & (y == 1)
+    assert rows[0]["sensitivity"] == pytest.approx(np.mean(p[pos, 1] >= 0.6))
+
+
+def test_calibration_extra_keys_and_saturated_probabilities(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    _, p, y, splits = _arrays(preds, cohort)
+    p = p.copy()
+    p[:5] = [[0.0, 1.0]] * 5  # saturated float32 sigmoids: log(0) must not break the fit
+    r = ValidationResult()
+    calibration_section(
+        r,
+        p,
+        y,
+        splits,
+        calibration_split="calibration",
+        test_splits=["internal"],
+        confidence_level=0.95,
+        n_resamples=50,
+        seed=0,
+    )
+    internal = splits == "internal"
+    assert r["calibration.mce"] == pytest.approx(
+        mce(p[internal], y[internal], n_bins=10, binning="equal_mass", target="positive")
+    )
+    assert r["calibration.ece_equal_width"] == pytest.approx(
+        ece(p[internal], y[internal], n_bins=10, target="positive")
+    )
+    assert np.isfinite(r["calibration.temperature"])
+    assert "calibration.after.debiased_l2" in r
+    scaler = fit_temperature(p, y, splits, "calibration")
+    assert scaler is not None and scaler.temperature_ == r["calibration.temperature"]
+    assert fit_temperature(p, y, splits, None) is None
+
+
+def test_referral_needing_no_referral_stays_json_safe(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    mc, p, y, splits = _arrays(preds, cohort)
+    r = ValidationResult()
+    uncertainty_section(
+        r,
+        mc,
+        p,
+        y,
+        splits,
+        test_splits=["internal"],
+        groups={},
+        target_sensitivity=0.01,
+        calibration_split="calibration",
+    )
+    rec = r["uncertainty.referral_for_sensitivity"]
+    assert rec["fraction"] == 0.0 and rec["uncertainty_cutoff"] is None

@@ -21,7 +21,10 @@ def _as_logits(logits: ArrayLike) -> NDArray[np.float64]:
     if z.ndim != 2 or z.shape[0] == 0:
         raise InputError(f"logits must have shape (n,) or (n, K) with n >= 1; got {z.shape}.")
     if not np.all(np.isfinite(z)):
-        raise InputError("logits contain NaN or infinite values; check the model outputs.")
+        raise InputError(
+            "logits contain NaN or infinite values; check the model outputs (log of a "
+            "probability of exactly 0 is -inf: clip it, e.g. np.log(np.maximum(p, 1e-300)))."
+        )
     if z.shape[1] == 1:
         # A single binary logit z is the two-class logit pair [0, z].
         z = np.concatenate([np.zeros_like(z), z], axis=1)

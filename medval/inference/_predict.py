@@ -17,6 +17,7 @@ from medval.inference._tta import resolve_tta
 __all__ = ["predict", "resolve_device"]
 
 _CPU_FOLD_ROWS = 256  # folding more rows is slower on CPU (measured)
+_SAME_ATOL = 1e-6  # float32 rounding of identical inputs in differently sized batches
 
 OutputKind = Literal["logits", "probabilities"]
 
@@ -81,7 +82,7 @@ class _Sampler:
         *,
         mc_samples: int,
         output: OutputKind,
-        head: str | torch.nn.Module | bool | None,
+        head: str | torch.nn.Module | Sequence[str] | bool | None,
         mc_chunk: int | None,
         embed: torch.nn.Module | None,
     ) -> None:
@@ -111,23 +112,30 @@ class _Sampler:
         if self.T == 0:
             out = self._eval(lambda: model(x))
             return _to_probabilities(_check_out(out), self.output)[None]
+        # The embedding comes from whichever deterministic pass reaches its
+        # module first: the probe, the backbone (capture) or the head.
+        n_features = len(self.features)
         captured = None
         if not self.probed:
             self.probed = True
             if self.head is not False:
                 head = None if self.head is True else self.head
-                self.plan, captured = find_head(model, x, head)
+                self.plan, captured = self._eval(lambda: find_head(model, x, head))
+                # The probe's full pass comes first; the head's replay check may add more.
+                del self.features[n_features + 1 :]
         b = x.shape[0]
         plan = self.plan
         if plan is not None:
-            args, kwargs = captured if captured is not None else plan.capture(model, x)
-            if self.embed is not None:
+            if captured is None:
+                captured = self._eval(lambda: plan.capture(model, x))
+            args, kwargs = captured
+            if self.embed is not None and len(self.features) == n_features:
                 self._eval(lambda: plan.run(*args, **kwargs))
 
             def forward(c: int) -> Any:
                 return plan.run(*(_repeat(a, c) for a in args), **kwargs)
         else:
-            if self.embed is not None:
+            if self.embed is not None and len(self.features) == n_features:
                 self._eval(lambda: model(x))
 
             def forward(c: int) -> Any:
@@ -199,7 +207,7 @@ def predict(
     mc_samples: int = 0,
     seed: int = 0,
     tta: str | Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
-    head: str | torch.nn.Module | bool | None = None,
+    head: str | torch.nn.Module | Sequence[str] | bool | None = None,
     mc_chunk: int | None = None,
     embeddings: bool | str = False,
 ) -> Predictions:
@@ -245,16 +253,21 @@ def predict(
     tta : {"hflip", "flips"} or sequence of callables, optional
         Test-time augmentations of the input batch, one sample each (times
         T with MC dropout).
-    head : str, torch.nn.Module, bool or None, default None
+    head : str, torch.nn.Module, list of str, bool or None, default None
         Head caching for MC dropout: the backbone runs once and only the
         head is sampled T times; same numbers as ``head=False`` for the same
-        seed and ``mc_chunk``. ``None`` detects a trailing submodule (or
-        ``nn.Sequential`` tail) that holds every dropout module and returns
-        the model's output; a name or module names it; ``False`` samples the
-        whole network.
+        seed and ``mc_chunk``. ``None`` (or ``True``) detects a trailing
+        submodule (or ``nn.Sequential`` tail) that holds every dropout
+        module and returns the model's output, else a chain of the last
+        modules the forward calls (``self.fc(self.drop(z))``); a name or
+        module names the head, a list of names the chain; ``False`` samples
+        the whole network. Every head is checked on the first batch: it must
+        recompute the model's output from its cached input.
     mc_chunk : int, optional
         MC samples per forward pass. Default: all T on CUDA (halved on
-        out-of-memory), ``256 // batch_size`` on CPU (at least 1).
+        out-of-memory), ``256 // batch_size`` on CPU (at least 1). The
+        dropout masks drawn depend on it: fix it for samples that reproduce
+        across machines.
     embeddings : bool or str, default False
         Store penultimate features: ``True`` takes the input of the last
         ``nn.Linear``, a string names the module whose input to take. Taken
@@ -286,10 +299,11 @@ def predict(
         raise InputError("model must be a torch.nn.Module or a non-empty list of them.")
     transforms = resolve_tta(tta)
     dev = resolve_device(device)
-    has_dropout = any(dropout_modules(m) for m in models)
-    if mc_samples > 0 and not has_dropout:
+    no_dropout = [i for i, m in enumerate(models) if not dropout_modules(m)]
+    if mc_samples > 0 and no_dropout:
+        who = "the model has" if len(models) == 1 else f"ensemble members {no_dropout} have"
         warnings.warn(
-            "mc_samples > 0 but the model has no dropout module (nn.Dropout & co.); MC dropout "
+            f"mc_samples > 0 but {who} no dropout module (nn.Dropout & co.); MC dropout "
             "cannot sample it (functional F.dropout is invisible here). Use tta= or an "
             "ensemble (a list of models) for uncertainty.",
             UserWarning,
@@ -352,14 +366,8 @@ def predict(
         raise InputError("the loader yielded no batches; is the data set empty?")
     mc = torch.cat(chunks, dim=1).double().numpy()
     mc /= mc.sum(axis=2, keepdims=True)
-    if mc_samples > 1 and has_dropout and float(np.ptp(mc, axis=0).max()) == 0.0:
-        warnings.warn(
-            f"the {mc.shape[0]} MC samples are identical: dropout did not act (p = 0, or "
-            "dropout called functionally as F.dropout, which medval cannot switch on). "
-            "Epistemic uncertainty will be 0; use tta= or an ensemble instead.",
-            UserWarning,
-            stacklevel=2,
-        )
+    if mc_samples > 1:
+        _warn_if_constant(mc, mc_samples, models)
     probs = mc.mean(axis=0)
     n = probs.shape[0]
     ids_out = _case_ids(n, case_ids, batch_ids if ids_complete else None, loader)
@@ -371,6 +379,22 @@ def predict(
         embeddings=torch.cat(emb).double().numpy() if emb else None,
         class_names=tuple(class_names),
     )
+
+
+def _warn_if_constant(mc: np.ndarray, t: int, models: list[torch.nn.Module]) -> None:
+    """Warn when a model with dropout modules gave T identical samples."""
+    blocks = mc.reshape(-1, t, *mc.shape[1:])  # (augmentations x members, T, n, K)
+    spread = np.ptp(blocks, axis=1).max(axis=(1, 2))
+    for i, mdl in enumerate(models):
+        if dropout_modules(mdl) and spread[i :: len(models)].max() <= _SAME_ATOL:
+            who = "the model's" if len(models) == 1 else f"ensemble member {i}'s"
+            warnings.warn(
+                f"{who} {t} MC samples are identical: dropout did not act (p = 0, or dropout "
+                "called functionally as F.dropout, which medval cannot switch on). Epistemic "
+                "uncertainty will be 0; use tta= or an ensemble instead.",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _case_ids(

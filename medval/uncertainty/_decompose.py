@@ -186,6 +186,8 @@ def decompose_regression(means: ArrayLike, log_variances: ArrayLike) -> Decompos
         raise InputError("means or log_variances contain NaN or infinite values.")
     aleatoric = np.exp(lv).mean(axis=0)
     epistemic = mu.var(axis=0)
+    # Means that agree exactly carry no epistemic uncertainty, exactly (var rounds to ~1e-32).
+    epistemic[np.all(mu == mu[:1], axis=0)] = 0.0
     return Decomposition(
         total=aleatoric + epistemic,
         aleatoric=aleatoric,

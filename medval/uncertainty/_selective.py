@@ -79,6 +79,21 @@ def _auroc(scores: FloatArray, positive: NDArray[np.bool_]) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def _predicted(p: FloatArray, positive_class: int, threshold: float | None) -> NDArray[np.int64]:
+    """Predicted classes: the most probable, or binary at an operating threshold."""
+    if threshold is None:
+        return np.asarray(p.argmax(axis=1), dtype=np.int64)
+    if p.shape[1] != 2 or positive_class not in (0, 1):
+        raise InputError(
+            f"threshold= needs a binary task and positive_class 0 or 1; got K={p.shape[1]}, "
+            f"positive_class={positive_class}."
+        )
+    if not 0.0 <= threshold <= 1.0:
+        raise InputError(f"threshold must lie in [0, 1]; got {threshold}.")
+    positive = p[:, positive_class] >= threshold
+    return np.where(positive, positive_class, 1 - positive_class).astype(np.int64)
+
+
 def referral_curve(
     probabilities: ArrayLike,
     labels: ArrayLike,
@@ -86,6 +101,7 @@ def referral_curve(
     *,
     fractions: Sequence[float] | None = None,
     positive_class: int = 1,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Performance on the retained cases as the most uncertain are referred.
 
@@ -104,6 +120,10 @@ def referral_curve(
         Requested referral fractions; default 0, 0.05, ..., 0.9.
     positive_class : int, default 1
         For binary tasks: the class whose sensitivity is reported.
+    threshold : float, optional
+        For binary tasks: call a case positive when its probability of
+        ``positive_class`` is ``>= threshold`` (the operating point).
+        Default: the most probable class.
 
     Returns
     -------
@@ -122,7 +142,7 @@ def referral_curve(
     order, n_ref, thr = _policies(u)
     pick = np.searchsorted(n_ref, np.floor(f * n + 1e-9), side="right") - 1
     chosen = n_ref[pick]
-    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    correct = (_predicted(p, positive_class, threshold) == y).astype(np.float64)
     n_ret = n - chosen
     with np.errstate(invalid="ignore", divide="ignore"):
         acc = _retained_sums(correct, order, chosen) / n_ret
@@ -221,6 +241,7 @@ def recommended_referral_fraction(
     target_sensitivity: float = 0.95,
     positive_class: int = 1,
     max_fraction: float = 1.0,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Smallest referral fraction whose retained cases reach a target sensitivity.
 
@@ -238,6 +259,9 @@ def recommended_referral_fraction(
     positive_class : int, default 1
     max_fraction : float in (0, 1], default 1.0
         Largest acceptable referral fraction.
+    threshold : float, optional
+        Operating point: positive when P(``positive_class``) ``>=
+        threshold``. Default: the most probable class.
 
     Returns
     -------
@@ -258,7 +282,7 @@ def recommended_referral_fraction(
         raise InputError("target_sensitivity and max_fraction must lie in (0, 1].")
     order, n_ref, thr = _policies(u)
     pos = (y == positive_class).astype(np.float64)
-    tp = pos * (p.argmax(axis=1) == positive_class)
+    tp = pos * (_predicted(p, positive_class, threshold) == positive_class)
     ret_pos = _retained_sums(pos, order, n_ref)
     with np.errstate(invalid="ignore", divide="ignore"):
         sens = _retained_sums(tp, order, n_ref) / ret_pos

@@ -60,6 +60,44 @@ class FunctionalDrop(nn.Module):
         return self.fc(functional.dropout(x.flatten(1)[:, :4], 0.5, training=self.training))
 
 
+class ChainNet(nn.Module):
+    """Dropout and classifier are siblings called in a custom forward (like the demo's)."""
+
+    def __init__(self, gap: bool = False) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(6, 3)
+        self.gap = gap  # a functional step between dropout and fc: the chain is not cacheable
+        self.backbone_calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.backbone_calls += 1
+        h = self.drop(self.pool(self.features(x)).flatten(1))
+        return self.fc(2 * h if self.gap else h)
+
+
+class _Boom(nn.Module):
+    """Raises once the dropout before it is switched on (i.e. while sampling)."""
+
+    def __init__(self, drop: nn.Module) -> None:
+        super().__init__()
+        self.watch = [drop]  # a list, so that it is not registered twice
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.watch[0].training:
+            raise RuntimeError("boom")
+        return x
+
+
+class FailingHead(Net):
+    def __init__(self) -> None:
+        super().__init__()
+        drop = self.fc[0]
+        self.fc = nn.Sequential(drop, _Boom(drop), self.fc[1])
+
+
 @pytest.fixture
 def images() -> torch.Tensor:
     return torch.randn(24, 1, 8, 8, generator=torch.Generator().manual_seed(0))
@@ -148,6 +186,71 @@ def test_sequential_tail_is_cached(images: torch.Tensor) -> None:
     assert a.embeddings is not None and a.embeddings.shape == (24, 4)
 
 
+@pytest.mark.parametrize("chunk", [1, None])
+def test_chain_head_is_detected_and_equals_naive(images: torch.Tensor, chunk: int | None) -> None:
+    model = ChainNet()
+    calls0 = model.backbone_calls
+    cached = predict(model, _batches(images), mc_samples=4, seed=3, mc_chunk=chunk)
+    assert model.backbone_calls - calls0 == 3  # backbone once per batch
+    naive = predict(model, _batches(images), mc_samples=4, seed=3, mc_chunk=chunk, head=False)
+    np.testing.assert_allclose(cached.mc_probabilities, naive.mc_probabilities, atol=1e-6)  # type: ignore[arg-type]
+    named = predict(
+        model, _batches(images), mc_samples=4, seed=3, mc_chunk=chunk, head=["drop", "fc"]
+    )
+    np.testing.assert_allclose(named.mc_probabilities, naive.mc_probabilities, atol=1e-6)  # type: ignore[arg-type]
+
+
+def test_chain_with_a_step_in_between_is_not_cached(images: torch.Tensor) -> None:
+    model = ChainNet(gap=True)
+    calls0 = model.backbone_calls
+    auto = predict(model, _batches(images), mc_samples=4, seed=3, mc_chunk=1)
+    assert model.backbone_calls - calls0 == 1 + 3 * 4  # probe, then T full passes per batch
+    naive = predict(model, _batches(images), mc_samples=4, seed=3, mc_chunk=1, head=False)
+    np.testing.assert_allclose(auto.mc_probabilities, naive.mc_probabilities, atol=1e-6)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="cannot be cached"):
+        predict(model, _batches(images), mc_samples=2, head=["drop", "fc"])
+
+
+def test_embeddings_from_the_backbone_with_head_caching(images: torch.Tensor) -> None:
+    model = Net()
+    with torch.no_grad():
+        expected = model.eval().features(images).numpy()
+    for name in ("features.4", "fc", "fc.1"):
+        preds = predict(model, _batches(images), mc_samples=3, embeddings=name)
+        assert preds.embeddings is not None, name
+        np.testing.assert_allclose(preds.embeddings, expected, atol=1e-6)
+    chain = ChainNet()
+    with torch.no_grad():
+        pooled = chain.eval().pool(chain.features(images)).flatten(1).numpy()
+    # the input of "pool" is the feature map, flattened
+    preds = predict(chain, _batches(images), mc_samples=3, embeddings="pool")
+    with torch.no_grad():
+        fmap = chain.eval().features(images).flatten(1).numpy()
+    np.testing.assert_allclose(preds.embeddings, fmap, atol=1e-6)  # type: ignore[arg-type]
+    preds = predict(chain, _batches(images), mc_samples=3, embeddings=True)
+    np.testing.assert_allclose(preds.embeddings, pooled, atol=1e-6)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("model_cls", [Net, DeepDrop, ChainNet])
+@pytest.mark.parametrize("head", [None, False])
+def test_batchnorm_stats_and_flags_survive_train_mode(
+    images: torch.Tensor, model_cls: type[nn.Module], head: bool | None
+) -> None:
+    model = model_cls()
+    model.train()  # BatchNorm in training mode would update its running stats
+    stats = {k: v.clone() for k, v in model.state_dict().items()}
+    before = {n: m.training for n, m in model.named_modules()}
+    preds = predict(model, _batches(images), mc_samples=5, head=head)
+    assert {n: m.training for n, m in model.named_modules()} == before
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, stats[k]), k
+    assert np.ptp(preds.mc_probabilities, axis=0).max() > 0  # type: ignore[arg-type]
+    det = predict(model, _batches(images))
+    with torch.no_grad():
+        expected = torch.softmax(model.eval()(images), 1).double().numpy()
+    np.testing.assert_allclose(det.probabilities, expected, atol=1e-6)
+
+
 def test_batchnorm_and_modes_untouched(images: torch.Tensor) -> None:
     model = DeepDrop()
     model.train()
@@ -170,6 +273,18 @@ def test_modes_restored_after_exception(images: torch.Tensor) -> None:
     assert {n: m.training for n, m in model.named_modules()} == before
 
 
+@pytest.mark.parametrize("head", [None, False])
+def test_modes_restored_after_exception_while_sampling(
+    images: torch.Tensor, head: bool | None
+) -> None:
+    model = FailingHead()
+    model.features.train()
+    before = {n: m.training for n, m in model.named_modules()}
+    with pytest.raises(RuntimeError, match="boom"):
+        predict(model, _batches(images), mc_samples=3, head=head)
+    assert {n: m.training for n, m in model.named_modules()} == before
+
+
 def test_warns_without_dropout(images: torch.Tensor) -> None:
     with pytest.warns(UserWarning, match="no dropout module"):
         preds = predict(Net(head_dropout=False), _batches(images), mc_samples=3)
@@ -181,6 +296,21 @@ def test_warns_functional_dropout_does_not_vary(images: torch.Tensor) -> None:
     model.extra = nn.Dropout(0.5)  # registered but unused: samples cannot vary
     with pytest.warns(UserWarning, match="identical"):
         predict(model, _batches(images), mc_samples=3)
+
+
+def test_warns_per_member_and_under_tta(images: torch.Tensor) -> None:
+    silent = FunctionalDrop()
+    silent.extra = nn.Dropout(0.5)
+    wide = nn.Sequential(nn.Flatten(), nn.Linear(64, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    with pytest.warns(UserWarning, match="ensemble member 1's 3 MC samples are identical"):
+        predict([wide, silent], _batches(images), mc_samples=3)
+    # flips differ, the dropout samples of each flip do not
+    with pytest.warns(UserWarning, match="identical"):
+        predict(silent, _batches(images), mc_samples=3, tta="hflip")
+    with pytest.warns(UserWarning, match=r"ensemble members \[1\] have no dropout"):
+        predict(
+            [wide, nn.Sequential(nn.Flatten(), nn.Linear(64, 2))], _batches(images), mc_samples=2
+        )
 
 
 def test_ensemble_and_tta(images: torch.Tensor) -> None:
@@ -221,6 +351,12 @@ def test_option_errors(images: torch.Tensor) -> None:
         predict(nn.Sequential(nn.Flatten()), _batches(images), embeddings=True)
     with pytest.raises(InputError, match="mc_chunk"):
         predict(Net(), _batches(images), mc_samples=2, mc_chunk=0)
+    with pytest.raises(InputError, match="every dropout module"):
+        predict(ChainNet(), _batches(images), mc_samples=2, head=["fc"])
+    with pytest.raises(InputError, match="cannot be cached"):
+        predict(ChainNet(), _batches(images), mc_samples=2, head=["drop"])
+    with pytest.raises(InputError, match="list of submodule names"):
+        predict(ChainNet(), _batches(images), mc_samples=2, head=[3])  # type: ignore[list-item]
 
 
 def test_device_auto_is_cpu(images: torch.Tensor) -> None:

@@ -29,6 +29,41 @@ def test_identity_and_bounds(seed: int, measure: str) -> None:
         assert np.all(part >= 0) and np.all(part <= upper + 1e-12)
 
 
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("measure", ["entropy", "variance"])
+def test_invariant_to_sample_class_and_case_order(seed: int, measure: str) -> None:
+    rng = np.random.default_rng(100 + seed)
+    t, n, k = int(rng.integers(2, 12)), 40, int(rng.integers(2, 6))
+    mc = _mc(rng, t, n, k, scale=float(rng.uniform(0.5, 4)))
+    d = decompose(mc, measure=measure)
+    cases = rng.permutation(n)
+    shuffled = mc[rng.permutation(t)][:, cases][:, :, rng.permutation(k)]
+    e = decompose(shuffled, measure=measure)
+    for part in ("total", "aleatoric", "epistemic"):
+        np.testing.assert_allclose(getattr(e, part), getattr(d, part)[cases], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mutual_information_at_most_log_t(seed: int) -> None:
+    # I(y; theta) <= H(theta) = log T for T equally weighted samples.
+    rng = np.random.default_rng(200 + seed)
+    t = int(rng.integers(2, 4))
+    d = decompose(_mc(rng, t, 60, 6, scale=10.0))
+    assert np.all(d.epistemic <= np.log(t) + 1e-12)
+
+
+def test_agreeing_samples_give_zero_epistemic_for_every_case_mixture() -> None:
+    # Half the cases agree across samples, half do not: zero exactly where they agree.
+    rng = np.random.default_rng(300)
+    mc = _mc(rng, 6, 20, 3)
+    mc[:, :10] = mc[:1, :10]
+    for measure in ("entropy", "variance"):
+        d = decompose(mc, measure=measure)
+        np.testing.assert_array_equal(d.epistemic[:10], 0.0)
+        assert np.all(d.epistemic[10:] > 0)
+        np.testing.assert_allclose(d.aleatoric[:10], d.total[:10])
+
+
 def test_entropy_matches_scipy() -> None:
     mc = _mc(np.random.default_rng(1), 8, 10, 3)
     d = decompose(mc)
@@ -69,6 +104,11 @@ def test_regression() -> None:
     np.testing.assert_allclose(d.total, d.aleatoric + d.epistemic)
     with pytest.raises(InputError, match=r"shape \(T, n\)"):
         decompose_regression(mu, lv[:, :3])
+    with pytest.raises(InputError, match="NaN"):
+        decompose_regression(mu, np.full_like(lv, np.nan))
+    same = decompose_regression(np.repeat(mu[:1], 6, axis=0), lv)
+    np.testing.assert_array_equal(same.epistemic, 0.0)
+    np.testing.assert_allclose(same.total, same.aleatoric)
 
 
 def test_errors() -> None:
@@ -80,3 +120,5 @@ def test_errors() -> None:
         decompose(np.full((2, 3, 2), 2.0))
     with pytest.raises(InputError, match="sum to 1"):
         decompose(np.full((2, 3, 2), 0.2))
+    with pytest.raises(InputError, match="NaN"):
+        decompose(np.full((2, 3, 2), np.nan))

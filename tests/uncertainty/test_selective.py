@@ -40,6 +40,27 @@ def test_referral_curve_matches_direct_subsets() -> None:
     assert curve["accuracy"][2] > curve["accuracy"][0]
 
 
+def test_referral_curve_at_an_operating_threshold() -> None:
+    p, y, u = _binary(np.random.default_rng(10), 300)
+    curve = referral_curve(p, y, u, fractions=[0.0, 0.2], threshold=0.3)
+    for i, f in enumerate([0.0, 0.2]):
+        keep = np.argsort(-u)[int(f * 300) :]
+        pred = (p[keep, 1] >= 0.3).astype(int)
+        pos = y[keep] == 1
+        assert curve["accuracy"][i] == pytest.approx(np.mean(pred == y[keep]))
+        assert curve["sensitivity"][i] == pytest.approx(np.mean(pred[pos] == 1))
+        assert curve["specificity"][i] == pytest.approx(np.mean(pred[~pos] == 0))
+    rec = recommended_referral_fraction(p, y, u, target_sensitivity=0.97, threshold=0.3)
+    keep = u < rec["threshold"]
+    pos = keep & (y == 1)
+    assert np.mean(p[pos, 1] >= 0.3) == pytest.approx(rec["retained_sensitivity"])
+    assert rec["retained_sensitivity"] >= 0.97
+    with pytest.raises(InputError, match="binary"):
+        referral_curve(np.full((2, 3), 1 / 3), np.array([0, 1]), np.zeros(2), threshold=0.5)
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        referral_curve(p, y, u, threshold=1.5)
+
+
 def test_referral_ties_are_referred_together() -> None:
     p, y, _ = _binary(np.random.default_rng(1), 10)
     u = np.array([3, 3, 3, 2, 2, 1, 1, 1, 1, 1], dtype=float)
