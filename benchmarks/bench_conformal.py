@@ -22,32 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
-from medval.conformal import ConformalClassifier
-
-
-class PrefitProbabilities(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
-    """MAPIE adapter: the input is already the probability matrix."""
-
-    def __init__(self, n_classes: int = 2) -> None:
-        self.n_classes = n_classes
-
-    def fit(self, X: Any, y: Any = None) -> PrefitProbabilities:
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.arange(self.n_classes)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return np.asarray(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        return np.argmax(np.asarray(X), axis=1)
+from medval.conformal import ConformalClassifier, prefit_adapter
 
 
 def make_data(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -67,10 +43,11 @@ def run_medval(method: str, P: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 def run_mapie(method: str, P: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    # MAPIE alone (no medval input checks) on medval's prefit adapter
     from mapie.classification import SplitConformalClassifier
 
     m = SplitConformalClassifier(
-        estimator=PrefitProbabilities(P.shape[1]),
+        estimator=prefit_adapter(P.shape[1]),
         confidence_level=0.9,
         conformity_score=method,
         prefit=True,

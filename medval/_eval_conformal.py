@@ -12,6 +12,7 @@ from medval import conformal
 from medval._errors import InputError
 from medval._result import ValidationResult
 from medval._types import Estimate
+from medval.conformal._checks import min_calibration_size
 
 __all__ = ["conformal_section"]
 
@@ -53,8 +54,12 @@ def conformal_section(
     triage_max_fnr: float | None,
     ci_level: float,
     seed: int,
-) -> None:
+    embeddings: NDArray[np.floating[Any]] | None = None,
+) -> NDArray[np.float64]:
     """Calibrate on ``calibration_split``; diagnose sets on every test split.
+
+    Returns the prediction-set size of every case (NaN outside the test
+    splits), an uncertainty measure for the referral curves.
 
     Keys (primary split unprefixed, others under ``split.<name>.``):
     ``conformal.coverage`` (Clopper-Pearson CI), ``conformal.mean_set_size``,
@@ -63,6 +68,17 @@ def conformal_section(
     ``conformal.by_group`` and ``conformal.by_class``; and, with
     ``triage_max_fnr``, a conformal-risk-control threshold
     (``triage.threshold``) with the realised ``triage.sensitivity``.
+
+    Also per split: ``conformal.by_set_size`` (size-stratified coverage),
+    ``conformal.flagged_groups`` and ``conformal.flagged_classes`` (exact
+    CI excludes the target), ``split.<name>.conformal.coverage_difference``
+    (Newcombe interval, versus the primary split); once: the table
+    ``conformal.by_split`` (every split side by side, e.g. external site
+    versus internal). With ``embeddings`` (n, d): weighted conformal sets
+    per split (Tibshirani et al. 2019) with likelihood ratios from a
+    cross-fitted domain classifier between the calibration and that split,
+    ``conformal.weighted.coverage``, ``.mean_set_size``,
+    ``.effective_sample_size``, ``.small_ess`` and ``.caveat``.
     """
     cal = splits == calibration_split
     if patients is not None:
@@ -84,6 +100,14 @@ def conformal_section(
         random_state=seed,
     ).calibrate(probabilities[cal], labels[cal], None if by_column is None else by_column[cal])
     result.values["conformal.method"] = method
+    result.values["conformal.randomized"] = bool(model.randomized)
+    if model.method == "raps":
+        result.values["conformal.lambda_reg"] = float(model.lambda_reg_)
+        result.values["conformal.k_reg"] = float(model.k_reg_)
+        result.values["conformal.n_tuning"] = int(model.n_tuning_)
+    if mondrian is not None:
+        # ceil((n + 1) c) <= n  <=>  n >= ceil(c / (1 - c)); smaller groups fall back
+        result.values["conformal.min_group_size"] = min_calibration_size(model.level)
     result.values["conformal.mondrian"] = mondrian or "none (marginal)"
     result.values["conformal.fallback_groups"] = [str(g) for g in model.fallback_groups_]
     result.values["conformal.confidence_level"] = confidence_level
@@ -99,12 +123,16 @@ def conformal_section(
         result.values["triage.max_fnr"] = triage_max_fnr
         result.values["triage.threshold"] = float(risk.threshold_)
         result.values["triage.feasible"] = bool(risk.feasible)
+    by_split: list[dict[str, Any]] = []
+    sizes = np.full(splits.shape[0], np.nan)
+    reference: tuple[int, int] | None = None
     for i, name in enumerate(test_splits):
         prefix = "" if i == 0 else f"split.{name}."
         mask = splits == name
         sets = model.predict_sets(
             probabilities[mask], None if by_column is None else by_column[mask]
         )
+        sizes[mask] = sets.sum(axis=1)
         y = labels[mask]
         by_group: list[dict[str, Any]] = []
         for column, values in groups.items():
@@ -124,6 +152,52 @@ def conformal_section(
             row["group"] = class_names[int(row["group"])]
         result.tables[f"{prefix}conformal.by_class"] = per_class
         result.tables[f"{prefix}conformal.by_group"] = by_group
+        result.tables[f"{prefix}conformal.by_set_size"] = _rows(rep["by_set_size"], "set size")
+        result.values[f"{prefix}conformal.flagged_classes"] = [
+            row["group"] for row in per_class if row["flag"]
+        ]
+        result.values[f"{prefix}conformal.flagged_groups"] = [
+            f"{row['column']}={row['group']}" for row in by_group if row["flag"]
+        ]
+        n_split = int(y.shape[0])
+        hits = int(sets[np.arange(n_split), y].sum())
+        cov: Estimate = rep["coverage"]
+        under = cov.high is not None and cov.high < confidence_level
+        over = cov.low is not None and cov.low > confidence_level
+        split_row: dict[str, Any] = {
+            "split": name,
+            "n": n_split,
+            "coverage": cov.value,
+            "low": cov.low,
+            "high": cov.high,
+            "flag": bool(under or over),
+            "direction": "under" if under else ("over" if over else None),
+            "mean_set_size": float(rep["mean_set_size"]),
+            "difference": None,
+        }
+        if reference is None:
+            reference = (hits, n_split)
+        elif n_split and reference[1]:
+            diff = conformal.coverage_difference(
+                hits, n_split, reference[0], reference[1], ci_level=ci_level
+            )
+            result.estimates[f"{prefix}conformal.coverage_difference"] = diff
+            split_row["difference"] = diff.value
+        by_split.append(split_row)
+        if embeddings is not None:
+            _weighted_block(
+                result,
+                prefix,
+                model,
+                probabilities,
+                labels,
+                embeddings,
+                cal,
+                mask,
+                confidence_level=confidence_level,
+                ci_level=ci_level,
+                seed=seed,
+            )
         if risk is not None:
             pos = positive[mask] == 1
             flagged = probabilities[mask, 1] >= risk.threshold_
@@ -132,3 +206,55 @@ def conformal_section(
                 result.estimates[f"{prefix}triage.sensitivity"] = conformal.clopper_pearson(
                     int(flagged[pos].sum()), int(pos.sum()), ci_level=ci_level
                 )
+    result.tables["conformal.by_split"] = by_split
+    return sizes
+
+
+def _weighted_block(
+    result: ValidationResult,
+    prefix: str,
+    model: conformal.ConformalClassifier,
+    probabilities: NDArray[np.floating[Any]],
+    labels: NDArray[np.int64],
+    embeddings: NDArray[np.floating[Any]],
+    cal: NDArray[np.bool_],
+    mask: NDArray[np.bool_],
+    *,
+    confidence_level: float,
+    ci_level: float,
+    seed: int,
+) -> None:
+    """Weighted conformal sets on one split, ratios from a domain classifier."""
+    w_cal, w_test = conformal.domain_likelihood_ratios(
+        embeddings[cal], embeddings[mask], random_state=seed
+    )
+    raps = model.method == "raps"
+    weighted = conformal.WeightedConformalClassifier(
+        model.method,
+        confidence_level=confidence_level,
+        lambda_reg=model.lambda_reg_ if raps else None,
+        k_reg=model.k_reg_ if raps else None,
+        random_state=seed,
+    ).calibrate(probabilities[cal], labels[cal], w_cal)
+    sets = weighted.predict_sets(probabilities[mask], w_test)
+    rep = conformal.coverage_report(
+        sets, labels[mask], confidence_level=confidence_level, ci_level=ci_level
+    )
+    ess = float(weighted.effective_sample_size_)
+    n_cal = int(weighted.n_calibration_)
+    caveat = (
+        f"Valid under covariate shift only, and only as far as the domain classifier's "
+        f"likelihood ratios are right; effective sample size {ess:.0f} of {n_cal} "
+        "calibration cases"
+    )
+    if weighted.small_ess_:
+        caveat += (
+            f" (below {weighted.min_effective_size:.0f}: the threshold rests on few effective "
+            "cases and is unstable)"
+        )
+    key = f"{prefix}conformal.weighted"
+    result.estimates[f"{key}.coverage"] = rep["coverage"]
+    result.values[f"{key}.mean_set_size"] = float(rep["mean_set_size"])
+    result.values[f"{key}.effective_sample_size"] = ess
+    result.values[f"{key}.small_ess"] = bool(weighted.small_ess_)
+    result.values[f"{key}.caveat"] = caveat + "."

@@ -10,12 +10,12 @@ from numpy.typing import NDArray
 
 from medval import stats
 from medval._errors import InputError
+from medval._eval_curves import curve_tables, failure_tables
 from medval._result import ValidationResult
 from medval._types import Predictions
 
 __all__ = ["evaluate"]
 
-_ROC_POINTS = 101
 # (result key, registry metric, needs the operating threshold)
 _BOOTSTRAPPED = (
     ("discrimination.auprc", "auprc", False),
@@ -46,22 +46,6 @@ def _column(cohort: Any | None, name: str, case_ids: NDArray[np.str_]) -> NDArra
     if values.isna().any():
         return None
     return np.asarray(values.astype(str).to_numpy())
-
-
-def _roc_points(y: NDArray[np.int64], s: NDArray[np.float64]) -> list[dict[str, float]]:
-    """ROC curve sampled at evenly spaced false-positive rates (for plots)."""
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    distinct = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]
-    tps = np.cumsum(y_sorted)[distinct]
-    fps = (distinct + 1) - tps
-    tpr = np.r_[0.0, tps / max(int(y.sum()), 1)]
-    fpr = np.r_[0.0, fps / max(int((1 - y).sum()), 1)]
-    grid = np.linspace(0.0, 1.0, _ROC_POINTS)
-    return [
-        {"fpr": float(f), "tpr": float(t)}
-        for f, t in zip(grid, np.interp(grid, fpr, tpr), strict=True)
-    ]
 
 
 def _split_block(
@@ -106,8 +90,26 @@ def _split_block(
             n_resamples=n_resamples,
             random_state=seed,
         )
-    if 0 < n_pos < y.size:
-        result.tables[f"{prefix}curves.roc"] = _roc_points(y, s)
+    curve_tables(
+        result,
+        prefix,
+        y,
+        s,
+        clusters,
+        threshold=threshold,
+        confidence_level=confidence_level,
+        seed=seed,
+    )
+
+
+def _failure_uncertainty(predictions: Predictions) -> NDArray[np.float64] | None:
+    """Epistemic uncertainty with MC samples, else the predictive entropy."""
+    if predictions.mc_probabilities is not None:
+        from medval.uncertainty import decompose
+
+        return np.asarray(decompose(predictions.mc_probabilities).epistemic, dtype=np.float64)
+    p = np.clip(predictions.probabilities.astype(np.float64), 1e-12, 1.0)
+    return np.asarray(-(p * np.log(p)).sum(axis=1))
 
 
 def evaluate(
@@ -258,6 +260,7 @@ def evaluate(
             seed=random_state,
         )
     has_calibration = calibration_split is not None and calibration_split in present
+    set_sizes = None
     if conformal_method is not None and has_calibration:
         from medval._eval_conformal import conformal_section
 
@@ -265,7 +268,7 @@ def evaluate(
         if conformal_mondrian not in (None, "class", *columns):
             columns.append(str(conformal_mondrian))
         groups = {c: v for c in columns if (v := _column(cohort, c, ids)) is not None}
-        conformal_section(
+        set_sizes = conformal_section(
             result,
             predictions.probabilities,
             _align_labels(predictions, cohort),
@@ -282,6 +285,7 @@ def evaluate(
             triage_max_fnr=triage_max_fnr,
             ci_level=confidence_level,
             seed=random_state,
+            embeddings=predictions.embeddings,
         )
     from medval._eval_uncertainty import calibration_section, uncertainty_section
 
@@ -310,6 +314,7 @@ def evaluate(
             threshold=float(threshold),
             calibration_split=str(calibration_split) if has_calibration else None,
             positive_class=positive_class,
+            set_sizes=set_sizes,
         )
     if shift and cohort is not None:
         from medval._eval_shift import cohort_tables, shift_section
@@ -348,6 +353,22 @@ def evaluate(
         )
         if "split" in cohort.columns:
             cohort_tables(result, cohort, present)
+    if cohort is not None:
+        unc = _failure_uncertainty(predictions)
+        columns = [c for c in ("manufacturer", "sex", "age_band") if c in group_columns]
+        for i, name in enumerate(test_splits):
+            mask = splits == name
+            groups = {c: v[mask] for c in columns if (v := _column(cohort, c, ids)) is not None}
+            failure_tables(
+                result,
+                "" if i == 0 else f"split.{name}.",
+                y_all[mask],
+                s_all[mask],
+                threshold=float(threshold),
+                groups=groups,
+                uncertainty=None if unc is None else unc[mask],
+                min_cell=small_cell,
+            )
     result.provenance["seed"] = random_state
     result.provenance["n_resamples"] = n_resamples
     result.provenance["confidence_level"] = confidence_level

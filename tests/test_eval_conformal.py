@@ -5,7 +5,16 @@ import pandas as pd
 import pytest
 
 from medval import InputError, Predictions, evaluate
-from medval.conformal import ConformalClassifier, conformal_risk_control
+from medval._eval_conformal import conformal_section
+from medval._result import ValidationResult
+from medval.conformal import (
+    ConformalClassifier,
+    WeightedConformalClassifier,
+    conformal_risk_control,
+    coverage_difference,
+    coverage_report,
+    domain_likelihood_ratios,
+)
 
 
 def _data(rng: np.random.Generator, n: int = 900) -> tuple[Predictions, pd.DataFrame]:
@@ -73,6 +82,7 @@ def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
         preds.probabilities[internal]
     )
     assert r["conformal.mondrian"] == "class"
+    assert r["conformal.min_group_size"] == 9  # ceil((n + 1) 0.9) <= n  <=>  n >= 9
     assert r["conformal.mean_set_size"] == pytest.approx(sets.sum(axis=1).mean())
     # External scanner C never appears in calibration: Mondrian cannot cover it.
     with pytest.raises(InputError, match="C"):
@@ -83,3 +93,80 @@ def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
     assert r["conformal.mondrian"] == "manufacturer"
     with pytest.raises(InputError, match="not a cohort column"):
         evaluate(preds, cohort, n_resamples=200, conformal_mondrian="scanner")
+
+
+def test_split_comparison_size_strata_and_flags(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    r = evaluate(preds, cohort, n_resamples=200, random_state=4)
+    y = cohort["label"].to_numpy()
+    split = cohort["split"].to_numpy()
+    cp = ConformalClassifier("aps", random_state=4)
+    cp.calibrate(preds.probabilities[split == "calibration"], y[split == "calibration"])
+    hits = {}
+    for name in ("internal", "external"):
+        sets = cp.predict_sets(preds.probabilities[split == name])
+        covered = sets[np.arange(sets.shape[0]), y[split == name]]
+        hits[name] = (int(covered.sum()), covered.size)
+        rep = coverage_report(sets, y[split == name], confidence_level=0.9)
+        prefix = "" if name == "internal" else "split.external."
+        strata = {row["group"]: row for row in r[f"{prefix}conformal.by_set_size"]}
+        assert set(strata) == {str(k) for k in rep["by_set_size"]}
+        for k, cell in rep["by_set_size"].items():
+            assert strata[str(k)]["coverage"] == cell["coverage"].value
+            assert strata[str(k)]["n"] == cell["n"]
+        assert isinstance(r[f"{prefix}conformal.flagged_groups"], list)
+    by_split = {row["split"]: row for row in r["conformal.by_split"]}
+    assert list(by_split) == ["internal", "external"]
+    assert by_split["external"]["coverage"] == pytest.approx(
+        hits["external"][0] / hits["external"][1]
+    )
+    diff = coverage_difference(*hits["external"], *hits["internal"], ci_level=0.95)
+    assert r["split.external.conformal.coverage_difference"] == diff
+    assert by_split["external"]["difference"] == pytest.approx(diff.value)
+    assert r["conformal.randomized"] is True
+
+
+def test_weighted_conformal_keys_from_embeddings(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    y = cohort["label"].to_numpy()
+    split = cohort["split"].to_numpy()
+    # the external site's embeddings are shifted
+    emb = rng.normal(size=(y.size, 3)) + (split == "external")[:, None] * np.array([1.0, 0, 0])
+    result = ValidationResult()
+    conformal_section(
+        result,
+        preds.probabilities,
+        y,
+        y,
+        split,
+        calibration_split="calibration",
+        test_splits=["internal", "external"],
+        class_names=preds.class_names,
+        groups={},
+        patients=cohort["patient_key"].to_numpy(),
+        method="lac",
+        mondrian=None,
+        confidence_level=0.9,
+        triage_max_fnr=None,
+        ci_level=0.95,
+        seed=5,
+        embeddings=emb,
+    )
+    cal, ext = split == "calibration", split == "external"
+    w_cal, w_ext = domain_likelihood_ratios(emb[cal], emb[ext], random_state=5)
+    sets = (
+        WeightedConformalClassifier("lac", random_state=5)
+        .calibrate(preds.probabilities[cal], y[cal], w_cal)
+        .predict_sets(preds.probabilities[ext], w_ext)
+    )
+    covered = sets[np.arange(sets.shape[0]), y[ext]]
+    key = "split.external.conformal.weighted"
+    assert result.estimates[f"{key}.coverage"].value == pytest.approx(covered.mean())
+    assert result.values[f"{key}.mean_set_size"] == pytest.approx(sets.sum(axis=1).mean())
+    ess = result.values[f"{key}.effective_sample_size"]
+    assert 0 < ess < cal.sum()
+    assert result.values[f"{key}.small_ess"] == (ess < 100)
+    assert "effective sample size" in result.values[f"{key}.caveat"]
+    # internal cases resemble the calibration ones: ESS close to n
+    internal_ess = result.values["conformal.weighted.effective_sample_size"]
+    assert internal_ess > 0.9 * cal.sum()

@@ -65,7 +65,8 @@ def test_uncertainty_by_split_and_referral(rng: np.random.Generator) -> None:
     assert r["split.external.uncertainty.epistemic_mean"] > r["uncertainty.epistemic_mean"]
     assert r["split.external.uncertainty.epistemic_higher_p"] < 1e-6
     rows = r["uncertainty.referral"]
-    assert {row["measure"] for row in rows} == {"total", "epistemic", "aleatoric"}
+    # The conformal set size joins the MC measures when sets were calibrated.
+    assert {row["measure"] for row in rows} == {"total", "epistemic", "aleatoric", "set_size"}
     assert rows[0]["referred"] == 0.0
     groups = {(g["split"], g["group"]) for g in r["uncertainty.by_group"]}
     assert groups == {("internal", "A"), ("external", "C")}

@@ -3,17 +3,31 @@
 Split, Mondrian (per group) and class-conditional conformal classification
 with MAPIE's conformity scores (:class:`ConformalClassifier`), conformal
 risk control for a triage threshold, weighted conformal prediction under
-covariate shift, and coverage diagnostics with exact binomial intervals.
+covariate shift (likelihood ratios from a cross-fitted domain classifier),
+coverage diagnostics with exact binomial intervals, and MAPIE's
+``SplitConformalClassifier`` on a prefit adapter as the cross-check.
 """
 
-from medval.conformal._classifier import RAPS_LAMBDA_GRID, ConformalClassifier
-from medval.conformal._diagnostics import check_disjoint_patients, clopper_pearson, coverage_report
+from medval.conformal._classifier import ConformalClassifier
+from medval.conformal._diagnostics import (
+    check_disjoint_patients,
+    clopper_pearson,
+    coverage_difference,
+    coverage_report,
+)
+from medval.conformal._mapie import (
+    MAPIE_MIN_VERSION,
+    mapie_prediction_sets,
+    mapie_split_conformal,
+    prefit_adapter,
+)
 from medval.conformal._quantile import (
     WeightedThreshold,
     conformal_quantile,
     effective_sample_size,
     weighted_quantile_threshold,
 )
+from medval.conformal._raps import RAPS_LAMBDA_GRID, tune_raps
 from medval.conformal._risk import (
     RiskControlResult,
     conformal_risk_control,
@@ -22,10 +36,12 @@ from medval.conformal._risk import (
 from medval.conformal._scores import SCORES, ConformityScore, Regularization, get_score
 from medval.conformal._weighted import (
     WeightedConformalClassifier,
+    domain_likelihood_ratios,
     likelihood_ratios_from_domain_probs,
 )
 
 __all__ = [
+    "MAPIE_MIN_VERSION",
     "RAPS_LAMBDA_GRID",
     "SCORES",
     "ConformalClassifier",
@@ -38,10 +54,16 @@ __all__ = [
     "clopper_pearson",
     "conformal_quantile",
     "conformal_risk_control",
+    "coverage_difference",
     "coverage_report",
+    "domain_likelihood_ratios",
     "effective_sample_size",
     "get_score",
     "likelihood_ratios_from_domain_probs",
+    "mapie_prediction_sets",
+    "mapie_split_conformal",
+    "prefit_adapter",
     "risk_control_threshold",
+    "tune_raps",
     "weighted_quantile_threshold",
 ]

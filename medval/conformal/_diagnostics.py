@@ -10,8 +10,9 @@ from scipy import stats
 
 from medval._errors import InputError
 from medval._types import Estimate
+from medval.stats import proportion_ci
 
-__all__ = ["check_disjoint_patients", "clopper_pearson", "coverage_report"]
+__all__ = ["check_disjoint_patients", "clopper_pearson", "coverage_difference", "coverage_report"]
 
 
 def clopper_pearson(successes: int, n: int, *, ci_level: float = 0.95) -> Estimate:
@@ -40,6 +41,43 @@ def clopper_pearson(successes: int, n: int, *, ci_level: float = 0.95) -> Estima
         method="clopper-pearson",
         n=n,
         higher_is_better=True,
+    )
+
+
+def coverage_difference(
+    covered: int, n: int, reference_covered: int, reference_n: int, *, ci_level: float = 0.95
+) -> Estimate:
+    """Difference of two independent coverages with Newcombe's hybrid score interval.
+
+    ``covered / n - reference_covered / reference_n`` (e.g. external site
+    minus internal test set), with the interval built from the two Wilson
+    intervals (Newcombe 1998, method 10), which stays inside [-1, 1] and
+    behaves at coverages near 1.
+
+    Raises
+    ------
+    InputError
+        If either sample is empty or a count is out of range.
+    """
+    if n < 1 or reference_n < 1:
+        raise InputError(
+            f"coverage_difference needs cases on both sides; got n={n}, reference_n={reference_n}."
+        )
+    a = proportion_ci(covered, n, method="wilson", confidence_level=ci_level)
+    b = proportion_ci(reference_covered, reference_n, method="wilson", confidence_level=ci_level)
+    # with n >= 1 both Wilson intervals are estimable (no None)
+    pa, la, ha = (float(v or 0.0) for v in (a.value, a.low, a.high))
+    pb, lb, hb = (float(v or 0.0) for v in (b.value, b.low, b.high))
+    d = pa - pb
+    low = d - float(np.hypot(pa - la, hb - pb))
+    high = d + float(np.hypot(ha - pa, pb - lb))
+    return Estimate(
+        value=d,
+        low=max(-1.0, low),
+        high=min(1.0, high),
+        confidence_level=ci_level,
+        method="newcombe-wilson",
+        n=int(n + reference_n),
     )
 
 

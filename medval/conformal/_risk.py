@@ -60,7 +60,7 @@ def risk_control_threshold(
     if L.shape[0] == 0:
         raise InputError("losses are empty; risk control needs calibration cases.")
     if not np.all(np.isfinite(L)) or L.min() < 0 or L.max() > max_loss:
-        raise InputError(f"losses must lie in [0, {max_loss}] (the bound B).")
+        raise InputError(f"losses must lie in [0, {max_loss:g}] (the bound B).")
     if np.any(np.diff(lam) <= 0):
         raise InputError("lambdas must be strictly increasing.")
     n = L.shape[0]

@@ -231,9 +231,12 @@ class APSScore(ConformityScore):
         for sl in batches(n, k):
             block = probabilities[sl]
             rows = _rows(block.shape[0])
-            # sort in the input dtype (cheap), add up in float64 as MAPIE predicts
-            s = np.sort(block, axis=1)[:, ::-1].astype(np.float64)
-            c = np.cumsum(s, axis=1)
+            # sort in the input dtype (cheap), add up in float64 as MAPIE predicts;
+            # a contiguous float64 copy summed in place is twice as fast as
+            # cumsum(..., dtype=float64) on the reversed view
+            s = np.sort(block, axis=1)[:, ::-1]
+            c = s.astype(np.float64)
+            np.cumsum(c, axis=1, out=c)
             if pen is not None:
                 c += pen
             t = thresholds[sl]
@@ -247,7 +250,7 @@ class APSScore(ConformityScore):
                 last = np.count_nonzero((c - top[:, None]) <= EPSILON, axis=1) - 1
                 # ranks adding nothing to the sum (p below its resolution) stay out
                 last = np.count_nonzero(c < c[rows, last][:, None], axis=1)
-            p_last = s[rows, last]
+            p_last = s[rows, last].astype(np.float64)
             tiny = np.flatnonzero(p_last <= EPSILON)
             if tiny.size:
                 # as MAPIE: a ~0 last probability becomes the row's smallest >= 1e-8
@@ -324,9 +327,9 @@ class TopKScore(ConformityScore):
         out = np.empty((n, k), dtype=bool)
         for sl in batches(n, k):
             block = probabilities[sl]
-            s = np.sort(block, axis=1)[:, ::-1].astype(np.float64)
+            s = np.sort(block, axis=1)[:, ::-1]
             idx = np.clip(thresholds[sl], 0, k - 1).astype(np.intp)
-            p_last = s[_rows(block.shape[0]), idx]
+            p_last = s[_rows(block.shape[0]), idx].astype(np.float64)
             np.greater_equal(block - p_last[:, None], -EPSILON, out=out[sl])
         return out
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import optimize, special
 
 from medval._errors import InputError, NotCalibratedError
 from medval.conformal._checks import check_labels, check_probabilities
 from medval.conformal._quantile import effective_sample_size, weighted_quantile_threshold
 from medval.conformal._scores import Regularization, get_score
 
-__all__ = ["WeightedConformalClassifier", "likelihood_ratios_from_domain_probs"]
+__all__ = [
+    "WeightedConformalClassifier",
+    "domain_likelihood_ratios",
+    "likelihood_ratios_from_domain_probs",
+]
 
 
 def likelihood_ratios_from_domain_probs(
@@ -43,6 +48,108 @@ def likelihood_ratios_from_domain_probs(
         raise InputError("n_calibration and n_target must be positive sample sizes.")
     p = np.clip(p, clip, 1 - clip)
     return p / (1 - p) * (n_calibration / n_target)
+
+
+def _features(x: ArrayLike, what: str) -> NDArray[np.float64]:
+    f = np.asarray(x, dtype=np.float64)
+    if f.ndim == 1:
+        f = f[:, None]
+    if f.ndim != 2 or f.shape[0] == 0:
+        raise InputError(f"{what} must have shape (n, d) with n >= 1; got {f.shape}.")
+    if not np.all(np.isfinite(f)):
+        raise InputError(f"{what} contain NaN or infinite values.")
+    return f
+
+
+def _fit_logistic(z: NDArray[np.float64], d: NDArray[np.float64], l2: float) -> NDArray[np.float64]:
+    """L2-penalised logistic regression (unpenalised intercept), by L-BFGS."""
+    design = np.column_stack([np.ones(z.shape[0]), z])
+    penalty = np.full(design.shape[1], l2)
+    penalty[0] = 0.0
+
+    def loss(beta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        eta = design @ beta
+        value = float(np.sum(np.logaddexp(0.0, eta) - d * eta) + 0.5 * np.dot(penalty * beta, beta))
+        grad = design.T @ (special.expit(eta) - d) + penalty * beta
+        return value, grad
+
+    res = optimize.minimize(loss, np.zeros(design.shape[1]), jac=True, method="L-BFGS-B")
+    return np.asarray(res.x, dtype=np.float64)
+
+
+def domain_likelihood_ratios(
+    calibration_features: ArrayLike,
+    target_features: ArrayLike,
+    *,
+    n_folds: int = 5,
+    l2: float = 1.0,
+    clip: float = 1e-6,
+    random_state: int | np.random.Generator | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Likelihood ratios ``dP_target/dP_cal`` from a cross-fitted domain classifier.
+
+    An L2-penalised logistic regression on standardised features (e.g. the
+    model's embeddings) learns to tell target cases (a new scanner, a new
+    site) from calibration cases; each case's ``P(target | x)`` comes from
+    the fold that did not see it, and is turned into ``w(x)`` with
+    :func:`likelihood_ratios_from_domain_probs` (Tibshirani, Barber, Candès
+    & Ramdas 2019, sec. 3). The weighted guarantee holds only as far as these
+    estimated ratios are right; check the effective sample size
+    (:func:`medval.conformal.effective_sample_size`) before trusting it.
+
+    Parameters
+    ----------
+    calibration_features : array of float, shape (n, d)
+    target_features : array of float, shape (m, d)
+    n_folds : int, default 5
+        Cross-fitting folds (stratified by domain).
+    l2 : float, default 1.0
+        Ridge penalty on the standardised coefficients.
+    clip : float, default 1e-6
+        Domain probabilities are clipped to ``[clip, 1 - clip]``.
+    random_state : int, Generator or None
+        Fold assignment.
+
+    Returns
+    -------
+    calibration_weights : array of float64, shape (n,)
+    target_weights : array of float64, shape (m,)
+
+    Raises
+    ------
+    InputError
+        Mismatched feature dimensions, NaN, fewer cases than folds per domain.
+    """
+    xc = _features(calibration_features, "calibration_features")
+    xt = _features(target_features, "target_features")
+    if xc.shape[1] != xt.shape[1]:
+        raise InputError(
+            f"calibration_features have {xc.shape[1]} columns but target_features have "
+            f"{xt.shape[1]}; use the same features (e.g. the same embedding layer) for both."
+        )
+    if int(n_folds) != n_folds or n_folds < 2:
+        raise InputError(f"n_folds must be an integer >= 2; got {n_folds!r}.")
+    nc, nt = xc.shape[0], xt.shape[0]
+    if min(nc, nt) < n_folds:
+        raise InputError(
+            f"each domain needs at least n_folds={n_folds} cases; got {nc} calibration and "
+            f"{nt} target cases."
+        )
+    if not (np.isfinite(l2) and l2 >= 0):
+        raise InputError(f"l2 must be a finite number >= 0; got {l2!r}.")
+    x = np.vstack([xc, xt])
+    sd = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    d = np.r_[np.zeros(nc), np.ones(nt)]
+    rng = np.random.default_rng(random_state)
+    fold = np.r_[rng.permutation(nc) % n_folds, rng.permutation(nt) % n_folds]
+    p = np.empty(nc + nt)
+    for f in range(int(n_folds)):
+        out = fold == f
+        beta = _fit_logistic(z[~out], d[~out], float(l2))
+        p[out] = special.expit(beta[0] + z[out] @ beta[1:])
+    w = likelihood_ratios_from_domain_probs(p, nc, nt, clip=clip)
+    return w[:nc], w[nc:]
 
 
 class WeightedConformalClassifier:

@@ -6,7 +6,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PALETTE", "forest_svg", "referral_svg", "reliability_svg", "roc_svg"]
+__all__ = ["PALETTE", "forest_svg", "pr_svg", "referral_svg", "reliability_svg", "roc_svg"]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -34,10 +34,20 @@ def roc_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]]]], *, title: 
     ax.plot([0, 1], [0, 1], color="#999999", lw=1, ls=":", label="chance")
     styles = ("-", "--", "-.", ":")
     for i, (label, points) in enumerate(curves):
+        colour = PALETTE[i % len(PALETTE)]
+        if all("low" in p for p in points):
+            ax.fill_between(
+                [p["fpr"] for p in points],
+                [p["low"] for p in points],
+                [p["high"] for p in points],
+                color=colour,
+                alpha=0.15,
+                lw=0,
+            )
         ax.plot(
             [p["fpr"] for p in points],
             [p["tpr"] for p in points],
-            color=PALETTE[i % len(PALETTE)],
+            color=colour,
             ls=styles[i % len(styles)],
             lw=2,
             label=label,
@@ -137,5 +147,31 @@ def forest_svg(rows: Sequence[dict[str, Any]], *, title: str, reference: float |
     ax.set_ylim(0.4, len(shown) + 0.6)
     ax.set_xlabel("AUROC with its confidence interval (square: worst subgroup)")
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def pr_svg(
+    curves: Sequence[tuple[str, Sequence[dict[str, float]], float]], *, title: str
+) -> str:
+    """Precision-recall curves with each split's prevalence (a chance model) dotted."""
+    fig, ax = _figure(title)
+    styles = ("-", "--", "-.", ":")
+    for i, (label, points, prevalence) in enumerate(curves):
+        colour = PALETTE[i % len(PALETTE)]
+        ax.plot(
+            [p["recall"] for p in points],
+            [p["precision"] for p in points],
+            color=colour,
+            ls=styles[i % len(styles)],
+            lw=2,
+            label=label,
+        )
+        ax.axhline(prevalence, color=colour, ls=":", lw=1)
+    ax.set_xlabel("sensitivity (recall)")
+    ax.set_ylabel("positive predictive value (precision)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
     fig.tight_layout()
     return _svg(fig)

@@ -58,6 +58,11 @@ def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
                 "n_positive": result.values.get(f"{prefix}cohort.n_positive"),
                 "metrics": [_fmt(result.estimates.get(prefix + key)) for key, _ in _METRICS],
                 "roc": result.tables.get(f"{prefix}curves.roc"),
+                "pr": result.tables.get(f"{prefix}curves.pr"),
+                "prevalence": result.values.get(f"{prefix}curves.prevalence"),
+                "confusion": result.values.get(f"{prefix}operating_point.confusion"),
+                "failure_groups": result.tables.get(f"{prefix}failure.by_group", []),
+                "failure_uncertainty": result.tables.get(f"{prefix}failure.by_uncertainty", []),
             }
         )
     return rows
@@ -290,7 +295,7 @@ def render_html(
     """The self-contained report as an HTML string."""
     import jinja2
 
-    from medval.report._plots import roc_svg
+    from medval.report._plots import pr_svg, roc_svg
     from medval.report._shift import acquisition_context, shift_context, subgroup_context
 
     tdir = template_dir()
@@ -303,6 +308,12 @@ def render_html(
     rows = _split_rows(result)
     curves = [(f"{r['name']} (n={r['n_cases']})", r["roc"]) for r in rows if r["roc"]]
     figure = roc_svg(curves, title="ROC by evaluated split") if curves else None
+    pr_curves = [
+        (f"{r['name']} (n={r['n_cases']})", r["pr"], float(r["prevalence"]))
+        for r in rows
+        if r["pr"] and r["prevalence"] is not None
+    ]
+    pr_figure = pr_svg(pr_curves, title="Precision-recall by split") if pr_curves else None
     exclusions = result.tables.get("cohort.exclusions", [])
     context = {
         "title": "medval validation report",
@@ -324,6 +335,8 @@ def render_html(
         "calibration": _calibration(result),
         "uncertainty": _uncertainty(result),
         "verdicts": result.tables.get("gate.verdicts", []),
+        "pr_svg": None if pr_figure is None else Markup(pr_figure),
+        "roc_band": result.values.get("curves.roc_band"),
         "subgroups": subgroup_context(result),
         "shift": shift_context(result),
         "acquisition": acquisition_context(result),

@@ -9,8 +9,10 @@ import pytest
 
 from medval._errors import InputError, NotCalibratedError
 from medval.conformal import (
+    RAPS_LAMBDA_GRID,
     SCORES,
     ConformalClassifier,
+    Regularization,
     conformal_quantile,
     get_score,
 )
@@ -174,3 +176,55 @@ def test_error_class_count_mismatch(rng: np.random.Generator) -> None:
     clf = ConformalClassifier("lac").calibrate(p, y)
     with pytest.raises(InputError, match="5"):
         clf.predict_sets(np.full((2, 4), 0.25))
+
+
+def test_raps_tuning_equals_the_papers_rule_computed_directly(rng: np.random.Generator) -> None:
+    # k_reg = conformal quantile of the true label's 0-based rank + 1; lambda the
+    # grid value with the smallest mean non-randomised set on the tuning cases
+    p, y = _probs(rng, 1500, k=20)
+    clf = ConformalClassifier("raps", random_state=3).calibrate(p, y)
+    perm = np.random.default_rng(3).permutation(1500)
+    tune = np.sort(perm[:300])
+    pt, yt = p[tune], y[tune]
+    ranks = get_score("topk").calibration_scores(pt, yt)
+    k_reg = float(conformal_quantile(ranks, confidence_level=0.9)) + 1
+    assert clf.k_reg_ == k_reg
+    aps = get_score("aps")
+    sizes = []
+    for lam in RAPS_LAMBDA_GRID:
+        reg = Regularization(lam, k_reg)
+        q = conformal_quantile(
+            aps.calibration_scores(pt, yt, regularization=reg), confidence_level=0.9
+        )
+        sizes.append(aps.row_sets(pt, np.full(300, q), regularization=reg).sum(axis=1).mean())
+    assert clf.lambda_reg_ == RAPS_LAMBDA_GRID[int(np.argmin(sizes))]
+    # the threshold comes from the other cases only
+    keep = np.sort(perm[300:])
+    reg = Regularization(clf.lambda_reg_, clf.k_reg_)
+    u = np.random.default_rng(3)
+    u.permutation(1500)
+    scores = get_score("raps").calibration_scores(
+        p[keep], y[keep], u=u.random(1200), regularization=reg
+    )
+    assert clf.quantile_ == conformal_quantile(scores, confidence_level=0.9)
+
+
+def test_more_error_paths(rng: np.random.Generator) -> None:
+    p, y = _probs(rng, 100)
+    with pytest.raises(InputError, match="raps_tuning_fraction"):
+        ConformalClassifier("raps", raps_tuning_fraction=1.0)
+    with pytest.raises(InputError, match="do not pass groups as well"):
+        ConformalClassifier("lac", groups="class").calibrate(p, y, groups=y)
+    with pytest.raises(InputError, match="groups contain NaN"):
+        ConformalClassifier("lac").calibrate(p, y, groups=np.where(y == 0, np.nan, 1.0))
+    with pytest.raises(InputError, match="groups contain None"):
+        ConformalClassifier("lac").calibrate(p, y, groups=np.array([None, *["a"] * 99]))
+    with pytest.raises(InputError, match="must be numeric"):
+        ConformalClassifier("lac").calibrate(p.astype(str), y)
+    with pytest.raises(InputError, match="integer class indices"):
+        ConformalClassifier("lac").calibrate(p, y.astype(str))
+    with pytest.raises(InputError, match=r"too few calibration cases.*n >= 9"):
+        ConformalClassifier("lac", groups="class").calibrate(p[:8], y[:8])
+    # too few overall: no marginal threshold to fall back to
+    with pytest.raises(InputError, match="n >= 9"):
+        ConformalClassifier("lac").calibrate(p[:5], y[:5])

@@ -14,39 +14,24 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedShuffleSplit
 
-from medval.conformal import ConformalClassifier, Regularization, conformal_quantile, get_score
+from medval._errors import InputError, MissingDependencyError
+from medval.conformal import (
+    ConformalClassifier,
+    Regularization,
+    conformal_quantile,
+    get_score,
+    mapie_prediction_sets,
+    mapie_split_conformal,
+    prefit_adapter,
+)
 
-mapie_classification = pytest.importorskip("mapie.classification")
+pytest.importorskip("mapie.classification")
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "netcal-records"
 RECORDS = ["wideresnet-16-4-cifar-10", "densenet-bc-100-cifar-100"]
 SEED = 7
-
-
-class PrefitProbabilities(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
-    """A fitted 'classifier' whose input is already its probability matrix."""
-
-    def __init__(self, n_classes: int = 2) -> None:
-        self.n_classes = n_classes
-
-    def fit(self, X: Any, y: Any = None) -> PrefitProbabilities:
-        return self
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
-
-    @property
-    def classes_(self) -> np.ndarray:
-        return np.arange(self.n_classes)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return np.asarray(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        return np.argmax(np.asarray(X), axis=1)
 
 
 @pytest.fixture(scope="module", params=RECORDS)
@@ -62,14 +47,7 @@ def record(request: pytest.FixtureRequest) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _mapie(method: str, pc: np.ndarray, yc: np.ndarray, pt: np.ndarray, ill: Any) -> Any:
-    m = mapie_classification.SplitConformalClassifier(
-        estimator=PrefitProbabilities(pc.shape[1]),
-        confidence_level=0.9,
-        conformity_score=method,
-        prefit=True,
-        random_state=SEED,
-    )
-    m.conformalize(pc, yc)
+    m = mapie_split_conformal(pc, yc, method=method, confidence_level=0.9, random_state=SEED)
     _, sets = m.predict_set(pt, conformity_score_params={"include_last_label": ill})
     return m, sets[:, :, 0]
 
@@ -175,3 +153,24 @@ def test_boundary_cases_equal_mapie_when_predicting_the_calibration_cases(
     sets = score.row_sets(pc, np.full(pc.shape[0], q))
     differ = (sets != mapie_sets).any(axis=1)
     assert not np.any(differ & ~_degenerate(pc, q))
+
+
+def test_mapie_prediction_sets_helper(record: tuple[np.ndarray, ...]) -> None:
+    pc, yc, pt, _ = record
+    ours = ConformalClassifier("lac", confidence_level=0.9).calibrate(pc, yc).predict_sets(pt)
+    np.testing.assert_array_equal(mapie_prediction_sets(pc, yc, pt, method="lac"), ours)
+    adapter = prefit_adapter(pc.shape[1])
+    np.testing.assert_array_equal(adapter.predict_proba(pt[:3]), pt[:3])
+    np.testing.assert_array_equal(adapter.classes_, np.arange(pc.shape[1]))
+
+
+def test_mapie_helper_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    p = np.full((20, 2), 0.5)
+    y = np.arange(20) % 2
+    with pytest.raises(InputError, match=r"Unknown method 'softmax' for MAPIE"):
+        mapie_split_conformal(p, y, method="softmax")
+    with pytest.raises(InputError, match="sum to 1"):
+        mapie_split_conformal(p * 0.5, y)
+    monkeypatch.setattr("medval.conformal._mapie.metadata.version", lambda _: "1.5.2")
+    with pytest.raises(MissingDependencyError, match=r"mapie 1\.5\.2 .* needs mapie >= 1\.6"):
+        mapie_split_conformal(p, y)
