@@ -85,6 +85,14 @@ def _conformal(result: ValidationResult) -> dict[str, Any] | None:
                 "empty_rate": v.get(f"{prefix}conformal.empty_rate"),
                 "triage_sensitivity": _fmt(result.estimates.get(f"{prefix}triage.sensitivity")),
                 "flagged_rate": v.get(f"{prefix}triage.flagged_rate"),
+                "difference": _fmt(result.estimates.get(f"{prefix}conformal.coverage_difference"))
+                if i
+                else None,
+                "weighted": _fmt(result.estimates.get(f"{prefix}conformal.weighted.coverage"))
+                if f"{prefix}conformal.weighted.coverage" in result.estimates
+                else None,
+                "weighted_caveat": v.get(f"{prefix}conformal.weighted.caveat"),
+                "by_set_size": result.tables.get(f"{prefix}conformal.by_set_size", []),
             }
         )
         rows = result.tables.get(f"{prefix}conformal.by_class", []) + result.tables.get(
@@ -94,6 +102,8 @@ def _conformal(result: ValidationResult) -> dict[str, Any] | None:
             groups.append({"split": name, **row, "suppressed": row["n"] < _SMALL_CELL})
     return {
         "method": v["conformal.method"],
+        "randomized": v.get("conformal.randomized"),
+        "mondrian": v.get("conformal.mondrian"),
         "target": v["conformal.confidence_level"],
         "n_calibration": v.get("conformal.n_calibration"),
         "calibrated_on": v.get("conformal.calibrated_on"),
