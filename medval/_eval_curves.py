@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medval._result import ValidationResult
+from medval.stats._validate import check_clusters
 
 __all__ = ["curve_tables", "failure_tables"]
 
@@ -38,14 +39,16 @@ def _weights(
     rng: np.random.Generator, y: NDArray[np.int64], clusters: NDArray[Any] | None
 ) -> NDArray[np.float64]:
     """Stratified bootstrap counts per case (per patient when clustered)."""
-    if clusters is None:
+    # Codes by first appearance: pseudonyms are salted per run, their order is not stable.
+    coded = check_clusters(clusters, y.size)
+    if coded is None:
         w = np.zeros(y.size)
         for cls in (0, 1):
             idx = np.flatnonzero(y == cls)
             w[idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size))
         return w
-    _, codes = np.unique(clusters, return_inverse=True)
-    sick = np.zeros(codes.max() + 1, dtype=bool)
+    codes, k = coded
+    sick = np.zeros(k, dtype=bool)
     np.logical_or.at(sick, codes, y.astype(bool))
     per_patient = np.zeros(sick.size)
     for status in (False, True):

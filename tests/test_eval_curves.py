@@ -76,3 +76,13 @@ def test_failure_tables_count_every_error(rng: np.random.Generator) -> None:
     quart = r.tables["failure.by_uncertainty"]
     assert sum(q["n"] for q in quart) == y.size
     assert sum(q["false_negatives"] + q["false_positives"] for q in quart) == int((pred != y).sum())
+
+
+def test_band_does_not_depend_on_how_patients_are_named(rng: np.random.Generator) -> None:
+    # Pseudonyms change with the salt; the resampling must not.
+    y, s, clusters = _data(rng)
+    renamed = np.array([f"pt-{(c * 7919) % 1009:04d}" for c in clusters])
+    a, b = ValidationResult(), ValidationResult()
+    curve_tables(a, "", y, s, clusters, threshold=0.5, confidence_level=0.95, seed=2)
+    curve_tables(b, "", y, s, renamed, threshold=0.5, confidence_level=0.95, seed=2)
+    assert a.tables["curves.roc"] == b.tables["curves.roc"]
