@@ -1,0 +1,51 @@
+"""The registry of auto-fill rules named by ``auto.rule`` in the checklist files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from medval.checklist._limitations import suggest_limitations
+from medval.checklist._model import Evidence
+from medval.checklist._rules_data import DATA_RULES
+from medval.checklist._rules_eval import EVAL_RULES
+from medval.checklist._text import ci, est, split_prefixes
+
+if TYPE_CHECKING:
+    from medval._result import ValidationResult
+
+__all__ = ["RULES", "Rule"]
+
+Rule = Callable[["ValidationResult"], Evidence | None]
+
+
+def structured_summary(r: ValidationResult) -> Evidence | None:
+    """Counts and headline numbers for the abstract (a suggestion)."""
+    parts = []
+    for name, prefix in split_prefixes(r):
+        n = r.values.get(f"{prefix}cohort.n_cases")
+        pos = r.values.get(f"{prefix}cohort.n_positive")
+        auroc = est(r, f"{prefix}discrimination.auroc")
+        parts.append(f"{name} n={n} ({pos} positive), AUROC {ci(auroc)}")
+    if not parts:
+        return None
+    status = r.values.get("gate.status")
+    tail = f"; acceptance criteria: {status}" if status else ""
+    return Evidence("; ".join(parts) + tail + ".", complete=False)
+
+
+def limitations(r: ValidationResult) -> Evidence | None:
+    """The suggested limitations as one text (a suggestion)."""
+    found = suggest_limitations(r)
+    if not found:
+        return None
+    return Evidence(" ".join(x["text"] for x in found), complete=False)
+
+
+#: Rule name -> function of a ValidationResult returning Evidence or None.
+RULES: dict[str, Rule] = {
+    **DATA_RULES,
+    **EVAL_RULES,
+    "structured_summary": structured_summary,
+    "limitations": limitations,
+}
