@@ -299,10 +299,31 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
     return out
 
 
+def _checklist(result: ValidationResult, answers: Any, name: str) -> dict[str, Any]:
+    from medval import checklist
+
+    statuses = checklist.fill(result, answers=answers, checklist=name)
+    return {
+        "name": checklist.load_checklist(name).title,
+        "rows": checklist.to_rows(statuses),
+        "summary": checklist.summary(statuses),
+        "limitations": checklist.suggest_limitations(result),
+    }
+
+
 def render_html(
-    result: ValidationResult, *, result_sha256: str, generated_at: str | None = None
+    result: ValidationResult,
+    *,
+    result_sha256: str,
+    generated_at: str | None = None,
+    answers: Any = None,
+    checklist_name: str = "claim-2024",
 ) -> str:
-    """The self-contained report as an HTML string."""
+    """The self-contained report as an HTML string.
+
+    ``answers`` (a YAML path or a mapping, see :func:`medval.checklist.read_answers`)
+    fills the human items of the checklist.
+    """
     import jinja2
 
     from medval.report._plots import pr_svg, roc_svg
@@ -345,6 +366,7 @@ def render_html(
         "calibration": _calibration(result),
         "uncertainty": _uncertainty(result),
         "verdicts": result.tables.get("gate.verdicts", []),
+        "checklist": _checklist(result, answers, checklist_name),
         "pr_svg": None if pr_figure is None else Markup(pr_figure),
         "roc_band": result.values.get("curves.roc_band"),
         "subgroups": subgroup_context(result),
@@ -370,13 +392,17 @@ class Outputs:
 
 
 def write_outputs(
-    result: ValidationResult, out_dir: Path, *, generated_at: str | None = None
+    result: ValidationResult,
+    out_dir: Path,
+    *,
+    generated_at: str | None = None,
+    answers: Any = None,
 ) -> Outputs:
     """Write ``result.json`` then ``report.html`` (which carries the JSON's SHA-256)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "result.json"
     digest = result.write_json(json_path)
-    html = render_html(result, result_sha256=digest, generated_at=generated_at)
+    html = render_html(result, result_sha256=digest, generated_at=generated_at, answers=answers)
     report = out_dir / "report.html"
     report.write_text(html, encoding="utf-8")
     return Outputs(result_json=json_path, report=report, result_sha256=digest)
