@@ -258,3 +258,62 @@ def _weighted_block(
     result.values[f"{key}.effective_sample_size"] = ess
     result.values[f"{key}.small_ess"] = bool(weighted.small_ess_)
     result.values[f"{key}.caveat"] = caveat + "."
+
+
+def temperature_for_conformal(
+    probabilities: NDArray[np.floating[Any]],
+    labels: NDArray[np.int64],
+    splits: NDArray[Any],
+    patients: NDArray[Any] | None,
+    *,
+    calibration_split: str,
+    seed: int,
+) -> tuple[NDArray[np.float64], NDArray[Any], dict[str, Any]] | None:
+    """Temperature-scale before conformal without spending the guarantee.
+
+    The calibration split's patients are halved at random (seeded): the
+    temperature is fitted by NLL on one half, the conformal quantile on the
+    other, so the conformity scores stay exchangeable with the test scores
+    (as in Angelopoulos et al. 2021, RAPS). Returns the scaled probabilities
+    of every case, the splits with the temperature half renamed (so only the
+    other half calibrates the sets), and what to record; None when either
+    half would hold fewer than 10 cases.
+    """
+    from medval.calibration import TemperatureScaler
+
+    cal = np.flatnonzero(splits == calibration_split)
+    keys = np.asarray(patients)[cal] if patients is not None else cal.astype(str)
+    # Patients in order of first appearance, so the halves do not depend on the salt.
+    _, first = np.unique(keys, return_index=True)
+    ordered = keys[np.sort(first)]
+    rng = np.random.default_rng([seed, 7])
+    half = set(ordered[rng.permutation(ordered.size)[: ordered.size // 2]].tolist())
+    in_half = np.array([k in half for k in keys.tolist()], dtype=bool)
+    fit_idx, keep = cal[in_half], cal[~in_half]
+    if fit_idx.size < 10 or keep.size < 10:
+        return None
+    with np.errstate(divide="ignore"):
+        logp = np.maximum(np.log(np.asarray(probabilities, dtype=np.float64)), -50.0)
+    scaler = TemperatureScaler().fit(logp[fit_idx], labels[fit_idx])
+    new_splits = np.asarray(splits, dtype=object).copy()
+    new_splits[fit_idx] = f"{calibration_split} (temperature half)"
+    info = {
+        "conformal.temperature": float(scaler.temperature_),
+        "conformal.temperature_fitted_on": (
+            f"a random half of the '{calibration_split}' patients ({fit_idx.size} cases); "
+            f"the conformal quantile uses the other half ({keep.size} cases)"
+        ),
+    }
+    return scaler.predict_proba(logp), new_splits, info
+
+
+def raw_threshold(scaled: float, temperature: float) -> float:
+    """A threshold on temperature-scaled binary probabilities, on the model's own scale.
+
+    Binary temperature scaling maps the logit ``z`` to ``z / T``, a monotone
+    map, so ``p_scaled >= t`` and ``p_raw >= sigmoid(T * logit(t))`` flag the
+    same cases.
+    """
+    t = min(max(scaled, 1e-12), 1 - 1e-12)
+    z = temperature * float(np.log(t / (1 - t)))
+    return float(1.0 / (1.0 + np.exp(-z)))

@@ -128,6 +128,7 @@ def evaluate(
     conformal_level: float = 0.9,
     conformal_mondrian: str | None = None,
     triage_max_fnr: float | None = 0.05,
+    conformal_temperature: bool = True,
     group_columns: Sequence[str] = DEFAULT_GROUP_COLUMNS,
     subgroup_columns: Sequence[str] = DEFAULT_SUBGROUP_COLUMNS,
     subgroup_intersections: Sequence[Sequence[str]] = (("manufacturer", "sex"),),
@@ -179,6 +180,11 @@ def evaluate(
     triage_max_fnr : float or None, default 0.05
         With a calibration split: a triage threshold from conformal risk
         control keeping the expected false-negative rate at most this.
+    conformal_temperature : bool, default True
+        Temperature-scale the probabilities before conformal calibration:
+        the temperature is fitted on a random half of the calibration
+        split's patients and the conformal quantile on the other half, so
+        the coverage guarantee stays exact (``conformal.temperature``).
     group_columns : sequence of str
         Cohort columns whose groups get their own coverage diagnostics.
     subgroup_columns : sequence of str
@@ -262,18 +268,40 @@ def evaluate(
     has_calibration = calibration_split is not None and calibration_split in present
     set_sizes = None
     if conformal_method is not None and has_calibration:
-        from medval._eval_conformal import conformal_section
+        from medval._eval_conformal import (
+            conformal_section,
+            raw_threshold,
+            temperature_for_conformal,
+        )
 
         columns = [*group_columns]
         if conformal_mondrian not in (None, "class", *columns):
             columns.append(str(conformal_mondrian))
         groups = {c: v for c in columns if (v := _column(cohort, c, ids)) is not None}
+        conf_p, conf_splits, scaled = predictions.probabilities, splits, None
+        if conformal_temperature:
+            scaled = temperature_for_conformal(
+                predictions.probabilities,
+                _align_labels(predictions, cohort),
+                splits,
+                clusters_all,
+                calibration_split=str(calibration_split),
+                seed=random_state,
+            )
+            if scaled is not None:
+                conf_p, conf_splits, info = scaled
+                result.values.update(info)
+            else:
+                result.values["conformal.temperature"] = None
+                result.values["conformal.temperature_fitted_on"] = (
+                    "not applied: the calibration split is too small to halve"
+                )
         set_sizes = conformal_section(
             result,
-            predictions.probabilities,
+            conf_p,
             _align_labels(predictions, cohort),
             y_all,
-            splits,
+            conf_splits,
             calibration_split=str(calibration_split),
             test_splits=test_splits,
             class_names=predictions.class_names,
@@ -287,6 +315,13 @@ def evaluate(
             seed=random_state,
             embeddings=predictions.embeddings,
         )
+        temperature = result.values.get("conformal.temperature")
+        if temperature is not None and "triage.threshold" in result.values:
+            # Report the triage threshold on the model's own probability scale.
+            result.values["triage.threshold_scaled"] = result.values["triage.threshold"]
+            result.values["triage.threshold"] = raw_threshold(
+                result.values["triage.threshold"], temperature
+            )
     from medval._eval_uncertainty import calibration_section, uncertainty_section
 
     labels = _align_labels(predictions, cohort)

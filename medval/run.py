@@ -199,6 +199,7 @@ def run_spec(
         conformal_level=spec["conformal.confidence_level"],
         conformal_mondrian=spec["conformal.mondrian"],
         triage_max_fnr=spec["conformal.triage_max_fnr"],
+        conformal_temperature=spec["conformal.temperature"],
         group_columns=[str(c) for c in spec["conformal.group_columns"]],
         shift=spec["shift.enabled"],
         subgroup_columns=[str(c) for c in spec["shift.subgroup_columns"]],

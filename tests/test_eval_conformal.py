@@ -38,7 +38,14 @@ def _data(rng: np.random.Generator, n: int = 900) -> tuple[Predictions, pd.DataF
 
 def test_conformal_keys_match_a_direct_computation(rng: np.random.Generator) -> None:
     preds, cohort = _data(rng)
-    r = evaluate(preds, cohort, n_resamples=200, random_state=4, conformal_level=0.85)
+    r = evaluate(
+        preds,
+        cohort,
+        n_resamples=200,
+        random_state=4,
+        conformal_level=0.85,
+        conformal_temperature=False,
+    )
     y = cohort["label"].to_numpy()
     cal = (cohort["split"] == "calibration").to_numpy()
     internal = (cohort["split"] == "internal").to_numpy()
@@ -60,6 +67,32 @@ def test_conformal_keys_match_a_direct_computation(rng: np.random.Generator) -> 
     assert r["triage.sensitivity"].value == pytest.approx((s[pos] >= risk.threshold_).mean())
 
 
+def test_temperature_half_by_default(rng: np.random.Generator) -> None:
+    from medval._eval_conformal import temperature_for_conformal
+
+    preds, cohort = _data(rng)
+    r = evaluate(preds, cohort, n_resamples=200, random_state=4)
+    y = cohort["label"].to_numpy()
+    split = cohort["split"].to_numpy()
+    out = temperature_for_conformal(
+        preds.probabilities, y, split, cohort["patient_key"].to_numpy(),
+        calibration_split="calibration", seed=4,
+    )  # fmt: skip
+    assert out is not None
+    scaled, new_splits, info = out
+    assert r["conformal.temperature"] == pytest.approx(info["conformal.temperature"])
+    cal, internal = new_splits == "calibration", split == "internal"
+    assert r["conformal.n_calibration"] == int(cal.sum()) < int((split == "calibration").sum())
+    cp = ConformalClassifier("aps", random_state=4)
+    sets = cp.calibrate(scaled[cal], y[cal]).predict_sets(scaled[internal])
+    assert r["conformal.mean_set_size"] == pytest.approx(sets.sum(axis=1).mean())
+    # The triage threshold is reported on the model's own scale: same flagged cases.
+    risk = conformal_risk_control(scaled[cal, 1], y[cal], target=0.05)
+    raw = preds.probabilities[internal, 1] >= r["triage.threshold"] - 1e-12
+    assert (raw == (scaled[internal, 1] >= risk.threshold_)).all()
+    assert r["triage.threshold_scaled"] == pytest.approx(risk.threshold_)
+
+
 def test_patient_overlap_between_calibration_and_test_is_an_error(rng: np.random.Generator) -> None:
     preds, cohort = _data(rng, 300)
     cohort.loc[cohort.index[3], "patient_key"] = "p0"  # patient 1 is internal
@@ -74,7 +107,14 @@ def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
     y = cohort["label"].to_numpy()
     cal = (cohort["split"] == "calibration").to_numpy()
     internal = (cohort["split"] == "internal").to_numpy()
-    r = evaluate(preds, cohort, n_resamples=200, conformal_mondrian="class", random_state=2)
+    r = evaluate(
+        preds,
+        cohort,
+        n_resamples=200,
+        conformal_mondrian="class",
+        random_state=2,
+        conformal_temperature=False,
+    )
     cp = ConformalClassifier(
         "aps", groups="class", random_state=2, min_group_size_policy="marginal"
     )
@@ -97,7 +137,7 @@ def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
 
 def test_split_comparison_size_strata_and_flags(rng: np.random.Generator) -> None:
     preds, cohort = _data(rng)
-    r = evaluate(preds, cohort, n_resamples=200, random_state=4)
+    r = evaluate(preds, cohort, n_resamples=200, random_state=4, conformal_temperature=False)
     y = cohort["label"].to_numpy()
     split = cohort["split"].to_numpy()
     cp = ConformalClassifier("aps", random_state=4)

@@ -58,6 +58,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "triage_max_fnr": ((float,), 0.05),
         "group_columns": ((list,), ["manufacturer", "model_name", "sex", "age_band"]),
         "enabled": ((bool,), True),
+        # Temperature on one half of the calibration patients, sets on the other.
+        "temperature": ((bool,), True),
     },
     # Subgroups, drift and leakage (medval.shift).
     "shift": {

@@ -103,6 +103,8 @@ def _conformal(result: ValidationResult) -> dict[str, Any] | None:
     return {
         "method": v["conformal.method"],
         "randomized": v.get("conformal.randomized"),
+        "temperature": v.get("conformal.temperature"),
+        "temperature_fitted_on": v.get("conformal.temperature_fitted_on"),
         "mondrian": v.get("conformal.mondrian"),
         "target": v["conformal.confidence_level"],
         "n_calibration": v.get("conformal.n_calibration"),
