@@ -63,7 +63,7 @@ def bench_ingestion(quick: bool, repeats: int) -> None:
     from medval.demo import write_cohort
     from medval.io import read_dicom_cohort
 
-    patients = (60, 60, 40) if quick else (800, 800, 400)
+    patients = (60, 60, 40) if quick else (1000, 1000, 520)  # about 5,000 files
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         write_cohort(tmp, seed=0, n_patients=patients)
