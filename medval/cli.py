@@ -129,15 +129,28 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
             args.out, seed=args.seed, progress=progress, quiet=args.quiet, argv=argv
         )
     else:
-        outcome = run.run_spec(
-            args.spec,
-            out_dir=args.out,
-            trust_pickle=args.trust_pickle,
-            progress=progress,
-            quiet=args.quiet,
-            argv=argv,
-            baseline=args.baseline,
-        )
+        from medval import gate
+
+        spec = gate.read_spec(args.spec)
+        try:
+            outcome = run.run_spec(
+                spec,
+                out_dir=args.out,
+                trust_pickle=args.trust_pickle,
+                progress=progress,
+                quiet=args.quiet,
+                argv=argv,
+                baseline=args.baseline,
+            )
+        except Exception as exc:
+            if args.junit_xml:  # CI still sees every criterion, each as an error
+                reason = f"validation did not complete: {type(exc).__name__}: {exc}"
+                gate.write_junit(
+                    gate.error_verdicts(gate.spec_criteria(spec), reason),
+                    args.junit_xml,
+                    properties={"medval.gate_status": "error"},
+                )
+            raise
     print(run.summary_table(outcome.result))
     print()
     print(verdict_table(outcome.verdicts))

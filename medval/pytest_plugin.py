@@ -231,10 +231,12 @@ def pytest_collection_modifyitems(
     from medval._errors import SpecError
 
     try:
-        spec_file = MedvalSpecFile.from_parent(session, path=state.spec_path)
-        items.extend(spec_file.collect())
+        state.spec()
     except SpecError as exc:
         raise pytest.UsageError(f"--medval-spec: {exc}") from exc
+    # Through the collection protocol, so that reporters count and list the items.
+    spec_file = MedvalSpecFile.from_parent(session, path=state.spec_path)
+    items.extend(session.genitems(spec_file))
 
 
 @pytest.fixture(scope="session")

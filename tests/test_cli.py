@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
+import shlex
 import shutil
+import warnings
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
+from lxml import etree
 
 from medval import ExitCode
 from medval.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+XSD = Path(__file__).parent / "gate" / "junit-xunit2.xsd"
 
 
 def _spec(tmp_path: Path, demo_run: Path, **over: str) -> Path:
@@ -124,9 +133,15 @@ def test_internal_error_exit_4_never_success(
         raise RuntimeError("analysis crashed")
 
     monkeypatch.setattr(module, "evaluate", boom)
-    code, err = _run(capsys, str(_spec(tmp_path, demo_run)), "--out", str(tmp_path / "o"))
+    spec = _spec(tmp_path, demo_run)
+    junit = tmp_path / "junit.xml"
+    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"), "--junit-xml", str(junit))
     assert code == ExitCode.INTERNAL_ERROR and "analysis crashed" in err
     assert not (tmp_path / "o" / "report.html").exists()
+    # CI still sees every criterion, each an error (never a pass).
+    cases = _junit_cases(junit)
+    assert [name for name, _, _ in cases] == _criterion_names(spec)
+    assert all(kind == "error" and "analysis crashed" in msg for _, kind, msg in cases)
 
 
 def test_demo_spec_is_copyable(demo_run: Path, tmp_path: Path) -> None:
@@ -136,3 +151,248 @@ def test_demo_spec_is_copyable(demo_run: Path, tmp_path: Path) -> None:
     shutil.copy(demo_run / "medval.toml", copy / "medval.toml")
     assert main(["validate", str(copy / "medval.toml"), "--quiet"]) == 0
     assert (copy / "validation" / "report.html").is_file()
+
+
+def _junit_cases(path: Path) -> list[tuple[str, str, str]]:
+    """(name, "pass"/"failure"/"error", message) per testcase of a schema-valid JUnit file."""
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    doc = etree.parse(str(path))
+    assert schema.validate(doc), schema.error_log
+    out = []
+    for case in doc.iter("testcase"):
+        bad = [c for c in case if c.tag in ("failure", "error")]
+        kind = bad[0].tag if bad else "pass"
+        out.append((case.get("name"), kind, bad[0].get("message") if bad else ""))
+    return out
+
+
+def _criterion_names(spec: Path) -> list[str]:
+    from medval.gate import read_spec, spec_criteria
+
+    return [c.name for c in spec_criteria(read_spec(spec))]
+
+
+def _suite_properties(path: Path) -> dict[str, str]:
+    return {p.get("name"): p.get("value") for p in etree.parse(str(path)).iter("property")}
+
+
+def test_gate_rejudges_a_result_with_junit_and_digests(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = demo_run / "result.json"
+    before = result.read_bytes()
+    junit = tmp_path / "junit.xml"
+    code = main(["gate", str(result), str(demo_run / "medval.toml"), "--junit-xml", str(junit)])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK, out
+    assert re.search(r"internal-auroc +PASS +fail +auroc CI low 0\.\d{3} >= 0\.8 \(n=\d+\)", out)
+    assert re.search(r"external-auroc +WARN +warn +auroc \(external\) CI low", out)
+    assert "gate: passed with warnings (exit 0)" in out
+    assert result.read_bytes() == before  # re-judged, not rewritten
+    cases = _junit_cases(junit)
+    assert [name for name, _, _ in cases] == _criterion_names(demo_run / "medval.toml")
+    assert {kind for _, kind, _ in cases} == {"pass"}
+    prov = json.loads(before)["provenance"]
+    props = _suite_properties(junit)
+    assert props["medval.model_sha256"] == prov["model_sha256"]
+    assert props["medval.data_manifest_sha256"] == prov["data_manifest_sha256"]
+    assert props["medval.gate_status"] == "passed with warnings"
+
+
+def test_gate_with_a_stricter_spec_fails_without_recomputing(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The copied spec's relative data paths do not exist here: nothing is re-read.
+    text = (demo_run / "medval.toml").read_text(encoding="utf-8")
+    strict = tmp_path / "strict.toml"
+    strict.write_text(text.replace("threshold = 0.80\n", "threshold = 0.99\n", 1), "utf-8")
+    code = main(["gate", str(demo_run / "result.json"), str(strict)])
+    out = capsys.readouterr().out
+    assert code == ExitCode.GATE_FAILED
+    assert re.search(r"internal-auroc +FAIL +fail +auroc CI low 0\.\d{3} < 0\.99", out)
+    assert "gate: failed (exit 1)" in out
+
+
+def test_gate_exit_codes_for_bad_inputs(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = demo_run / "medval.toml"
+    result = demo_run / "result.json"
+    bad_spec = tmp_path / "bad.toml"
+    text = spec.read_text(encoding="utf-8").replace("\nbound = ", "\nbund = ", 1)
+    bad_spec.write_text(text, encoding="utf-8")
+    assert main(["gate", str(result), str(bad_spec)]) == ExitCode.USAGE_ERROR
+    assert re.search(r"spec error: .*unknown key criteria\.bund", capsys.readouterr().err)
+    assert main(["gate", str(tmp_path / "none.json"), str(spec)]) == ExitCode.DATA_ERROR
+    assert "none.json does not exist" in capsys.readouterr().err
+    (tmp_path / "junk.json").write_text("{not json", encoding="utf-8")
+    assert main(["gate", str(tmp_path / "junk.json"), str(spec)]) == ExitCode.DATA_ERROR
+    assert "not a valid medval result.json" in capsys.readouterr().err
+
+
+def test_gate_fails_closed_on_a_recorded_analysis_error(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads((demo_run / "result.json").read_text(encoding="utf-8"))
+    data["values"]["analysis.errors"] = {"conformal": "RuntimeError: calibration crashed"}
+    broken = tmp_path / "result.json"
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    junit = tmp_path / "junit.xml"
+    code = main(["gate", str(broken), str(demo_run / "medval.toml"), "--junit-xml", str(junit)])
+    out = capsys.readouterr().out
+    assert code == ExitCode.INTERNAL_ERROR
+    assert re.search(r"coverage-by-scanner +ERROR +warn +analysis conformal failed", out)
+    assert "gate: error (exit 4)" in out
+    kinds = {name: kind for name, kind, _ in _junit_cases(junit)}
+    assert kinds["coverage-by-scanner"] == "error" and kinds["internal-auroc"] == "pass"
+
+
+def test_schema_command_prints_the_shipped_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    from medval.gate import json_schema
+
+    assert main(["schema"]) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out) == json_schema()
+
+
+def test_unreadable_data_exit_3_with_errored_junit(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(tmp_path, demo_run, dicom_dir=str(tmp_path / "no-such-folder"))
+    junit = tmp_path / "ci" / "junit.xml"
+    code, err = _run(capsys, str(spec), "--junit-xml", str(junit))
+    assert code == ExitCode.DATA_ERROR and "no-such-folder" in err
+    cases = _junit_cases(junit)
+    assert [name for name, _, _ in cases] == _criterion_names(spec)
+    assert all(kind == "error" and "no-such-folder" in msg for _, kind, msg in cases)
+
+
+def test_baseline_flag_needs_a_baseline_section(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(tmp_path, demo_run)
+    code, err = _run(capsys, str(spec), "--baseline", str(demo_run / "predictions.csv"))
+    assert code == ExitCode.USAGE_ERROR
+    assert "--baseline needs a [baseline] section" in err
+
+
+# Non-inferiority against a baseline on the demo: the candidate is the spec's
+# model, the baseline a predictions file or a model, on the same cases.
+
+
+def _ni_spec(tmp_path: Path, demo_run: Path, baseline: str, *, model: Path | None = None) -> Path:
+    spec = _spec(tmp_path, demo_run, model=str(model or demo_run / "model.pt"))
+    text = spec.read_text(encoding="utf-8").replace("mc_samples = 20", "mc_samples = 0")
+    if model is not None:  # TorchScript: no factory, no nn.Linear to take embeddings from
+        text = re.sub(r"(?m)^factory = .*$", "", text)
+        text = re.sub(r"(?m)^embeddings = .*$", "embeddings = false", text)
+    spec.write_text(text + "\n[baseline]\nmargin = 0.02\n" + baseline, encoding="utf-8")
+    return spec
+
+
+def _noisy_model(demo_run: Path, path: Path, scale: float) -> Path:
+    """The demo model with pseudo-random noise added to its scores, as TorchScript."""
+    import torch
+
+    from medval.demo import make_model
+
+    base = make_model()
+    base.load_state_dict(torch.load(demo_run / "model.pt", weights_only=True))
+    base.eval()
+
+    class Noisy(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.base = base
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # sin of a large multiple of the pixel sum: noise that differs per image.
+            noise = torch.sin(x.flatten(1).sum(1, keepdim=True) * 1000.0)
+            return self.base(x) + scale * noise
+
+    with warnings.catch_warnings():  # TorchScript is deprecated, and still what users bring
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.trace(Noisy(), torch.zeros(2, 1, 64, 64)).save(str(path))
+    return path
+
+
+def _verdict(out_dir: Path, name: str) -> dict[str, Any]:
+    result = json.loads((out_dir / "result.json").read_text(encoding="utf-8"))
+    (row,) = [r for r in result["tables"]["gate.verdicts"] if r["name"] == name]
+    return {**row, "values": result["values"]}
+
+
+def test_noninferiority_same_model_passes(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = f'model = "{demo_run / "model.pt"}"\nfactory = "medval.demo:make_model"\n'
+    spec = _ni_spec(tmp_path, demo_run, baseline)
+    junit = tmp_path / "junit.xml"
+    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"), "--junit-xml", str(junit))
+    assert code == ExitCode.OK, err
+    v = _verdict(tmp_path / "o", "noninferiority.auroc")
+    assert v["status"] == "pass" and v["observed"] == 0.0
+    assert v["values"]["noninferiority.auroc.method"] == "identical-scores"
+    assert ("noninferiority.auroc", "pass", "") in _junit_cases(junit)
+
+
+def test_noninferiority_degraded_candidate_fails(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noisy = _noisy_model(demo_run, tmp_path / "noisy.pt", scale=3.0)
+    baseline = f'predictions = "{demo_run / "predictions.csv"}"\n'
+    spec = _ni_spec(tmp_path, demo_run, baseline, model=noisy)
+    junit = tmp_path / "junit.xml"
+    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"), "--junit-xml", str(junit))
+    assert code == ExitCode.GATE_FAILED, err
+    v = _verdict(tmp_path / "o", "noninferiority.auroc")
+    assert v["status"] == "fail" and v["high"] < 0.0
+    assert re.fullmatch(r"difference CI low -0\.\d{3} <= -0\.02 \(n=\d+\)", v["reason"])
+    kinds = {name: kind for name, kind, _ in _junit_cases(junit)}
+    assert kinds["noninferiority.auroc"] == "failure"
+
+
+def test_noninferiority_better_candidate_passes(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], rng: np.random.Generator
+) -> None:
+    # A weaker released model: the demo's own predictions with noise on the scores.
+    rows = list(csv.DictReader((demo_run / "predictions.csv").open(encoding="utf-8")))
+    weaker = tmp_path / "released.csv"
+    with weaker.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            p = float(r["probability"]) + rng.normal(0.0, 0.3)
+            w.writerow({**r, "probability": repr(min(max(p, 0.0), 1.0))})
+    spec = _ni_spec(tmp_path, demo_run, 'predictions = "not-used.csv"\n')
+    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"), "--baseline", str(weaker))
+    assert code == ExitCode.OK, err
+    v = _verdict(tmp_path / "o", "noninferiority.auroc")
+    assert v["status"] == "pass" and v["low"] > 0.0
+    assert v["values"]["noninferiority.auroc.verdict"] == "superior"
+    assert v["values"]["noninferiority.auroc.baseline"] == "released.csv"
+
+
+def test_example_spec_and_workflow_fit_the_command_line() -> None:
+    from medval.cli import _parser
+    from medval.gate import read_spec, spec_criteria
+
+    spec = read_spec(REPO / "examples" / "medval.toml")
+    crits = {c.name: c for c in spec_criteria(spec)}
+    assert spec.resolve("data.dicom_dir") == (REPO / "medval-demo" / "cohort" / "dicom")
+    assert "{group}" in crits["auroc-floor-per-scanner"].key
+    assert crits["auroc-per-age-band"].small_groups == "skip"
+    assert crits["coverage-per-scanner"].field == "coverage"
+    assert crits["no-patient-leakage"].threshold is False
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((REPO / "examples" / "github-actions.yml").read_text("utf-8"))
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    runs = [s for s in steps if "medval validate" in s.get("run", "")]
+    (gate_step,) = runs
+    assert not gate_step.get("continue-on-error")  # a failed gate fails the job
+    args = _parser().parse_args(shlex.split(gate_step["run"])[1:])
+    assert args.command == "validate" and args.junit_xml and args.out
+    assert (REPO / args.spec).resolve() == REPO / "examples" / "medval.toml"
+    (upload,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert upload["if"] == "always()"
+    uploaded = upload["with"]["path"].split()
+    assert args.junit_xml in uploaded and f"{args.out}/report.html" in uploaded

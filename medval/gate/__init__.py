@@ -14,6 +14,7 @@ from medval.gate._criteria import Criterion, check_criteria
 from medval.gate._judge import (
     ANALYSIS_ERRORS,
     Verdict,
+    error_verdicts,
     exit_code,
     gate_status,
     judge,
@@ -40,6 +41,7 @@ __all__ = [
     "baseline_criterion",
     "check_criteria",
     "check_spec",
+    "error_verdicts",
     "exit_code",
     "gate_status",
     "json_schema",

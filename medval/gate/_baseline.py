@@ -8,6 +8,7 @@ model's file is the baseline of the next candidate, on the same cases.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from medval._result import ValidationResult
+    from medval._types import Estimate
 
 __all__ = [
     "noninferiority_section",
@@ -135,6 +137,14 @@ def noninferiority_section(
     prefix. An exception in the comparison is recorded under
     ``values["analysis.errors"]`` so that the gate reports ``error``.
 
+    When the metric sees the very same input from both models (identical
+    scores; for AUROC and AUPRC identical rankings, e.g. a recalibrated
+    model; for label metrics identical decisions at ``threshold``), every
+    paired resample gives a difference of exactly 0: the bootstrap is
+    degenerate and the difference is recorded as 0 [0, 0] (method
+    ``"identical-scores"``, ``"identical-ranking"`` or
+    ``"identical-decisions"``) rather than left not estimable.
+
     References
     ----------
     Piaggio et al. (2012), JAMA 308:2594-2604 (CONSORT extension for
@@ -164,10 +174,51 @@ def noninferiority_section(
         errors[prefix] = f"{type(exc).__name__}: {exc}"
         result.values[ANALYSIS_ERRORS] = errors
         return
+    same = _same_metric_input(
+        stats.get_metric(metric).kind, score_candidate, score_baseline, threshold
+    )
+    if same is not None and cmp.difference.value is not None and cmp.difference.low is None:
+        _record_identical(result, prefix, same, margin, cmp.difference)
+        return
     result.estimates[f"{prefix}.difference"] = cmp.difference
     result.values[f"{prefix}.verdict"] = cmp.verdict
     result.values[f"{prefix}.p_value"] = cmp.p_value
     result.values[f"{prefix}.method"] = cmp.method
+
+
+def _same_metric_input(
+    kind: str,
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+    threshold: float | None,
+) -> str | None:
+    """The method name when both models give the metric the same input, else None."""
+    import numpy as np
+
+    x, z = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != z.shape:
+        return None  # compare() reports the mismatch
+    if np.array_equal(x, z):
+        return "identical-scores"
+    if kind == "score":
+        # AUROC and AUPRC depend on the ordering (ties included) only.
+        rank_x = np.unique(x, return_inverse=True)[1].ravel()
+        rank_z = np.unique(z, return_inverse=True)[1].ravel()
+        return "identical-ranking" if np.array_equal(rank_x, rank_z) else None
+    if kind == "label" and threshold is not None:
+        return "identical-decisions" if np.array_equal(x >= threshold, z >= threshold) else None
+    return None
+
+
+def _record_identical(
+    result: ValidationResult, prefix: str, method: str, margin: float, degenerate: Estimate
+) -> None:
+    result.estimates[f"{prefix}.difference"] = dataclasses.replace(
+        degenerate, value=0.0, low=0.0, high=0.0, method=method, reason=None
+    )
+    result.values[f"{prefix}.verdict"] = "non-inferior" if margin > 0 else "inconclusive"
+    result.values[f"{prefix}.p_value"] = None
+    result.values[f"{prefix}.method"] = method
 
 
 def read_predictions_csv(

@@ -20,7 +20,15 @@ from medval.gate._criteria import Criterion
 if TYPE_CHECKING:
     from medval._result import ValidationResult
 
-__all__ = ["ANALYSIS_ERRORS", "Verdict", "exit_code", "gate_status", "judge", "record"]
+__all__ = [
+    "ANALYSIS_ERRORS",
+    "Verdict",
+    "error_verdicts",
+    "exit_code",
+    "gate_status",
+    "judge",
+    "record",
+]
 
 Status = Literal["pass", "fail", "warn", "error"]
 _RANK = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
@@ -342,6 +350,27 @@ def judge(result: ValidationResult, criteria: Iterable[Criterion]) -> list[Verdi
         cannot be judged: its verdict is ``error``.
     """
     return [_judge_one(result, c) for c in criteria]
+
+
+def error_verdicts(criteria: Iterable[Criterion], reason: str) -> list[Verdict]:
+    """Every criterion as an ``error`` verdict: the run stopped before judging.
+
+    Lets a CI system see one errored testcase per criterion (rather than no
+    JUnit file at all) when the validation itself crashed or its data was
+    unreadable.
+    """
+    return [
+        Verdict(
+            name=c.name,
+            status="error",
+            key=c.key,
+            op=c.op,
+            threshold=c.threshold,
+            severity=c.severity,
+            reason=reason,
+        )
+        for c in criteria
+    ]
 
 
 def exit_code(verdicts: Sequence[Verdict]) -> ExitCode:

@@ -11,6 +11,7 @@ from medval._result import ValidationResult
 from medval.gate import (
     ANALYSIS_ERRORS,
     check_criteria,
+    error_verdicts,
     exit_code,
     gate_status,
     judge,
@@ -62,6 +63,8 @@ def test_ci_lower_bound_against_goal(result: ValidationResult) -> None:
     assert v.status == "fail" and v.reason == "auroc CI low 0.860 < 0.87 (n=300)"
     v = _one(result, key="discrimination.auroc", op=">=", threshold=0.87, bound="value")
     assert v.status == "pass" and v.observed == 0.91
+    # The verdict carries the estimate, its CI and the threshold.
+    assert (v.value, v.low, v.high, v.threshold, v.n) == (0.91, 0.86, 0.95, 0.87, 300)
 
 
 def test_auto_bound_is_the_conservative_one(result: ValidationResult) -> None:
@@ -221,3 +224,33 @@ def test_require_raises_the_readable_reason(result: ValidationResult) -> None:
         require(result, "subgroup.manufacturer={group}.auroc", ">=", 0.85, min_n=30)
     with pytest.raises(AssertionError, match="cannot judge"):
         require(result, "nope", ">=", 0.85)
+
+
+def test_drift_share_ceiling_and_no_leakage(result: ValidationResult) -> None:
+    result.values["shift.drift_share"] = 0.4
+    result.values["leakage.leak"] = False
+    v = _one(result, key="shift.drift_share", op="<=", threshold=0.25)
+    assert v.status == "fail" and v.bound == "value" and v.reason == "drift_share 0.400 > 0.25"
+    assert _one(result, key="shift.drift_share", op="<=", threshold=0.5).status == "pass"
+    assert _one(result, key="leakage.leak", op="==", threshold=False).status == "pass"
+    result.values["leakage.leak"] = True
+    v = _one(result, key="leakage.leak", op="==", threshold=False)
+    assert v.status == "fail" and v.reason == "leak true != false"
+
+
+def test_error_verdicts_for_a_run_that_stopped(result: ValidationResult) -> None:
+    crit = check_criteria(
+        [
+            {"name": "a", "key": "discrimination.auroc", "op": ">=", "threshold": 0.8},
+            {"name": "b", "key": "calibration.ece", "op": "<=", "threshold": 0.1,
+             "severity": "warn"},
+        ],
+        source="t",
+    )  # fmt: skip
+    verdicts = error_verdicts(crit, "validation did not complete: DataError: no folder")
+    assert [(v.name, v.status, v.severity) for v in verdicts] == [
+        ("a", "error", "fail"),
+        ("b", "error", "warn"),
+    ]
+    assert all(v.reason.endswith("no folder") for v in verdicts)
+    assert exit_code(verdicts) == ExitCode.INTERNAL_ERROR

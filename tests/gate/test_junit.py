@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from medval import Estimate
 from medval._result import ValidationResult
@@ -62,7 +63,6 @@ def test_structure_counts_and_properties(verdicts: list, tmp_path: Path) -> None
 
 
 def test_validates_against_the_xunit2_schema(verdicts: list) -> None:  # type: ignore[type-arg]
-    etree = pytest.importorskip("lxml.etree")
     result, vs = verdicts
     schema = etree.XMLSchema(etree.parse(str(XSD)))
     doc = etree.fromstring(junit_xml(vs, properties=suite_properties(result)).encode())
@@ -75,7 +75,6 @@ def test_validates_against_the_xunit2_schema(verdicts: list) -> None:  # type: i
 
 def test_pytest_xunit2_output_also_validates(pytester: pytest.Pytester) -> None:
     """The checker itself accepts what pytest writes as xunit2 (a second reference)."""
-    etree = pytest.importorskip("lxml.etree")
     pytester.makepyfile("def test_a():\n    assert 0\n\ndef test_b():\n    pass\n")
     pytester.runpytest("--junitxml=j.xml", "-o", "junit_family=xunit2", "-p", "no:medval")
     schema = etree.XMLSchema(etree.parse(str(XSD)))
