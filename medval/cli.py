@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from medval._errors import ExitCode, InputError, MedvalError, SpecError
+from medval._errors import ExitCode, InputError, MedvalError, MissingDependencyError, SpecError
 
 if TYPE_CHECKING:
     from medval._result import ValidationResult
@@ -70,6 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("schema", help="print the JSON Schema of medval.toml (for editors)")
+
+    r = sub.add_parser("report", help="render report.html again from a result.json (no recompute)")
+    r.add_argument("result", help="path to result.json")
+    r.add_argument("--answers", metavar="YAML", help="checklist answers (medval checklist init)")
+    r.add_argument("--out", metavar="DIR", required=True, help="folder for report.html")
+    r.add_argument("--pdf", action="store_true", help="also write report.pdf (needs WeasyPrint)")
+
+    c = sub.add_parser("checklist", help="reporting checklists (CLAIM 2024, TRIPOD+AI)")
+    csub = c.add_subparsers(dest="checklist_command", metavar="COMMAND", required=True)
+    ci = csub.add_parser("init", help="write a commented answers template for the human items")
+    ci.add_argument(
+        "--checklist", default="claim-2024", help="claim-2024 (default) or tripod-ai-2024"
+    )
+    ci.add_argument("--out", metavar="YAML", help="write here instead of printing")
     return p
 
 
@@ -113,7 +127,41 @@ def _gate(args: argparse.Namespace) -> ExitCode:
     return _finish_gate(result, verdicts, args.junit_xml)
 
 
+def _report(args: argparse.Namespace) -> ExitCode:
+    from pathlib import Path
+
+    from medval._result import ValidationResult
+    from medval.report import write_outputs
+
+    result = ValidationResult.read_json(args.result)
+    outputs = write_outputs(result, Path(args.out), answers=args.answers)
+    print(f"report: {outputs.report}\nresult: {outputs.result_json}")
+    if args.pdf:
+        from medval.report import write_pdf
+
+        print(f"pdf: {write_pdf(outputs.report)}")
+    return ExitCode.OK
+
+
+def _checklist(args: argparse.Namespace) -> ExitCode:
+    from pathlib import Path
+
+    from medval.checklist import init_template
+
+    text = init_template(args.checklist)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"answers template: {args.out}")
+    else:
+        print(text, end="")
+    return ExitCode.OK
+
+
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
+    if args.command == "report":
+        return _report(args)
+    if args.command == "checklist":
+        return _checklist(args)
     if args.command == "schema":
         from medval.gate import json_schema_text
 
@@ -176,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err: BaseException = exc
     except InputError as exc:
         code, kind, err = ExitCode.DATA_ERROR, "input data error", exc
+    except MissingDependencyError as exc:  # an optional feature asked for without its package
+        code, kind, err = ExitCode.USAGE_ERROR, "missing package", exc
     except MedvalError as exc:
         code, kind, err = ExitCode.INTERNAL_ERROR, "error", exc
     except KeyboardInterrupt:

@@ -193,10 +193,31 @@ def test_report_renders_in_headless_chromium(demo_run: Path, tmp_path: Path) -> 
         timeout=120,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-    dom = subprocess.run(
-        [*flags, "--dump-dom", url], check=True, capture_output=True, text=True, timeout=120
-    ).stdout
+    logged = [*flags, "--enable-logging=stderr", "--v=0", "--dump-dom"]
+    run = subprocess.run([*logged, url], check=True, capture_output=True, text=True, timeout=120)
+    dom = run.stdout
     assert "medval validation report" in dom and "AUROC" in dom and "external" in dom
+    # Console messages include blocked loads (the CSP turns any network request
+    # into one): the report must log none. A control page shows the check bites.
+    assert ":CONSOLE" not in run.stderr, run.stderr[-2000:]
+    control = tmp_path / "control.html"
+    control.write_text(
+        '<html><head><meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
+        '</head><body><img src="http://example.invalid/x.png"></body></html>',
+        encoding="utf-8",
+    )
+    bad = subprocess.run(
+        [*logged, control.as_uri()], check=True, capture_output=True, text=True, timeout=120
+    )
+    assert ":CONSOLE" in bad.stderr
+    pdf = tmp_path / "report.pdf"
+    subprocess.run(
+        [*flags, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", url],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 50_000
 
 
 def test_demo_shows_epistemic_uncertainty_rising_on_the_external_scanner(demo_run: Path) -> None:

@@ -259,7 +259,9 @@ class APSScore(ConformityScore):
             included = out[sl]
             np.greater_equal(block - p_last[:, None], -EPSILON, out=included)
             if u is not None:
-                v = (c[rows, last] - t) / p_last
+                # a near-zero last probability gives a huge ratio: the label is dropped
+                with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                    v = (c[rows, last] - t) / p_last
                 drop = np.flatnonzero((v - u[sl]) > EPSILON)
                 if drop.size:
                     s_last = s[drop, last[drop]]
