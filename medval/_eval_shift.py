@@ -162,8 +162,15 @@ def _drift(
 ) -> None:
     import pandas as pd
 
-    reference = test_splits[0]
+    reference = settings.get("drift_reference") or test_splits[0]
     ref_mask = splits == reference
+    if not ref_mask.any():
+        from medval._errors import InputError
+
+        raise InputError(
+            f"drift reference split {reference!r} has no predicted cases; use a split the "
+            f"model was run on: {sorted(set(splits.tolist()))}."
+        )
     columns = [c for c in _DRIFT_COLUMNS if c in cohort.columns]
     frame = cohort.loc[ids, columns].reset_index(drop=True)
     p_cal = _with_temperature(probabilities, result.values.get("calibration.temperature"))
@@ -171,7 +178,7 @@ def _drift(
     cl = settings["drift_confidence_level"]
     result.values["shift.reference_split"] = reference
     shares: list[float] = []
-    for name in test_splits[1:]:
+    for name in [t for t in test_splits if t != reference]:
         cur_mask = splits == name
         prefix = f"split.{name}.shift."
         report = drift_report(frame[ref_mask], frame[cur_mask], confidence_level=cl)
@@ -250,7 +257,7 @@ def shift_section(
         columns=columns, intersections=intersections, settings=settings,
     )  # fmt: skip
     _leakage(result, cohort, ids, splits, test_splits, development_splits)
-    if len(test_splits) > 1:
+    if len(test_splits) > 1 or settings.get("drift_reference") not in (None, test_splits[0]):
         _drift(
             result, cohort, ids, splits, probabilities, epistemic, embeddings, y,
             test_splits, settings,

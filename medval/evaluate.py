@@ -137,6 +137,7 @@ def evaluate(
     small_cell: int = 11,
     subgroup_adjust: Literal["holm", "bh"] = "holm",
     drift_confidence_level: float = 0.95,
+    drift_reference: str | None = None,
     shift: bool = True,
 ) -> ValidationResult:
     """Evaluate binary predictions, every number with its confidence interval.
@@ -201,6 +202,10 @@ def evaluate(
     drift_confidence_level : float, default 0.95
         Drift tests of each secondary split against the primary one keep
         the family-wise false-alarm rate at ``1 - drift_confidence_level``.
+    drift_reference : str, optional
+        The split every other evaluated split is compared with for drift
+        (e.g. ``"calibration"``, data from the development sites); default
+        the primary test split. It needs predictions.
     shift : bool, default True
         Run the subgroup, drift and leakage analyses (needs a cohort).
 
@@ -384,6 +389,7 @@ def evaluate(
                 "min_cell": small_cell,
                 "adjust": subgroup_adjust,
                 "drift_confidence_level": drift_confidence_level,
+                "drift_reference": drift_reference,
             },
         )
         if "split" in cohort.columns:

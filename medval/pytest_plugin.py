@@ -110,15 +110,11 @@ class _State:
             return self._outcome.cohort
         import os
 
-        from medval import io
+        from medval.run import read_data
 
         spec = self.spec()
-        return io.load_cohort(
-            spec.resolve("data.dicom_dir"),
-            spec.resolve("data.labels"),
-            class_names=list(spec["task.class_names"]),
-            salt=os.environ.get(spec["data.salt_env"]),
-        ).cohort
+        salt = os.environ.get(spec["data.salt_env"])
+        return read_data(spec, salt=salt, progress=False).cohort
 
 
 def _path(value: str, root: Path, config: pytest.Config) -> Path:

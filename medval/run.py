@@ -118,6 +118,7 @@ def run_spec(
     from torch.utils.data import DataLoader
 
     from medval import gate, io
+    from medval._types import Predictions
     from medval.evaluate import evaluate
     from medval.inference import predict, resolve_device
     from medval.report import write_outputs
@@ -135,49 +136,58 @@ def run_spec(
     class_names = list(spec["task.class_names"])
     salt = os.environ.get(spec["data.salt_env"])
 
-    log("reading DICOM headers and labels")
-    data = io.load_cohort(
-        spec.resolve("data.dicom_dir"),
-        spec.resolve("data.labels"),
-        class_names=class_names,
-        salt=salt,
-        progress=progress,
-    )
-    log(f"{len(data.cohort)} cases included, {len(data.exclusions)} files excluded")
-    model = io.load_model(
-        spec.resolve("model.file"),
-        factory=spec["model.factory"],
-        trust_pickle=trust_pickle or bool(spec["model.trust_pickle"]),
-    )
+    data = read_data(spec, salt=salt, progress=progress, log=log)
     cohort = data.cohort
     used = cohort.index[cohort["split"] != "train"]
     if len(used) == 0:
         from medval._errors import DataError
 
         raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
-    window = spec["preprocess.window"]
-    size = spec["preprocess.size"]
-    dataset = io.DicomDataset(
-        [data.paths[c] for c in used],
-        list(used),
-        window=None if window is None else (float(window[0]), float(window[1])),
-        size=None if size is None else (size if isinstance(size, int) else tuple(size)),
-    )
-    loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
-    device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
-    mc = spec["model.mc_samples"]
-    log(f"running the model on {len(used)} cases ({device}, {mc} MC-dropout samples)")
-    preds = predict(
-        model.module,
-        loader,
-        output=spec["model.output"],
-        device=device,
-        class_names=class_names,
-        progress=progress,
-        mc_samples=spec["model.mc_samples"],
-        seed=spec["analysis.seed"],
-        embeddings=spec["model.embeddings"],
-    )
+    loader: Any = None
+    device: Any = None
+    model: Any = None
+    if spec["model.predictions"] is not None:
+        path = spec.resolve("model.predictions")
+        log(f"reading the model's predictions from {path.name}")
+        pos_name = spec["task.positive_class"] or class_names[1]
+        score = gate.read_baseline_scores(path, [str(c) for c in used], what="model predictions")
+        columns = [1.0 - score, score] if class_names.index(pos_name) == 1 else [score, 1 - score]
+        preds = Predictions(
+            np.asarray(used, dtype=str), np.column_stack(columns), class_names=tuple(class_names)
+        )
+        model_provenance = {"model_file": path.name, "model_sha256": file_sha256(path),
+                            "model_kind": "precomputed predictions"}  # fmt: skip
+    else:
+        model = io.load_model(
+            spec.resolve("model.file"),
+            factory=spec["model.factory"],
+            trust_pickle=trust_pickle or bool(spec["model.trust_pickle"]),
+        )
+        window = spec["preprocess.window"]
+        size = spec["preprocess.size"]
+        dataset = io.DicomDataset(
+            [data.paths[c] for c in used],
+            list(used),
+            window=None if window is None else (float(window[0]), float(window[1])),
+            size=None if size is None else (size if isinstance(size, int) else tuple(size)),
+        )
+        loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
+        device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
+        mc = spec["model.mc_samples"]
+        log(f"running the model on {len(used)} cases ({device}, {mc} MC-dropout samples)")
+        preds = predict(
+            model.module,
+            loader,
+            output=spec["model.output"],
+            device=device,
+            class_names=class_names,
+            progress=progress,
+            mc_samples=spec["model.mc_samples"],
+            seed=spec["analysis.seed"],
+            embeddings=spec["model.embeddings"],
+        )
+        model_provenance = {"model_file": model.path_name, "model_sha256": model.sha256,
+                            "model_kind": model.kind}  # fmt: skip
     preds = preds.with_labels(
         np.asarray(cohort["label"].reindex(list(preds.case_ids)), dtype=np.int64)
     )
@@ -209,21 +219,20 @@ def run_spec(
         small_cell=spec["shift.small_cell"],
         subgroup_adjust=spec["shift.adjust"],
         drift_confidence_level=spec["shift.drift_confidence_level"],
+        drift_reference=spec["shift.reference_split"],
     )
     _cohort_tables(result, data, result.values["evaluation.splits"])
-    if spec["shift.enabled"] and spec["shift.pixel_duplicates"]:
+    if spec["shift.enabled"] and spec["shift.pixel_duplicates"] and data.paths:
         _pixel_duplicates(result, data, log)
     if spec.has("baseline"):
         _baseline(spec, baseline, result, preds, cohort, loader, device, log, trust_pickle)
     result.provenance.update(
         {
-            "model_file": model.path_name,
-            "model_sha256": model.sha256,
-            "model_kind": model.kind,
+            **model_provenance,
             "spec_sha256": file_sha256(spec.path),
             "versions": package_versions(),
             "platform": platform_summary(),
-            "device": str(device.type),
+            "device": "none (precomputed predictions)" if device is None else str(device.type),
             "torch_threads": torch.get_num_threads(),
             "command": command_line(argv),
         }
@@ -242,6 +251,31 @@ def run_spec(
     log(f"wrote {outputs.report} and {outputs.result_json.name}")
     (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
     return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
+
+
+def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) -> Any:
+    """The spec's cohort: DICOM folder + labels CSV, or a metadata table."""
+    from medval import io
+
+    class_names = list(spec["task.class_names"])
+    if spec["data.table"] is not None:
+        path = spec.resolve("data.table")
+        if log is not None:
+            log(f"reading the metadata table {path.name}")
+        data = io.read_cohort_table(path, class_names=class_names, salt=salt)
+    else:
+        if log is not None:
+            log("reading DICOM headers and labels")
+        data = io.load_cohort(
+            spec.resolve("data.dicom_dir"),
+            spec.resolve("data.labels"),
+            class_names=class_names,
+            salt=salt,
+            progress=progress,
+        )
+    if log is not None:
+        log(f"{len(data.cohort)} cases included, {len(data.exclusions)} files excluded")
+    return data
 
 
 def _pixel_duplicates(result: ValidationResult, data: Any, log: _Log) -> None:
@@ -291,6 +325,11 @@ def _baseline(
     elif b["model"] is not None:
         from medval.inference import predict
 
+        if loader is None:
+            raise SpecError(
+                "baseline.model needs the images: with model.predictions, give the "
+                "baseline's predictions too (baseline.predictions)."
+            )
         model = io.load_model(
             spec.resolve("baseline.model"),
             factory=b["factory"],

@@ -51,8 +51,13 @@ def write_predictions_csv(
     return p
 
 
-def read_baseline_scores(path: str | Path, case_ids: Sequence[str]) -> NDArray[np.float64]:
+def read_baseline_scores(
+    path: str | Path, case_ids: Sequence[str], *, what: str = "baseline predictions"
+) -> NDArray[np.float64]:
     """The baseline's positive-class probabilities, in the order of ``case_ids``.
+
+    Also reads a model's precomputed predictions (``model.predictions``);
+    ``what`` names the file in error messages.
 
     Parameters
     ----------
@@ -81,32 +86,32 @@ def read_baseline_scores(path: str | Path, case_ids: Sequence[str]) -> NDArray[n
             cols = reader.fieldnames or []
             if "case_id" not in cols or "probability" not in cols:
                 raise DataError(
-                    f"baseline predictions {p.name}: needs columns case_id and probability "
+                    f"{what} {p.name}: needs columns case_id and probability "
                     f"(positive class); has {cols}."
                 )
             scores: dict[str, float] = {}
             for line, row in enumerate(reader, start=2):
                 cid = row["case_id"]
                 if cid in scores:
-                    raise DataError(f"baseline predictions {p.name} row {line}: duplicate {cid!r}.")
+                    raise DataError(f"{what} {p.name} row {line}: duplicate {cid!r}.")
                 try:
                     value = float(row["probability"])
                 except (TypeError, ValueError):
                     value = math.nan
                 if not 0.0 <= value <= 1.0:
                     raise DataError(
-                        f"baseline predictions {p.name} row {line}: probability "
+                        f"{what} {p.name} row {line}: probability "
                         f"{row['probability']!r} is not a number in [0, 1]."
                     )
                 scores[cid] = value
     except FileNotFoundError as exc:
-        raise DataError(f"baseline predictions file {p} does not exist.") from exc
+        raise DataError(f"{what} file {p} does not exist.") from exc
     except UnicodeDecodeError as exc:
-        raise DataError(f"baseline predictions {p.name} is not UTF-8 text.") from exc
+        raise DataError(f"{what} {p.name} is not UTF-8 text.") from exc
     missing = [c for c in case_ids if c not in scores]
     if missing:
         raise DataError(
-            f"baseline predictions {p.name} lack {len(missing)} of the {len(case_ids)} cases "
+            f"{what} {p.name} lack {len(missing)} of the {len(case_ids)} cases "
             f"(e.g. {missing[:3]}); the comparison must be paired on the same cases."
         )
     return np.asarray([scores[c] for c in case_ids], dtype=np.float64)

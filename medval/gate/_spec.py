@@ -23,8 +23,10 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "positive_class": ((str,), None),
     },
     "data": {
-        "dicom_dir": ((str,), ...),
-        "labels": ((str,), ...),
+        # A DICOM folder with its labels CSV, or a metadata table (CSV/Parquet).
+        "dicom_dir": ((str,), None),
+        "labels": ((str,), None),
+        "table": ((str,), None),
         "salt_env": ((str,), "MEDVAL_SALT"),
     },
     "preprocess": {
@@ -32,7 +34,9 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "size": ((int, list), None),
     },
     "model": {
-        "file": ((str,), ...),
+        # A model file, or its precomputed predictions (case_id, probability).
+        "file": ((str,), None),
+        "predictions": ((str,), None),
         "factory": ((str,), None),
         "output": ((str,), "logits"),
         "trust_pickle": ((bool,), False),
@@ -75,6 +79,8 @@ SCHEMA: dict[str, dict[str, _Field]] = {
         "adjust": ((str,), "holm"),
         "drift_confidence_level": ((float,), 0.95),
         "pixel_duplicates": ((bool,), True),
+        # The split drift is measured against (default: the primary test split).
+        "reference_split": ((str,), None),
     },
     "output": {
         "dir": ((str,), "validation"),
@@ -172,7 +178,31 @@ def check_spec(raw: dict[str, Any], *, source: str) -> dict[str, dict[str, Any]]
     return out
 
 
+def _check_sources(s: dict[str, dict[str, Any]], source: str) -> None:
+    data, model = s["data"], s["model"]
+    dicom = data["dicom_dir"] is not None or data["labels"] is not None
+    if dicom == (data["table"] is not None):
+        raise SpecError(
+            f"{source}: [data] needs either dicom_dir and labels (DICOM files with a labels "
+            "CSV) or table (a CSV/Parquet metadata table), not both and not neither."
+        )
+    if dicom and (data["dicom_dir"] is None or data["labels"] is None):
+        missing = "data.labels" if data["labels"] is None else "data.dicom_dir"
+        raise SpecError(f"{source}: missing required key {missing} (dicom_dir needs labels).")
+    if (model["file"] is None) == (model["predictions"] is None):
+        raise SpecError(
+            f"{source}: [model] needs either file (a model to run) or predictions (a CSV of "
+            "case_id, probability), not both and not neither."
+        )
+    if data["table"] is not None and model["file"] is not None:
+        raise SpecError(
+            f"{source}: a metadata table (data.table) has no images to run model.file on; "
+            "give model.predictions instead."
+        )
+
+
 def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
+    _check_sources(s, source)
     names = s["task"]["class_names"]
     if len(names) != 2 or not all(isinstance(n, str) and n for n in names):
         raise SpecError(

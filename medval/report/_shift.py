@@ -82,7 +82,7 @@ def shift_context(result: ValidationResult) -> dict[str, Any] | None:
     """Drift per secondary split, black-box and embedding tests, leakage."""
     reference = result.values.get("shift.reference_split")
     splits = []
-    for name in result.values.get("evaluation.splits", [])[1:]:
+    for name in result.values.get("evaluation.splits", []):
         prefix = f"split.{name}.shift."
         if f"{prefix}drift_share" not in result.values:
             continue
@@ -155,7 +155,7 @@ def shift_findings(result: ValidationResult) -> list[str]:
             f"(AUROC {est.value:.3f}, CI {est.low:.3f}–{est.high:.3f}, n={est.n})."
         )
         break
-    for name in result.values.get("evaluation.splits", [])[1:]:
+    for name in result.values.get("evaluation.splits", []):
         prefix = f"split.{name}.shift."
         if not result.values.get(f"{prefix}drifted"):
             continue
