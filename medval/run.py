@@ -12,7 +12,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from medval._provenance import command_line, file_sha256, package_versions, platform_summary
+from medval._provenance import (
+    command_line,
+    file_sha256,
+    git_commit,
+    package_versions,
+    platform_summary,
+)
 from medval._result import ValidationResult
 from medval.gate import Spec, Verdict, read_spec
 
@@ -230,6 +236,7 @@ def run_spec(
         {
             **model_provenance,
             "spec_sha256": file_sha256(spec.path),
+            "git_commit": git_commit(spec.path.parent),
             "versions": package_versions(),
             "platform": platform_summary(),
             "device": "none (precomputed predictions)" if device is None else str(device.type),
