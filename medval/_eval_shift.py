@@ -50,9 +50,9 @@ def _with_temperature(p: NDArray[np.float64], temperature: float | None) -> NDAr
 
 
 def _output_frame(p: NDArray[np.float64], epistemic: NDArray[np.float64] | None) -> dict[str, Any]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = -np.sum(np.where(p > 0, p * np.log(p), 0.0), axis=1)
-    cols: dict[str, Any] = {"max_probability": p.max(axis=1), "entropy": entropy}
+    from medval.uncertainty import predictive_entropy
+
+    cols: dict[str, Any] = {"max_probability": p.max(axis=1), "entropy": predictive_entropy(p)}
     if epistemic is not None:
         cols["epistemic"] = epistemic
     return cols

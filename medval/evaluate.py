@@ -104,12 +104,11 @@ def _split_block(
 
 def _failure_uncertainty(predictions: Predictions) -> NDArray[np.float64] | None:
     """Epistemic uncertainty with MC samples, else the predictive entropy."""
-    if predictions.mc_probabilities is not None:
-        from medval.uncertainty import decompose
+    from medval.uncertainty import decompose, predictive_entropy
 
+    if predictions.mc_probabilities is not None:
         return np.asarray(decompose(predictions.mc_probabilities).epistemic, dtype=np.float64)
-    p = np.clip(predictions.probabilities.astype(np.float64), 1e-12, 1.0)
-    return np.asarray(-(p * np.log(p)).sum(axis=1))
+    return predictive_entropy(predictions.probabilities)
 
 
 def evaluate(

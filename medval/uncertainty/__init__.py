@@ -8,6 +8,7 @@ from medval.uncertainty._decompose import (
     Decomposition,
     decompose,
     decompose_regression,
+    predictive_entropy,
 )
 from medval.uncertainty._selective import (
     aurc,
@@ -24,6 +25,7 @@ __all__ = [
     "compare_uncertainty_measures",
     "decompose",
     "decompose_regression",
+    "predictive_entropy",
     "recommended_referral_fraction",
     "referral_curve",
     "uncertainty_error_auroc",

@@ -54,6 +54,14 @@ def _entropy(p: FloatArray) -> FloatArray:
     return np.asarray(-special.xlogy(p, p).sum(axis=-1), dtype=np.float64)
 
 
+def predictive_entropy(probabilities: ArrayLike) -> FloatArray:
+    """Entropy in nats of each row of ``probabilities`` (shape (n, K)) -> shape (n,).
+
+    The total uncertainty of a single deterministic pass; 0 for a one-hot row.
+    """
+    return _entropy(np.asarray(probabilities, dtype=np.float64))
+
+
 def _entropy_parts(mc: FloatArray) -> tuple[FloatArray, FloatArray]:
     total = _entropy(mc.mean(axis=0))
     aleatoric = _entropy(mc).mean(axis=0)

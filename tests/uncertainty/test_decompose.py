@@ -122,3 +122,12 @@ def test_errors() -> None:
         decompose(np.full((2, 3, 2), 0.2))
     with pytest.raises(InputError, match="NaN"):
         decompose(np.full((2, 3, 2), np.nan))
+
+
+def test_predictive_entropy_matches_scipy() -> None:
+    from scipy.stats import entropy
+
+    from medval.uncertainty import predictive_entropy
+
+    p = np.array([[0.2, 0.8], [1.0, 0.0], [0.5, 0.5]])
+    np.testing.assert_allclose(predictive_entropy(p), entropy(p, axis=1))
