@@ -27,13 +27,13 @@ __all__ = [
 _SUM_TOLERANCE = 1e-3
 # Elements per batch: large enough to amortise Python overhead, small enough
 # that the per-batch temporaries stay in the last-level cache's neighbourhood.
-_BATCH_ELEMENTS = 1 << 19
+_BATCH_ELEMENTS = 1 << 17
 
 FloatArray = NDArray[np.floating[Any]]
 
 
 def batches(n: int, k: int) -> Iterator[slice]:
-    """Row slices covering ``range(n)`` with about ``2**19`` elements each."""
+    """Row slices covering ``range(n)`` with about ``2**17`` elements each."""
     step = max(1, _BATCH_ELEMENTS // max(k, 1))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
