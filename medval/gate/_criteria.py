@@ -13,6 +13,7 @@ import re
 from typing import Any, Literal
 
 from medval._errors import SpecError
+from medval.gate._fields import check_table
 
 __all__ = ["CRITERION_FIELDS", "OPS", "Criterion", "check_criteria"]
 
@@ -98,33 +99,10 @@ class Criterion:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-def _type_name(types: tuple[type, ...]) -> str:
-    names = {int: "integer", float: "number", str: "string", bool: "true/false"}
-    return " or ".join(names[t] for t in types)
-
-
 def _check_one(raw: Any, where: str) -> Criterion:
     if not isinstance(raw, dict):
         raise SpecError(f"{where} must be a table ([[criteria]]); got {raw!r}.")
-    bad = sorted(set(raw) - set(CRITERION_FIELDS))
-    if bad:
-        raise SpecError(
-            f"{where}: unknown key criteria.{bad[0]}; allowed keys in [[criteria]]: "
-            f"{sorted(CRITERION_FIELDS)}."
-        )
-    values: dict[str, Any] = {}
-    for key, (types, default) in CRITERION_FIELDS.items():
-        if key not in raw:
-            if default is ...:
-                raise SpecError(f"{where}: missing required key criteria.{key}.")
-            values[key] = default
-            continue
-        v = raw[key]
-        if float in types and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
-            raise SpecError(f"{where}: criteria.{key}: expected {_type_name(types)}, got {v!r}.")
-        values[key] = v
+    values = check_table(raw, CRITERION_FIELDS, where=where, name="criteria", shown="[[criteria]]")
     for key, allowed in _CHOICES.items():
         if values[key] not in allowed:
             raise SpecError(

@@ -12,12 +12,12 @@ from typing import Any
 
 from medval._errors import SpecError
 from medval.gate._criteria import Criterion, check_criteria
+from medval.gate._fields import Field, check_table
 
 __all__ = ["SCHEMA", "Spec", "baseline_criterion", "check_spec", "read_spec", "spec_criteria"]
 
 # section -> key -> (accepted types, default; None = optional, ... = required)
-_Field = tuple[tuple[type, ...], Any]
-SCHEMA: dict[str, dict[str, _Field]] = {
+SCHEMA: dict[str, dict[str, Field]] = {
     "task": {
         "class_names": ((list,), ...),
         "positive_class": ((str,), None),
@@ -125,22 +125,6 @@ class Spec:
         return (self.path.parent / str(self[dotted])).resolve()
 
 
-def _type_names(types: tuple[type, ...]) -> str:
-    return " or ".join(
-        {int: "integer", float: "number", str: "string", bool: "true/false", list: "array"}[t]
-        for t in types
-    )
-
-
-def _check_value(where: str, value: Any, types: tuple[type, ...]) -> Any:
-    if float in types and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-    if not ok:
-        raise SpecError(f"{where}: expected {_type_names(types)}, got {value!r}.")
-    return value
-
-
 def check_spec(raw: dict[str, Any], *, source: str) -> dict[str, dict[str, Any]]:
     """Check a parsed spec against :data:`SCHEMA` and fill defaults."""
     unknown = sorted(set(raw) - set(SCHEMA) - set(_ARRAYS))
@@ -159,20 +143,7 @@ def check_spec(raw: dict[str, Any], *, source: str) -> dict[str, dict[str, Any]]
             raise SpecError(f"{source}: missing section [{section}].")
         if not isinstance(given, dict):
             raise SpecError(f"{source}: [{section}] must be a table.")
-        bad = sorted(set(given) - set(fields))
-        if bad:
-            raise SpecError(
-                f"{source}: unknown key {section}.{bad[0]}; allowed keys in [{section}]: "
-                f"{sorted(fields)}."
-            )
-        values: dict[str, Any] = {}
-        for key, (types, default) in fields.items():
-            if key in given:
-                values[key] = _check_value(f"{source}: {section}.{key}", given[key], types)
-            elif default is ...:
-                raise SpecError(f"{source}: missing required key {section}.{key}.")
-            else:
-                values[key] = default
+        values = check_table(given, fields, where=source, name=section, shown=f"[{section}]")
         out[section] = values
     _check_semantics(out, source)
     return out
