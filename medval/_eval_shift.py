@@ -219,7 +219,8 @@ def _label_free(
         p, threshold=settings["threshold"], confidence_level=settings["confidence_level"]
     )
     result.estimates[f"{prefix}estimated_accuracy"] = Estimate.from_dict(est["accuracy"])
-    correct = int(((p[:, 1] >= settings["threshold"]).astype(np.int64) == y).sum())
+    decision = (p[:, 1] >= settings["threshold"]) if p.shape[1] == 2 else p.argmax(axis=1)
+    correct = int((decision.astype(np.int64) == y).sum())
     result.estimates[f"{prefix}observed_accuracy"] = proportion_ci(
         correct, int(y.size), method="wilson", confidence_level=settings["confidence_level"]
     )
@@ -243,8 +244,12 @@ def shift_section(
     columns: Sequence[str],
     intersections: Sequence[Sequence[str]],
     settings: Mapping[str, Any],
+    labels: NDArray[np.int64] | None = None,
 ) -> None:
     """Subgroup tables, drift and label-free estimates, and leakage checks.
+
+    ``labels`` (class indices) serve the label-free check of K > 2 class
+    tasks; ``y`` is the one-vs-rest label of the positive class.
 
     ``settings`` holds ``threshold``, ``confidence_level``, ``n_resamples``,
     ``seed``, ``min_events``, ``min_non_events``, ``min_cell``, ``adjust``
@@ -259,8 +264,8 @@ def shift_section(
     _leakage(result, cohort, ids, splits, test_splits, development_splits)
     if len(test_splits) > 1 or settings.get("drift_reference") not in (None, test_splits[0]):
         _drift(
-            result, cohort, ids, splits, probabilities, epistemic, embeddings, y,
-            test_splits, settings,
+            result, cohort, ids, splits, probabilities, epistemic, embeddings,
+            y if labels is None else labels, test_splits, settings,
         )  # fmt: skip
 
 

@@ -26,8 +26,13 @@ def _finite(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _target(p: NDArray[Any]) -> Any:
+    """Binary: the positive class's probability; K > 2: the top label's confidence."""
+    return "positive" if p.shape[1] == 2 else "top_label"
+
+
 def _reliability(p: NDArray[Any], y: NDArray[Any]) -> list[dict[str, Any]]:
-    d = calibration.reliability_data(p, y, n_bins=_BINS, binning=_BINNING, target="positive")
+    d = calibration.reliability_data(p, y, n_bins=_BINS, binning=_BINNING, target=_target(p))
     return [
         {"confidence": _finite(c), "observed": _finite(o), "count": int(n)}
         for c, o, n in zip(d["mean_confidence"], d["observed_frequency"], d["count"], strict=True)
@@ -39,10 +44,10 @@ def _scores(result: ValidationResult, key: str, p: NDArray[Any], y: NDArray[Any]
     result.values[f"{key}.brier"] = float(calibration.brier(p, y))
     result.values[f"{key}.nll"] = float(calibration.nll(p, y))
     result.values[f"{key}.ece_point"] = float(
-        calibration.ece(p, y, n_bins=_BINS, binning=_BINNING, target="positive")
+        calibration.ece(p, y, n_bins=_BINS, binning=_BINNING, target=_target(p))
     )
     result.values[f"{key}.debiased_l2"] = float(
-        calibration.debiased_l2_ce(p, y, n_bins=_BINS, binning=_BINNING, target="positive")
+        calibration.debiased_l2_ce(p, y, n_bins=_BINS, binning=_BINNING, target=_target(p))
     )
 
 
@@ -69,7 +74,8 @@ def calibration_section(
     ECE is biased upward on small sets (Kumar et al. 2019), so the debiased
     L2 error is reported too.
     """
-    result.values["calibration.bins"] = f"{_BINS} {_BINNING.replace('_', '-')} bins, positive class"
+    what = "positive class" if probabilities.shape[1] == 2 else "top-label confidence"
+    result.values["calibration.bins"] = f"{_BINS} {_BINNING.replace('_', '-')} bins, {what}"
     if scaler is None:
         scaler = fit_temperature(probabilities, labels, splits, calibration_split)
     if scaler is not None:
@@ -84,20 +90,20 @@ def calibration_section(
             y,
             n_bins=_BINS,
             binning=_BINNING,
-            target="positive",
+            target=_target(p),
             confidence_level=confidence_level,
             n_resamples=min(n_resamples, 1000),
             random_state=seed,
         )
         result.values[f"{prefix}calibration.ece_equal_width"] = float(
-            calibration.ece(p, y, n_bins=_BINS, binning="equal_width", target="positive")
+            calibration.ece(p, y, n_bins=_BINS, binning="equal_width", target=_target(p))
         )
         result.values[f"{prefix}calibration.mce"] = float(
-            calibration.mce(p, y, n_bins=_BINS, binning=_BINNING, target="positive")
+            calibration.mce(p, y, n_bins=_BINS, binning=_BINNING, target=_target(p))
         )
         _scores(result, f"{prefix}calibration", p, y)
         if len(np.unique(y)) == 2:
-            fit = calibration.calibration_slope_intercept(p, y, target="positive")
+            fit = calibration.calibration_slope_intercept(p, y, target=_target(p))
             result.values[f"{prefix}calibration.slope"] = float(fit["slope"])
             result.values[f"{prefix}calibration.intercept"] = float(fit["intercept"])
         result.tables[f"{prefix}calibration.reliability"] = _reliability(p, y)

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from medval import stats
 from medval._errors import InputError
 from medval._eval_curves import curve_tables, failure_tables
+from medval._eval_multiclass import multiclass_block
 from medval._result import ValidationResult
 from medval._types import Predictions
 
@@ -212,12 +213,10 @@ def evaluate(
     -------
     ValidationResult
     """
-    if predictions.n_classes != 2:
-        raise InputError(
-            f"evaluate() handles binary tasks for now; got {predictions.n_classes} classes."
-        )
-    if positive_class not in (0, 1):
-        raise InputError(f"positive_class must be 0 or 1; got {positive_class}.")
+    k = predictions.n_classes
+    multiclass = k > 2
+    if not 0 <= positive_class < k:
+        raise InputError(f"positive_class must be a class index 0..{k - 1}; got {positive_class}.")
     y_all = (_align_labels(predictions, cohort) == positive_class).astype(np.int64)
     s_all = predictions.probabilities[:, positive_class].astype(np.float64)
     ids = predictions.case_ids
@@ -240,7 +239,13 @@ def evaluate(
     result = ValidationResult()
     result.values["task.positive_class"] = predictions.class_names[positive_class]
     result.values["task.class_names"] = list(predictions.class_names)
-    if threshold is None:
+    result.values["task.kind"] = "multiclass" if multiclass else "binary"
+    if multiclass:
+        # The decision is the most probable class; the threshold below only
+        # serves the class of interest's one-vs-rest views (referral).
+        threshold = 0.5 if threshold is None else threshold
+        result.values["operating_point.rule"] = "most probable class"
+    elif threshold is None:
         if calibration_split is not None and calibration_split in present:
             mask = splits == calibration_split
             threshold = stats.choose_threshold(y_all[mask], s_all[mask], rule=threshold_rule)
@@ -256,8 +261,22 @@ def evaluate(
     result.values["evaluation.primary_split"] = test_splits[0]
     result.values["evaluation.clustered_by"] = "patient" if clusters_all is not None else "case"
 
+    labels_all = _align_labels(predictions, cohort)
     for i, name in enumerate(test_splits):
         mask = splits == name
+        if multiclass:
+            multiclass_block(
+                result,
+                "" if i == 0 else f"split.{name}.",
+                labels_all[mask],
+                predictions.probabilities[mask],
+                None if clusters_all is None else clusters_all[mask],
+                class_names=predictions.class_names,
+                confidence_level=confidence_level,
+                n_resamples=n_resamples,
+                seed=random_state,
+            )
+            continue
         _split_block(
             result,
             "" if i == 0 else f"split.{name}.",
@@ -314,7 +333,7 @@ def evaluate(
             method=conformal_method,
             mondrian=conformal_mondrian,
             confidence_level=conformal_level,
-            triage_max_fnr=triage_max_fnr,
+            triage_max_fnr=None if multiclass else triage_max_fnr,
             ci_level=confidence_level,
             seed=random_state,
             embeddings=predictions.embeddings,
@@ -350,7 +369,7 @@ def evaluate(
             splits,
             test_splits=test_splits,
             groups={c: v for c in site_columns if (v := _column(cohort, c, ids)) is not None},
-            threshold=float(threshold),
+            threshold=None if multiclass else float(threshold),
             calibration_split=str(calibration_split) if has_calibration else None,
             positive_class=positive_class,
             set_sizes=set_sizes,
@@ -376,8 +395,10 @@ def evaluate(
             development_splits=[s for s in ("train", calibration_split) if s is not None],
             epistemic=epistemic,
             embeddings=predictions.embeddings,
-            columns=subgroup_columns,
-            intersections=subgroup_intersections,
+            # Subgroup tables are one-vs-rest at a threshold: binary tasks only.
+            columns=() if multiclass else subgroup_columns,
+            intersections=() if multiclass else subgroup_intersections,
+            labels=labels_all if multiclass else None,
             settings={
                 "threshold": float(threshold),
                 "confidence_level": confidence_level,
@@ -393,7 +414,7 @@ def evaluate(
         )
         if "split" in cohort.columns:
             cohort_tables(result, cohort, present)
-    if cohort is not None:
+    if cohort is not None and not multiclass:
         unc = _failure_uncertainty(predictions)
         columns = [c for c in ("manufacturer", "sex", "age_band") if c in group_columns]
         for i, name in enumerate(test_splits):

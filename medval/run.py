@@ -228,6 +228,9 @@ def run_spec(
         drift_reference=spec["shift.reference_split"],
     )
     _cohort_tables(result, data, result.values["evaluation.splits"])
+    result.tables["cohort.deidentification"] = [
+        {"attribute": attribute, **counts} for attribute, counts in data.deid_summary.items()
+    ]
     if spec["shift.enabled"] and spec["shift.pixel_duplicates"] and data.paths:
         _pixel_duplicates(result, data, log)
     if spec.has("baseline"):
@@ -235,6 +238,12 @@ def run_spec(
     result.provenance.update(
         {
             **model_provenance,
+            "preprocess": {
+                "window (center, width)": spec["preprocess.window"],
+                "resize to": spec["preprocess.size"],
+                "model output": spec["model.output"],
+                "MC-dropout samples": spec["model.mc_samples"],
+            },
             "spec_sha256": file_sha256(spec.path),
             "git_commit": git_commit(spec.path.parent),
             "versions": package_versions(),
@@ -248,13 +257,14 @@ def run_spec(
     gate.record(result, verdicts)
     outputs = write_outputs(result, out)
     pos_index = 1 if pos is None else class_names.index(pos)
-    gate.write_predictions_csv(
-        out / "predictions.csv",
-        [str(c) for c in preds.case_ids],
-        [str(x) for x in cohort["split"].reindex(list(preds.case_ids))],
-        [] if preds.labels is None else [int(x) for x in preds.labels],
-        [float(x) for x in preds.probabilities[:, pos_index]],
-    )
+    if len(class_names) == 2:  # the baseline format: one positive-class probability
+        gate.write_predictions_csv(
+            out / "predictions.csv",
+            [str(c) for c in preds.case_ids],
+            [str(x) for x in cohort["split"].reindex(list(preds.case_ids))],
+            [] if preds.labels is None else [int(x) for x in preds.labels],
+            [float(x) for x in preds.probabilities[:, pos_index]],
+        )
     log(f"wrote {outputs.report} and {outputs.result_json.name}")
     (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
     return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)

@@ -103,3 +103,15 @@ def test_predictions_missing_cases_is_a_data_error(
     spec = _spec(folder, 'table = "meta.csv"', 'predictions = "preds.csv"')
     assert main(["validate", spec]) == 3
     assert "model predictions preds.csv lack 5" in capsys.readouterr().err
+
+
+def test_precomputed_predictions_need_a_binary_task(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(folder, 'table = "meta.csv"', 'predictions = "preds.csv"')
+    text = Path(spec).read_text(encoding="utf-8").replace(
+        '["benign", "malignant"]', '["normal", "benign", "malignant"]'
+    )
+    Path(spec).write_text(text, encoding="utf-8")
+    assert main(["validate", spec]) == 2
+    assert "need a binary task" in capsys.readouterr().err

@@ -175,9 +175,16 @@ def _check_sources(s: dict[str, dict[str, Any]], source: str) -> None:
 def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
     _check_sources(s, source)
     names = s["task"]["class_names"]
-    if len(names) != 2 or not all(isinstance(n, str) and n for n in names):
+    if len(names) < 2 or not all(isinstance(n, str) and n for n in names):
         raise SpecError(
-            f"{source}: task.class_names must list two class names (binary task); got {names!r}."
+            f"{source}: task.class_names must list at least two class names; got {names!r}."
+        )
+    if len(set(names)) != len(names):
+        raise SpecError(f"{source}: task.class_names repeats a name: {names!r}.")
+    if len(names) > 2 and (s["model"]["predictions"] is not None or s.get("baseline")):
+        raise SpecError(
+            f"{source}: model.predictions and [baseline] take one positive-class probability "
+            f"per case, so they need a binary task; this one has {len(names)} classes."
         )
     pos = s["task"]["positive_class"]
     if pos is not None and pos not in names:

@@ -54,7 +54,8 @@ def test_good_spec_fills_defaults_and_resolves_paths(tmp_path: Path) -> None:
             r"confidence_level must be in \[0\.5, 1\)",
         ),
         (('labels = "cohort/labels.csv"', ""), r"missing required key data\.labels"),
-        (('["no lesion", "lesion"]', '["a", "b", "c"]'), r"two class names"),
+        (('["no lesion", "lesion"]', '["a"]'), r"at least two class names"),
+        (('["no lesion", "lesion"]', '["a", "a"]'), r"repeats a name"),
         (
             ("[model]", "[model]\noutput = 'logit'"),
             r"model\.output must be 'logits' or 'probabilities'",
