@@ -74,8 +74,8 @@ def test_errors(rng: np.random.Generator) -> None:
     with pytest.raises(InputError, match=r"test splits \['nope'\] have no cases"):
         evaluate(preds, cohort, test_splits=["nope"])
     three = Predictions(["a", "b"], [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], labels=[0, 2])
-    with pytest.raises(InputError, match="binary tasks"):
-        evaluate(three)
+    with pytest.raises(InputError, match=r"positive_class must be a class index 0\.\.2; got 3"):
+        evaluate(three, positive_class=3)
 
 
 def test_every_registry_metric_carries_a_clustered_interval(rng: np.random.Generator) -> None:
