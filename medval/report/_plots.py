@@ -75,8 +75,13 @@ def _figure(title: str) -> tuple[Any, Any]:
     return fig, ax
 
 
-def reliability_svg(curves: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, title: str) -> str:
-    """Reliability diagram: observed frequency against mean predicted probability."""
+def reliability_svg(
+    curves: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, title: str, event: str
+) -> str:
+    """Reliability diagram: observed frequency against mean predicted probability.
+
+    ``event`` names what is predicted ("malignant", "the top label is right").
+    """
     fig, ax = _figure(title)
     ax.plot([0, 1], [0, 1], color="#999999", lw=1, ls=":", label="perfect calibration")
     markers = ("o", "s", "^", "D")
@@ -91,8 +96,8 @@ def reliability_svg(curves: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, t
             lw=1.5,
             label=label,
         )
-    ax.set_xlabel("mean predicted probability of lesion (per bin)")
-    ax.set_ylabel("observed frequency of lesion")
+    ax.set_xlabel(f"mean predicted probability: {event} (per bin)")
+    ax.set_ylabel(f"observed frequency: {event}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_aspect("equal")
@@ -151,9 +156,7 @@ def forest_svg(rows: Sequence[dict[str, Any]], *, title: str, reference: float |
     return _svg(fig)
 
 
-def pr_svg(
-    curves: Sequence[tuple[str, Sequence[dict[str, float]], float]], *, title: str
-) -> str:
+def pr_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]], float]], *, title: str) -> str:
     """Precision-recall curves with each split's prevalence (a chance model) dotted."""
     fig, ax = _figure(title)
     styles = ("-", "--", "-.", ":")

@@ -11,7 +11,16 @@ from typing import Any
 from markupsafe import Markup
 
 from medval._result import ValidationResult
-from medval._types import Estimate
+from medval.report._sections import (
+    SMALL_CELL,
+    calibration_context,
+    conformal_context,
+    coverage_findings,
+    fmt_estimate,
+    per_class_rows,
+    uncertainty_context,
+    uncertainty_findings,
+)
 from medval.report._shift import shift_findings
 
 __all__ = ["Outputs", "render_html", "template_dir", "write_outputs"]
@@ -24,8 +33,6 @@ _METRICS = (
     ("operating_point.npv", "NPV"),
 )
 _EXCLUSION_ROWS_SHOWN = 200
-_UNC_MEASURES = ("total", "epistemic", "aleatoric")
-_SMALL_CELL = 11  # cells with fewer cases are suppressed in the report
 
 
 def template_dir() -> Path:
@@ -34,15 +41,6 @@ def template_dir() -> Path:
     if packaged.is_dir():
         return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "reports"
-
-
-def _fmt(e: Estimate | None) -> dict[str, Any]:
-    if e is None:
-        return {"text": "—", "ci": "", "note": "not computed"}
-    if e.value is None:
-        return {"text": "n/a", "ci": "", "note": e.reason or ""}
-    ci = "" if e.low is None else f"{e.low:.3f}–{e.high:.3f}"
-    return {"text": f"{e.value:.3f}", "ci": ci, "note": e.method}
 
 
 def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
@@ -55,8 +53,10 @@ def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
                 "primary": i == 0,
                 "n_cases": result.values.get(f"{prefix}cohort.n_cases"),
                 "n_patients": result.values.get(f"{prefix}cohort.n_patients"),
-                "n_positive": result.values.get(f"{prefix}cohort.n_positive"),
-                "metrics": [_fmt(result.estimates.get(prefix + key)) for key, _ in _METRICS],
+                "n_positive": result.values.get(f"{prefix}cohort.n_positive", "—"),
+                "metrics": [
+                    fmt_estimate(result.estimates.get(prefix + key)) for key, _ in _METRICS
+                ],
                 "roc": result.tables.get(f"{prefix}curves.roc"),
                 "pr": result.tables.get(f"{prefix}curves.pr"),
                 "prevalence": result.values.get(f"{prefix}curves.prevalence"),
@@ -66,207 +66,6 @@ def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _conformal(result: ValidationResult) -> dict[str, Any] | None:
-    if "conformal.method" not in result.values:
-        return None
-    v = result.values
-    splits, groups = [], []
-    for i, name in enumerate(v.get("evaluation.splits", [])):
-        prefix = "" if i == 0 else f"split.{name}."
-        splits.append(
-            {
-                "name": name,
-                "coverage": _fmt(result.estimates.get(f"{prefix}conformal.coverage")),
-                "mean_set_size": v.get(f"{prefix}conformal.mean_set_size"),
-                "singleton_rate": v.get(f"{prefix}conformal.singleton_rate"),
-                "referral_rate": v.get(f"{prefix}conformal.referral_rate"),
-                "empty_rate": v.get(f"{prefix}conformal.empty_rate"),
-                "triage_sensitivity": _fmt(result.estimates.get(f"{prefix}triage.sensitivity")),
-                "flagged_rate": v.get(f"{prefix}triage.flagged_rate"),
-                "difference": _fmt(result.estimates.get(f"{prefix}conformal.coverage_difference"))
-                if i
-                else None,
-                "weighted": _fmt(result.estimates.get(f"{prefix}conformal.weighted.coverage"))
-                if f"{prefix}conformal.weighted.coverage" in result.estimates
-                else None,
-                "weighted_caveat": v.get(f"{prefix}conformal.weighted.caveat"),
-                "by_set_size": result.tables.get(f"{prefix}conformal.by_set_size", []),
-            }
-        )
-        rows = result.tables.get(f"{prefix}conformal.by_class", []) + result.tables.get(
-            f"{prefix}conformal.by_group", []
-        )
-        for row in rows:
-            groups.append({"split": name, **row, "suppressed": row["n"] < _SMALL_CELL})
-    return {
-        "method": v["conformal.method"],
-        "randomized": v.get("conformal.randomized"),
-        "temperature": v.get("conformal.temperature"),
-        "temperature_fitted_on": v.get("conformal.temperature_fitted_on"),
-        "mondrian": v.get("conformal.mondrian"),
-        "target": v["conformal.confidence_level"],
-        "n_calibration": v.get("conformal.n_calibration"),
-        "calibrated_on": v.get("conformal.calibrated_on"),
-        "triage_threshold": v.get("triage.threshold"),
-        "triage_max_fnr": v.get("triage.max_fnr"),
-        "splits": splits,
-        "groups": groups,
-    }
-
-
-def _calibration(result: ValidationResult) -> dict[str, Any] | None:
-    from medval.report._plots import reliability_svg
-
-    v = result.values
-    splits, curves = [], []
-    for i, name in enumerate(v.get("evaluation.splits", [])):
-        prefix = "" if i == 0 else f"split.{name}."
-        if f"{prefix}calibration.brier" not in v:
-            return None
-        splits.append(
-            {
-                "name": name,
-                "ece": _fmt(result.estimates.get(f"{prefix}calibration.ece")),
-                "debiased_l2": v.get(f"{prefix}calibration.debiased_l2"),
-                "brier": v[f"{prefix}calibration.brier"],
-                "nll": v[f"{prefix}calibration.nll"],
-                "slope": v.get(f"{prefix}calibration.slope"),
-                "intercept": v.get(f"{prefix}calibration.intercept"),
-                "ece_after": v.get(f"{prefix}calibration.after.ece_point"),
-                "brier_after": v.get(f"{prefix}calibration.after.brier"),
-                "nll_after": v.get(f"{prefix}calibration.after.nll"),
-            }
-        )
-        curves.append((name, result.tables.get(f"{prefix}calibration.reliability", [])))
-        if i == 0 and "calibration.after.reliability" in result.tables:
-            curves.append(
-                (f"{name}, temperature-scaled", result.tables["calibration.after.reliability"])
-            )
-    if not splits:
-        return None
-    return {
-        "bins": v.get("calibration.bins", ""),
-        "temperature": v.get("calibration.temperature"),
-        "fitted_on": v.get("calibration.temperature_fitted_on"),
-        "splits": splits,
-        "svg": Markup(reliability_svg(curves, title="Reliability by split")),
-    }
-
-
-def _uncertainty(result: ValidationResult) -> dict[str, Any] | None:
-    from medval.report._plots import referral_svg
-
-    v = result.values
-    if "uncertainty.mc_samples" not in v:
-        return None
-    splits = []
-    names = v.get("evaluation.splits", [])
-    for i, name in enumerate(names):
-        prefix = "" if i == 0 else f"split.{name}."
-        rec = v.get(f"{prefix}uncertainty.referral_for_sensitivity") or {}
-        splits.append(
-            {
-                "name": name,
-                "total": v[f"{prefix}uncertainty.total_mean"],
-                "aleatoric": v[f"{prefix}uncertainty.aleatoric_mean"],
-                "epistemic": v[f"{prefix}uncertainty.epistemic_mean"],
-                "p": v.get(f"{prefix}uncertainty.epistemic_higher_p"),
-                "aurc": {m: v.get(f"{prefix}uncertainty.{m}.aurc") for m in _UNC_MEASURES},
-                "referral": rec,
-            }
-        )
-    rows = result.tables.get("uncertainty.referral", [])
-    curves = [
-        (
-            f"refer by {m} uncertainty",
-            [
-                (r["referred"], r["auroc"])
-                for r in rows
-                if r["measure"] == m and r["auroc"] is not None
-            ],
-        )
-        for m in _UNC_MEASURES
-    ]
-    primary = names[0] if names else ""
-    return {
-        "mc_samples": v["uncertainty.mc_samples"],
-        "splits": splits,
-        "by_group": result.tables.get("uncertainty.by_group", []),
-        "primary": primary,
-        "svg": Markup(
-            referral_svg(
-                curves, title=f"Referral curve ('{primary}')", ylabel="AUROC of the retained cases"
-            )
-        ),
-    }
-
-
-def _uncertainty_findings(result: ValidationResult) -> list[str]:
-    v = result.values
-    names = v.get("evaluation.splits", [])
-    out = []
-    for name in names[1:]:
-        p = v.get(f"split.{name}.uncertainty.epistemic_higher_p")
-        if p is not None and p < 0.01:
-            out.append(
-                f"Epistemic (model) uncertainty is higher on '{name}' "
-                f"({v[f'split.{name}.uncertainty.epistemic_mean']:.4f} vs "
-                f"{v['uncertainty.epistemic_mean']:.4f} nats; one-sided Mann-Whitney "
-                f"p = {p:.1e}): the model recognises these images as unfamiliar."
-            )
-    rec = v.get("uncertainty.referral_for_sensitivity") or {}
-    if rec.get("fraction") is not None and rec["fraction"] > 0.5:
-        out.append(
-            f"Keeping sensitivity at {rec['target_sensitivity']:.0%} on the cases the model "
-            f"decides alone would mean referring {rec['fraction']:.0%} of '{names[0]}' cases: "
-            "uncertainty-based referral does not make this model safe to use on its own."
-        )
-    elif rec.get("fraction") is not None:
-        out.append(
-            f"Referring the {rec['fraction']:.0%} most uncertain '{names[0]}' cases to a "
-            f"radiologist keeps the model's sensitivity on the rest at "
-            f"{rec['target_sensitivity']:.0%} or more."
-        )
-    return out
-
-
-def _coverage_findings(result: ValidationResult) -> list[str]:
-    """One sentence per split whose sets miss the target, overall or in a group."""
-    target = result.values.get("conformal.confidence_level")
-    out = []
-    for i, name in enumerate(result.values.get("evaluation.splits", [])):
-        prefix = "" if i == 0 else f"split.{name}."
-        under = [
-            f"{row['column']} = {row['group']} ({row['coverage']:.2f})"
-            for row in result.tables.get(f"{prefix}conformal.by_class", [])
-            + result.tables.get(f"{prefix}conformal.by_group", [])
-            if row["flag"] and row.get("direction") == "under" and row["n"] >= _SMALL_CELL
-        ]
-        cov = result.estimates.get(f"{prefix}conformal.coverage")
-        if cov is None or cov.value is None or target is None:
-            continue
-        if cov.high is not None and cov.high < target:
-            head = (
-                f"The {target:.0%} prediction sets cover only {cov.value:.3f} (CI "
-                f"{cov.low:.3f}–{cov.high:.3f}) of '{name}' cases: the coverage guarantee "
-                "does not hold there"
-            )
-        elif under:
-            head = (
-                f"On '{name}' the {target:.0%} prediction sets are compatible with the "
-                "target overall"
-            )
-        else:
-            continue
-        if under:
-            shown = "; ".join(under[:4]) + (
-                f"; and {len(under) - 4} more" if len(under) > 4 else ""
-            )
-            head += f", and are under-covered for {shown}"
-        out.append(head + ".")
-    return out
 
 
 def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]:
@@ -292,8 +91,8 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
                     f"AUROC on '{r['name']}' ({e.value:.3f}) is compatible with '{primary}' "
                     f"({p.value:.3f}) at the reported confidence level."
                 )
-    out += _uncertainty_findings(result)
-    out += _coverage_findings(result)
+    out += uncertainty_findings(result)
+    out += coverage_findings(result)
     out += shift_findings(result)
     n_excl = result.values.get("cohort.n_excluded", 0)
     if n_excl:
@@ -364,17 +163,18 @@ def render_html(
         "provenance": result.provenance,
         "result_sha256": result_sha256,
         "roc_svg": figure,
-        "conformal": _conformal(result),
-        "calibration": _calibration(result),
-        "uncertainty": _uncertainty(result),
+        "conformal": conformal_context(result),
+        "calibration": calibration_context(result),
+        "uncertainty": uncertainty_context(result),
         "verdicts": result.tables.get("gate.verdicts", []),
         "checklist": _checklist(result, answers, checklist_name),
         "pr_svg": None if pr_figure is None else Markup(pr_figure),
+        "per_class": per_class_rows(result),
         "roc_band": result.values.get("curves.roc_band"),
         "subgroups": subgroup_context(result),
         "shift": shift_context(result),
         "acquisition": acquisition_context(result),
-        "small_cell": _SMALL_CELL,
+        "small_cell": SMALL_CELL,
         "stylesheet": (tdir / "style.css").read_text(encoding="utf-8"),
     }
     if figure is not None:
