@@ -24,8 +24,9 @@ from medval.shift import (
     mmd_test,
     subgroup_keys,
     subgroup_table,
+    subgroup_table_multiclass,
 )
-from medval.stats import auroc_ci
+from medval.stats import auroc_ci, bootstrap_ci
 
 __all__ = ["cohort_tables", "shift_section"]
 
@@ -70,6 +71,7 @@ def _subgroups(
     columns: Sequence[str],
     intersections: Sequence[Sequence[str]],
     settings: Mapping[str, Any],
+    multiclass: tuple[NDArray[np.int64], NDArray[np.float64]] | None = None,
 ) -> None:
     groups: dict[str, NDArray[Any]] = {}
     for c in columns:
@@ -80,6 +82,9 @@ def _subgroups(
             name, values = intersect(groups, pair[0], pair[1])
             groups[name] = values
     if not groups:
+        return
+    if multiclass is not None:
+        _multiclass_subgroups(result, groups, multiclass, scope, clusters, settings)
         return
     tables = subgroup_table(
         y[scope],
@@ -105,6 +110,12 @@ def _subgroups(
             n_resamples=settings["n_resamples"],
             random_state=settings["seed"],
         )
+    _record_subgroups(result, tables, settings)
+
+
+def _record_subgroups(
+    result: ValidationResult, tables: Mapping[str, Any], settings: Mapping[str, Any]
+) -> None:
     for column, rows in tables.items():
         result.tables[f"subgroup.{column}"] = rows
         for row in rows:
@@ -119,6 +130,40 @@ def _subgroups(
     result.values["subgroup.min_events"] = settings["min_events"]
     result.values["subgroup.min_non_events"] = settings["min_non_events"]
     result.values["subgroup.adjust"] = settings["adjust"]
+
+
+def _multiclass_subgroups(
+    result: ValidationResult,
+    groups: Mapping[str, NDArray[Any]],
+    multiclass: tuple[NDArray[np.int64], NDArray[np.float64]],
+    scope: NDArray[np.bool_],
+    clusters: NDArray[Any] | None,
+    settings: Mapping[str, Any],
+) -> None:
+    labels, probabilities = multiclass[0][scope], multiclass[1][scope]
+    sub_c = None if clusters is None else clusters[scope]
+    tables = subgroup_table_multiclass(
+        labels,
+        probabilities,
+        groups,
+        clusters=sub_c,
+        min_events=settings["min_events"],
+        min_cell=settings["min_cell"],
+        confidence_level=settings["confidence_level"],
+        n_resamples=settings["n_resamples"],
+        random_state=settings["seed"],
+    )
+    if (np.bincount(labels, minlength=probabilities.shape[1]) > 0).all():
+        result.estimates["subgroup.overall.auroc"] = bootstrap_ci(
+            "macro_auroc",
+            labels,
+            probabilities,
+            clusters=sub_c,
+            confidence_level=settings["confidence_level"],
+            n_resamples=settings["n_resamples"],
+            random_state=settings["seed"],
+        )
+    _record_subgroups(result, tables, settings)
 
 
 def _leakage(
@@ -257,9 +302,12 @@ def shift_section(
     """
     scope = np.isin(splits, list(test_splits))
     result.values["subgroup.scope"] = list(test_splits)
+    multiclass = None
+    if labels is not None and probabilities.shape[1] > 2:
+        multiclass = (labels, probabilities)
     _subgroups(
         result, cohort, ids, y, s, scope, clusters,
-        columns=columns, intersections=intersections, settings=settings,
+        columns=columns, intersections=intersections, settings=settings, multiclass=multiclass,
     )  # fmt: skip
     _leakage(result, cohort, ids, splits, test_splits, development_splits)
     if len(test_splits) > 1 or settings.get("drift_reference") not in (None, test_splits[0]):

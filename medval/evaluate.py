@@ -395,9 +395,8 @@ def evaluate(
             development_splits=[s for s in ("train", calibration_split) if s is not None],
             epistemic=epistemic,
             embeddings=predictions.embeddings,
-            # Subgroup tables are one-vs-rest at a threshold: binary tasks only.
-            columns=() if multiclass else subgroup_columns,
-            intersections=() if multiclass else subgroup_intersections,
+            columns=subgroup_columns,
+            intersections=subgroup_intersections,
             labels=labels_all if multiclass else None,
             settings={
                 "threshold": float(threshold),

@@ -19,9 +19,10 @@ def data() -> tuple[Predictions, pd.DataFrame]:
     n = 1200
     patient = np.arange(n) // 2
     y = rng.integers(0, 3, size=n // 2)[patient]
-    logits = rng.normal(size=(n, 3)) + 2.0 * np.eye(3)[y]
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     split = np.array(["calibration", "internal", "external"])[patient % 3]
+    signal = np.where(split == "external", 0.8, 2.0)[:, None]  # the external scanner is worse
+    logits = rng.normal(size=(n, 3)) + signal * np.eye(3)[y]
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     maker = np.where(split == "external", "Cygnus", "Aster")
     ids = [f"c{i}" for i in range(n)]
     cohort = pd.DataFrame(
@@ -68,6 +69,18 @@ def test_multiclass_conformal_calibration_shift_and_report(
     assert r["calibration.ece"].value is not None
     assert "split.external.shift.drift_share" in r.values
     assert r["split.external.shift.estimated_accuracy"].value is not None
-    assert not any(k.startswith("subgroup.") and k != "subgroup.scope" for k in r.values)
+    scope = cohort["split"].isin(["internal", "external"]).to_numpy()
+    y, p = cohort["label"].to_numpy(), preds.probabilities
+    for maker in ("Aster", "Cygnus"):
+        m = scope & (cohort["manufacturer"] == maker).to_numpy()
+        est = r[f"subgroup.manufacturer={maker}.auroc"]
+        assert est.value == pytest.approx(roc_auc_score(y[m], p[m], multi_class="ovr"))
+        assert est.low < est.value < est.high and est.seed == 0
+        acc = r[f"subgroup.manufacturer={maker}.accuracy"]
+        assert acc.value == pytest.approx(accuracy_score(y[m], p[m].argmax(axis=1)))
+    assert r["subgroup.manufacturer.worst_auroc"] == "Cygnus"
+    assert r["subgroup.overall.auroc"].value == pytest.approx(
+        roc_auc_score(y[scope], p[scope], multi_class="ovr")
+    )
     html = render_html(r, result_sha256="0" * 64, generated_at="T")
     assert "malignant" in html and 'id="conformal"' in html

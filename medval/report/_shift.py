@@ -12,7 +12,7 @@ from medval._types import Estimate
 __all__ = ["acquisition_context", "shift_context", "shift_findings", "subgroup_context"]
 
 _FOREST_METRIC = "auroc"
-_TABLE_METRICS = ("auroc", "sensitivity", "specificity")
+_TABLE_METRICS = ("auroc", "sensitivity", "specificity", "accuracy")
 
 
 def _ci(entry: dict[str, Any] | None) -> dict[str, Any]:
@@ -54,7 +54,8 @@ def subgroup_context(result: ValidationResult) -> dict[str, Any] | None:
             if cell and cell["low"] is not None and not r["suppressed"]:
                 label = f"{column} = {r['value']} (n={r['n']})"
                 forest_rows.append({**cell, "label": label, "worst": bool(diff.get("worst"))})
-        blocks.append({"column": column, "rows": rows, "metrics": list(_TABLE_METRICS)})
+        shown = [m for m in _TABLE_METRICS if any(m in r["cells"] for r in rows)]
+        blocks.append({"column": column, "rows": rows, "metrics": shown})
     figure = None
     if forest_rows:
         ref = overall.value if isinstance(overall, Estimate) else None

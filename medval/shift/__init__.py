@@ -10,6 +10,7 @@ from medval.shift._drift import DRIFT_TESTS, MODEL_OUTPUT_COLUMNS, drift_report
 from medval.shift._labelfree import ASSUMPTIONS, estimate_performance
 from medval.shift._leakage import LEAKAGE_KEYS, leakage_report, pixel_duplicates
 from medval.shift._subgroups import SUBGROUP_METRICS, intersect, subgroup_keys, subgroup_table
+from medval.shift._subgroups_multiclass import subgroup_table_multiclass
 from medval.shift._twosample import KERNELS, bbsd_ks, mmd_test
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "pixel_duplicates",
     "subgroup_keys",
     "subgroup_table",
+    "subgroup_table_multiclass",
 ]
