@@ -22,19 +22,6 @@ from medval._result import ValidationResult
 __all__ = ["multiclass_block"]
 
 
-def _accuracy(
-    correct: NDArray[np.bool_], clusters: NDArray[Any] | None, confidence_level: float
-) -> Any:
-    if clusters is None:
-        return stats.proportion_ci(
-            int(correct.sum()), int(correct.size), confidence_level=confidence_level
-        )
-    _, codes = np.unique(clusters, return_inverse=True)
-    hits = np.bincount(codes, weights=correct.astype(np.float64))
-    trials = np.bincount(codes)
-    return stats.clustered_proportion_ci(hits, trials, confidence_level=confidence_level)
-
-
 def multiclass_block(
     result: ValidationResult,
     prefix: str,
@@ -68,8 +55,8 @@ def multiclass_block(
             random_state=seed,
         )
     decision = p.argmax(axis=1)
-    result.estimates[f"{prefix}operating_point.accuracy"] = _accuracy(
-        decision == labels, clusters, confidence_level
+    result.estimates[f"{prefix}operating_point.accuracy"] = stats.case_proportion_ci(
+        decision == labels, clusters=clusters, confidence_level=confidence_level
     )
     for j, name in enumerate(class_names):
         is_j = (labels == j).astype(np.int64)

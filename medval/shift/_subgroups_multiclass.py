@@ -14,23 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from medval._errors import InputError
 from medval._types import Estimate
-from medval.stats import bootstrap_ci, clustered_proportion_ci, proportion_ci
+from medval.stats import bootstrap_ci, case_proportion_ci
 
 __all__ = ["subgroup_table_multiclass"]
 
 _NO_DIFFERENCE = "the subgroup-minus-rest difference is computed for binary tasks only"
-
-
-def _accuracy(correct: NDArray[np.bool_], clusters: NDArray[Any] | None, cl: float) -> Estimate:
-    if clusters is None:
-        return proportion_ci(int(correct.sum()), int(correct.size), confidence_level=cl)
-    _, codes = np.unique(clusters, return_inverse=True)
-    hits = np.bincount(codes, weights=correct.astype(np.float64))
-    return clustered_proportion_ci(hits, np.bincount(codes), confidence_level=cl)
 
 
 def _entry(est: Estimate) -> dict[str, Any]:
@@ -127,7 +119,11 @@ def subgroup_table_multiclass(
                 correct = p[m].argmax(axis=1) == y[m]
                 row["metrics"] = {
                     "auroc": _entry(auroc),
-                    "accuracy": _entry(_accuracy(correct, sub_c, confidence_level)),
+                    "accuracy": _entry(
+                        case_proportion_ci(
+                            correct, clusters=sub_c, confidence_level=confidence_level
+                        )
+                    ),
                 }
             rows.append(row)
         ranked = [(r["metrics"]["auroc"]["estimate"].get("value"), i) for i, r in enumerate(rows)]

@@ -44,6 +44,7 @@ from medval.stats._operating import (
     specificity_at_sensitivity,
 )
 from medval.stats._proportion import (
+    case_proportion_ci,
     clustered_proportion_ci,
     proportion_ci,
     threshold_metric_ci,
@@ -63,6 +64,7 @@ __all__ = [
     "benjamini_hochberg",
     "bootstrap_ci",
     "brier_score",
+    "case_proportion_ci",
     "choose_threshold",
     "clustered_proportion_ci",
     "compare",

@@ -23,7 +23,12 @@ from medval.stats._validate import (
     check_threshold,
 )
 
-__all__ = ["clustered_proportion_ci", "proportion_ci", "threshold_metric_ci"]
+__all__ = [
+    "case_proportion_ci",
+    "clustered_proportion_ci",
+    "proportion_ci",
+    "threshold_metric_ci",
+]
 
 ProportionMethod = Literal["wilson", "clopper-pearson"]
 _METHODS = ("wilson", "clopper-pearson")
@@ -181,6 +186,42 @@ _PROPORTIONS: dict[
     "npv": ("predicted negatives", lambda y, p: p == 0, lambda y, p: y == 0),
     "accuracy": ("cases", lambda y, p: np.ones(y.shape, dtype=bool), lambda y, p: y == p),
 }
+
+
+def case_proportion_ci(
+    successes: ArrayLike,
+    *,
+    clusters: ArrayLike | None = None,
+    method: ProportionMethod = "wilson",
+    confidence_level: float = 0.95,
+) -> Estimate:
+    """Interval of the share of cases that succeed (e.g. are classified right).
+
+    Parameters
+    ----------
+    successes : array of bool, shape (n,)
+    clusters : array, shape (n,), optional
+        Patient keys: the interval is design-effect adjusted
+        (:func:`clustered_proportion_ci`); otherwise binomial
+        (:func:`proportion_ci`).
+    method, confidence_level
+        As for :func:`proportion_ci`.
+    """
+    hit = np.asarray(successes, dtype=bool)
+    if hit.ndim != 1:
+        raise InputError(f"successes must have shape (n,); got {hit.shape}.")
+    coded = check_clusters(clusters, hit.size)
+    if coded is None:
+        return proportion_ci(
+            int(hit.sum()), int(hit.size), method=method, confidence_level=confidence_level
+        )
+    codes, _ = coded
+    return clustered_proportion_ci(
+        np.bincount(codes, weights=hit.astype(np.float64)),
+        np.bincount(codes),
+        method=method,
+        confidence_level=confidence_level,
+    )
 
 
 def threshold_metric_ci(

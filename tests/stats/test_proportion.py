@@ -136,3 +136,18 @@ def test_bad_arguments_are_input_errors(scored: tuple[np.ndarray, np.ndarray]) -
         proportion_ci("7", 10)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="whole count"):
         proportion_ci(3, np.inf)  # type: ignore[arg-type]
+
+
+def test_case_proportion_ci_matches_its_building_blocks() -> None:
+    import numpy as np
+
+    from medval.stats import case_proportion_ci, clustered_proportion_ci, proportion_ci
+
+    rng = np.random.default_rng(0)
+    hit = rng.random(300) < 0.7
+    assert case_proportion_ci(hit) == proportion_ci(int(hit.sum()), 300)
+    clusters = np.repeat([f"pt-{i}" for i in range(100)], 3)
+    want = clustered_proportion_ci(hit.reshape(100, 3).sum(axis=1), np.full(100, 3))
+    assert case_proportion_ci(hit, clusters=clusters) == want
+    with pytest.raises(InputError, match="one patient key per case"):
+        case_proportion_ci(hit, clusters=clusters[:10])
