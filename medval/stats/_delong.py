@@ -7,6 +7,7 @@ analysis costs O(n log n).
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -26,6 +27,20 @@ from medval.stats._validate import (
 )
 
 __all__ = ["PairedTest", "auroc_ci", "delong_ci", "delong_covariance", "delong_test"]
+
+DelongScale = Literal["logit", "auc"]
+# scale -> Estimate.method; "delong-logit" is what results recorded before
+# the scale option existed, so it must not change.
+_SCALE_METHODS: dict[str, str] = {"logit": "delong-logit", "auc": "delong-wald"}
+
+
+def _check_scale(scale: object) -> DelongScale:
+    if not isinstance(scale, str) or scale not in _SCALE_METHODS:
+        raise InputError(
+            f"Unknown DeLong interval scale {scale!r}; valid: {', '.join(_SCALE_METHODS)}. "
+            "Use 'logit' (default, stays inside (0, 1)) or 'auc' (R pROC's interval)."
+        )
+    return scale  # type: ignore[return-value]
 
 
 def _placements(y: IntArray, scores: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -83,33 +98,58 @@ def delong_covariance(y_true: ArrayLike, scores: ArrayLike) -> tuple[FloatArray,
     return aucs, cov
 
 
-def delong_ci(y_true: ArrayLike, y_score: ArrayLike, *, confidence_level: float = 0.95) -> Estimate:
-    """AUROC with DeLong's interval on the logit scale.
+def delong_ci(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    confidence_level: float = 0.95,
+    scale: DelongScale = "logit",
+) -> Estimate:
+    """AUROC with DeLong's interval, on the logit or the AUC scale.
 
-    The Wald interval ``logit(A) +/- z * se / (A (1 - A))`` is mapped back
-    with the logistic function, so it stays inside (0, 1) and is asymmetric
-    near 1, where the plain Wald interval over-shoots and under-covers.
+    Both are Wald intervals with DeLong's variance ``se**2``:
+
+    - ``scale="logit"`` (default): ``logit(A) +/- z * se / (A (1 - A))``
+      mapped back with the logistic function (delta method), so it stays
+      inside (0, 1) and is asymmetric near 1, where the plain Wald interval
+      over-shoots and under-covers.
+    - ``scale="auc"``: ``A +/- z * se``, clipped to [0, 1]. This is what
+      R's pROC reports (``ci.auc(roc, method="delong")``, pROC's
+      ``ci_auc_delong``, which clips the same way); use it to reproduce a
+      published pROC analysis.
 
     Parameters
     ----------
     y_true : array of int, shape (n,)
+        0/1 labels.
     y_score : array of float, shape (n,)
+        Higher means more likely positive.
     confidence_level : float, default 0.95
+    scale : {"logit", "auc"}, default "logit"
+        Scale on which the normal approximation is applied.
 
     Returns
     -------
     Estimate
-        ``method="delong-logit"``. Bounds are None with a reason when the
-        AUROC is 0 or 1 (zero variance) or n < 10; value is None with one
-        class only.
+        ``method`` is ``"delong-logit"`` or ``"delong-wald"`` (AUC scale).
+        Bounds are None with a reason when the AUROC is 0 or 1 (zero
+        variance) or n < 10; value is None with one class only.
+
+    Raises
+    ------
+    InputError
+        On an unknown ``scale``, mismatched lengths, NaN/inf scores or
+        non-binary labels.
 
     References
     ----------
     DeLong et al. (1988), Biometrics 44:837-845; Sun & Xu (2014), IEEE
     SPL 21:1389-1393; Pepe (2003), *The Statistical Evaluation of Medical
-    Tests*, sec. 5.2.3 (logit transform).
+    Tests*, sec. 5.2.3 (logit transform); Robin et al. (2011), BMC
+    Bioinformatics 12:77 (pROC, AUC-scale interval).
     """
     cl = check_confidence_level(confidence_level)
+    sc = _check_scale(scale)
     y = check_binary_labels(y_true)
     s = check_scores(y_score, y.shape[0])
     n, n1 = int(y.shape[0]), int(y.sum())
@@ -125,7 +165,7 @@ def delong_ci(y_true: ArrayLike, y_score: ArrayLike, *, confidence_level: float 
             low,
             high,
             confidence_level=cl,
-            method="delong-logit",
+            method=_SCALE_METHODS[sc],
             n=n,
             reason=reason,
             higher_is_better=True,
@@ -145,7 +185,10 @@ def delong_ci(y_true: ArrayLike, y_score: ArrayLike, *, confidence_level: float 
             "separation); use a bootstrap or more cases",
         )
     z = float(ndtri(0.5 + cl / 2.0))
-    half = z * np.sqrt(var) / (auc * (1.0 - auc))
+    if sc == "auc":
+        half = z * float(np.sqrt(var))
+        return est(auc, max(0.0, auc - half), min(1.0, auc + half))
+    half = z * float(np.sqrt(var)) / (auc * (1.0 - auc))
     return est(auc, float(expit(logit(auc) - half)), float(expit(logit(auc) + half)))
 
 
@@ -188,8 +231,11 @@ def delong_test(
     Returns
     -------
     PairedTest
-        ``difference`` is AUROC(a) - AUROC(b) with a Wald interval
-        (method ``"delong-paired"``), clipped to [-1, 1]. Not estimable,
+        ``difference`` is AUROC(a) - AUROC(b) with a Wald interval on the
+        difference scale (method ``"delong-paired"``), clipped to [-1, 1].
+        This is pROC's ``roc.test`` interval (which has no scale option
+        and no clip; the clip only acts when a bound passes +/-1). Not
+        estimable,
         with a reason, like :func:`delong_ci`: value None with one class
         only; no interval, statistic or p-value with n < 10 or fewer than
         two cases of a class. Identical rankings (zero variance of the
@@ -253,6 +299,7 @@ def auroc_ci(
     *,
     clusters: ArrayLike | None = None,
     confidence_level: float = 0.95,
+    scale: DelongScale = "logit",
     n_resamples: int = 2000,
     random_state: int | np.random.Generator | None = None,
     n_jobs: int | None = None,
@@ -270,21 +317,33 @@ def auroc_ci(
     clusters : array, shape (n,), optional
         Patient key of each case.
     confidence_level : float, default 0.95
+    scale : {"logit", "auc"}, default "logit"
+        Scale of DeLong's Wald interval (see :func:`delong_ci`); ``"auc"``
+        reproduces R's pROC. Checked always, used only without
+        ``clusters`` (the BCa bootstrap needs no scale).
     n_resamples, random_state, n_jobs
         Used only for the clustered bootstrap (see :func:`bootstrap_ci`).
 
     Returns
     -------
     Estimate
-        ``method`` is ``"delong-logit"`` or ``"bootstrap-bca-clustered"``.
+        ``method`` is ``"delong-logit"``, ``"delong-wald"`` or
+        ``"bootstrap-bca-clustered"``.
+
+    Raises
+    ------
+    InputError
+        On an unknown ``scale`` and the input errors of :func:`delong_ci`
+        and :func:`bootstrap_ci`.
 
     References
     ----------
     DeLong et al. (1988); Obuchowski (1997), Biometrics 53:567-578 (why
     clustered ROC data need a cluster-level variance).
     """
+    sc = _check_scale(scale)
     if clusters is None:
-        return delong_ci(y_true, y_score, confidence_level=confidence_level)
+        return delong_ci(y_true, y_score, confidence_level=confidence_level, scale=sc)
     return bootstrap_ci(
         "auroc",
         y_true,
