@@ -12,7 +12,7 @@ from medval import conformal
 from medval._errors import InputError
 from medval._result import ValidationResult
 from medval._types import Estimate
-from medval.conformal._checks import min_calibration_size
+from medval.conformal import min_calibration_size
 
 __all__ = ["conformal_section"]
 

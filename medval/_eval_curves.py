@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medval._result import ValidationResult
-from medval.stats._validate import check_clusters
+from medval.stats import check_clusters
 
 __all__ = ["curve_tables", "failure_tables"]
 

@@ -8,6 +8,7 @@ coverage diagnostics with exact binomial intervals, and MAPIE's
 ``SplitConformalClassifier`` on a prefit adapter as the cross-check.
 """
 
+from medval.conformal._checks import min_calibration_size
 from medval.conformal._classifier import ConformalClassifier
 from medval.conformal._diagnostics import (
     check_disjoint_patients,
@@ -62,6 +63,7 @@ __all__ = [
     "likelihood_ratios_from_domain_probs",
     "mapie_prediction_sets",
     "mapie_split_conformal",
+    "min_calibration_size",
     "prefit_adapter",
     "risk_control_threshold",
     "tune_raps",

@@ -23,9 +23,11 @@ from medval.report._sections import (
 )
 from medval.report._shift import shift_findings
 
-__all__ = ["Outputs", "render_html", "template_dir", "write_outputs"]
+__all__ = ["SUMMARY_METRICS", "Outputs", "render_html", "template_dir", "write_outputs"]
 
-_METRICS = (
+#: (result key, label) of the headline numbers: the report's summary table and
+#: ``medval``'s terminal summary (``run.summary_table``) show these.
+SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
     ("discrimination.auroc", "AUROC"),
     ("operating_point.sensitivity", "Sensitivity"),
     ("operating_point.specificity", "Specificity"),
@@ -55,7 +57,7 @@ def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
                 "n_patients": result.values.get(f"{prefix}cohort.n_patients"),
                 "n_positive": result.values.get(f"{prefix}cohort.n_positive", "—"),
                 "metrics": [
-                    fmt_estimate(result.estimates.get(prefix + key)) for key, _ in _METRICS
+                    fmt_estimate(result.estimates.get(prefix + key)) for key, _ in SUMMARY_METRICS
                 ],
                 "roc": result.tables.get(f"{prefix}curves.roc"),
                 "pr": result.tables.get(f"{prefix}curves.pr"),
@@ -72,7 +74,7 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
     """Plain sentences a reader can take in within a minute."""
     out = []
     primary = rows[0]["name"] if rows else None
-    for key, label in _METRICS[:3]:
+    for key, label in SUMMARY_METRICS[:3]:
         p = result.estimates.get(key)
         if p is None or p.value is None or p.low is None or p.high is None:
             continue
@@ -151,7 +153,7 @@ def render_html(
         "title": "medval validation report",
         "generated_at": generated_at
         or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
-        "metric_names": [label for _, label in _METRICS],
+        "metric_names": [label for _, label in SUMMARY_METRICS],
         "splits": rows,
         "findings": _findings(rows, result),
         "values": result.values,

@@ -15,7 +15,7 @@ from typing import Any
 
 from medval._errors import InputError, MissingDependencyError
 from medval._types import COHORT_COLUMNS
-from medval.stats._validate import check_confidence_level
+from medval.stats import check_confidence_level
 
 __all__ = ["DRIFT_TESTS", "MODEL_OUTPUT_COLUMNS", "drift_report"]
 

@@ -10,7 +10,7 @@ from scipy.special import ndtri
 
 from medval._errors import InputError
 from medval._types import Estimate
-from medval.stats._validate import check_confidence_level
+from medval.stats import check_confidence_level
 
 __all__ = ["ASSUMPTIONS", "estimate_performance"]
 

@@ -21,13 +21,16 @@ from scipy.stats import rankdata
 
 from medval._errors import InputError
 from medval._types import Estimate
-from medval.stats import auroc_ci, benjamini_hochberg, holm, threshold_metric_ci
-from medval.stats._validate import (
+from medval.stats import (
+    auroc_ci,
+    benjamini_hochberg,
     check_binary_labels,
     check_clusters,
     check_confidence_level,
     check_scores,
+    holm,
     normalise_random_state,
+    threshold_metric_ci,
 )
 
 __all__ = ["SUBGROUP_METRICS", "intersect", "subgroup_keys", "subgroup_table"]

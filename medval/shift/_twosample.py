@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.stats import ks_2samp
 
 from medval._errors import InputError
-from medval.stats._validate import check_confidence_level, normalise_random_state
+from medval.stats import check_confidence_level, normalise_random_state
 
 __all__ = ["KERNELS", "bbsd_ks", "mmd_test"]
 

@@ -5,6 +5,9 @@ registry, a vectorised stratified / patient-clustered bootstrap
 (percentile, basic, BCa), DeLong's AUROC interval and paired test,
 binomial intervals, operating points, paired non-inferiority comparisons
 and multiplicity adjustments. numpy and scipy only.
+
+The input checks (``check_*``, ``normalise_random_state``) are public so
+that the other analysis rooms validate arrays with the same messages.
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ from medval.stats._proportion import (
     proportion_ci,
     threshold_metric_ci,
 )
+from medval.stats._validate import (
+    check_binary_labels,
+    check_clusters,
+    check_confidence_level,
+    check_scores,
+    normalise_random_state,
+)
 
 __all__ = [
     "METRICS",
@@ -65,6 +75,10 @@ __all__ = [
     "bootstrap_ci",
     "brier_score",
     "case_proportion_ci",
+    "check_binary_labels",
+    "check_clusters",
+    "check_confidence_level",
+    "check_scores",
     "choose_threshold",
     "clustered_proportion_ci",
     "compare",
@@ -77,6 +91,7 @@ __all__ = [
     "holm",
     "log_loss",
     "macro_auroc",
+    "normalise_random_state",
     "npv",
     "ovr_auroc",
     "ppv",
