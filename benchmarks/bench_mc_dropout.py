@@ -8,21 +8,49 @@ Times are relative to one deterministic pass over the same batch (best of
 the repeats, after a warm-up). On CPU, medval's default folds at most 256
 rows per pass (``mc_chunk``), which for a batch of 256 is a loop.
 
+medval draws its dropout masks per case (keyed by seed and case id, so the
+samples do not depend on batching). The "torch RNG" rows run the same
+predict() with the sampler it had before: dropout modules in train mode,
+masks from torch's generator (kept here, for this comparison only).
+
 Run: python benchmarks/bench_mc_dropout.py [--quick] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import time
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import torch
 from torch import nn
 
-from medval.inference import predict
+from medval.inference import _predict, predict
+from medval.inference._head import set_dropout
+from medval.inference._masks import U64
+from medval.inference._sampler import Sampler
+
+
+class TorchRngSampler(Sampler):
+    """The sampler before per-case masks: dropout in train mode, torch's generator."""
+
+    def _sample(
+        self, forward: Callable[[int], Any], b: int, keys: U64, stream: tuple[int, ...]
+    ) -> torch.Tensor:
+        set_dropout(self.model, True)
+        try:
+            return self._chunks(lambda _first, count: forward(count), b)
+        finally:
+            set_dropout(self.model, False)
+
+
+def torch_rng_sampler() -> contextlib.AbstractContextManager[Any]:
+    """predict() with :class:`TorchRngSampler` inside."""
+    return mock.patch.object(_predict, "Sampler", TorchRngSampler)
 
 
 class Block(nn.Module):
@@ -101,19 +129,37 @@ def bench_model(kind: str, x: torch.Tensor, t: int, dev: torch.device, repeats: 
     def medval(**kw: Any) -> Callable[[], object]:
         return lambda: predict(model, [x], mc_samples=t, device=dev, **kw)
 
+    def torch_rng(**kw: Any) -> Callable[[], object]:
+        def run() -> object:
+            with torch_rng_sampler():
+                return predict(model, [x], mc_samples=t, device=dev, **kw)
+
+        return run
+
     base = timed(one, dev, repeats)
     rows = {"one deterministic pass": base}
     rows["naive loop (T passes)"] = timed(lambda: naive_loop(model, x, t), dev, repeats)
-    rows["medval.predict"] = timed(medval(), dev, repeats)
-    rows["medval head=False"] = timed(medval(head=False), dev, repeats)
+    configs: dict[str, dict[str, Any]] = {"": {}, " head=False": {"head": False}}
     if kind == "deep":
-        rows["medval head=False chunk=1"] = timed(medval(head=False, mc_chunk=1), dev, repeats)
-        rows["medval head=False chunk=T"] = timed(medval(head=False, mc_chunk=t), dev, repeats)
+        configs[" head=False chunk=1"] = {"head": False, "mc_chunk": 1}
+        configs[" head=False chunk=T"] = {"head": False, "mc_chunk": t}
+    ratio: dict[str, float] = {}  # per-case masks / torch RNG, by configuration
+    for label, kw in configs.items():
+        # alternated, best of the repeats: a background spike hits both alike
+        new, old = float("inf"), float("inf")
+        for _ in range(2):
+            new = min(new, timed(medval(**kw), dev, repeats))
+            old = min(old, timed(torch_rng(**kw), dev, repeats))
+        rows[f"medval{label or '.predict'}"] = new
+        rows[f"torch RNG{label or ' sampler'}"] = old
+        ratio[label.strip() or "default"] = new / old
     # Measured again at the end: a background spike during the first timing
     # must not inflate every ratio.
     base = rows["one deterministic pass"] = min(base, timed(one, dev, repeats))
     for name, sec in rows.items():
         print(f"{kind:<6} {name:<28} {sec:8.3f} {sec / base:10.2f}")
+    ratios = ", ".join(f"{label} {r:.2f}" for label, r in ratio.items())
+    print(f"{kind:<6} -> per-case masks / torch RNG sampler: {ratios} (target <= 1.2, head cached)")
     if kind == "head":
         print(
             f"head   -> medval (head caching) / one pass = {rows['medval.predict'] / base:.2f} "
@@ -135,12 +181,13 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=None, help="image side (default 32; GPU 64)")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=None, help="timings per method (default 5)")
     args = ap.parse_args()
     dev = torch.device(args.device)
     size = args.size or (16 if args.quick else (64 if dev.type == "cuda" else 32))
     batch = 32 if args.quick else args.batch
     t = 5 if args.quick else args.samples
-    repeats = 1 if args.quick else 5
+    repeats = args.repeats or (1 if args.quick else 5)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     x = torch.randn(batch, 1, size, size, generator=torch.Generator().manual_seed(0)).to(dev)
     print(f"device={dev} batch={batch} image={size}x{size} T={t} threads={torch.get_num_threads()}")

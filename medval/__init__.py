@@ -36,6 +36,8 @@ __all__ = [
     "UnsafeModelError",
     "ValidationResult",
     "__version__",
+    "assert_results_agree",
+    "diff_results",
     "evaluate",
     "predict",
     "wrap",
@@ -47,11 +49,14 @@ _LAZY = {
     "evaluate": "medval.evaluate",
     "ValidationResult": "medval._result",
     "wrap": "medval._wrap",
+    "diff_results": "medval.diff",
+    "assert_results_agree": "medval.diff",
 }
 
 if TYPE_CHECKING:
     from medval._result import ValidationResult
     from medval._wrap import wrap
+    from medval.diff import assert_results_agree, diff_results
     from medval.evaluate import evaluate
     from medval.inference import predict
 
@@ -69,6 +74,7 @@ _SUBPACKAGES = frozenset(
         "uncertainty",
         "gate",
         "checklist",
+        "diff",
     }
 )
 

@@ -28,6 +28,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(ExitCode.USAGE_ERROR)
 
 
+def _add_reproduce(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reproduce",
+        metavar="RESULT",
+        help="an earlier run's result.json: state in the report whether this run reproduces it",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="for --reproduce: |a - b| <= T * max(1, |a|, |b|) (default: medval diff's)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     from medval import __version__
 
@@ -41,7 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run the demo validation (synthetic DICOM cohort, small CNN) and write a report",
     )
     d.add_argument("--out", required=True, help="output folder (created)")
-    d.add_argument("--seed", type=int, default=0, help="seed for data, training and bootstrap")
+    d.add_argument("--seed", type=int, default=0, help="seed for the data and every statistic")
+    d.add_argument(
+        "--train",
+        action="store_true",
+        help="retrain the demo CNN here instead of using the shipped weights "
+        "(the trained model depends on this machine's CPU kernels and threads)",
+    )
+    _add_reproduce(d)
     d.add_argument("--quiet", action="store_true", help="no progress output")
 
     v = sub.add_parser("validate", help="run a validation spec (medval.toml) on your data")
@@ -60,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CSV",
         help="baseline predictions (case_id, probability) for the [baseline] non-inferiority test",
     )
+    _add_reproduce(v)
     v.add_argument("--quiet", action="store_true", help="no progress output")
 
     g = sub.add_parser("gate", help="re-judge an existing result.json against a spec's criteria")
@@ -68,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--junit-xml", metavar="PATH", help="write JUnit XML, one testcase per criterion"
     )
+
+    _add_diff_parser(sub)
 
     sub.add_parser("schema", help="print the JSON Schema of medval.toml (for editors)")
 
@@ -85,6 +109,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     ci.add_argument("--out", metavar="YAML", help="write here instead of printing")
     return p
+
+
+def _add_diff_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    from medval.diff import DEFAULT_TOLERANCE
+
+    f = sub.add_parser(
+        "diff",
+        help="compare two result.json files: exit 0 if they agree within tolerance, 1 if not",
+    )
+    f.add_argument("a", metavar="A", help="result.json of run A (or its folder)")
+    f.add_argument("b", metavar="B", help="result.json of run B (or its folder)")
+    f.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        metavar="T",
+        help="numbers agree when |a-b| <= T*max(1,|a|,|b|) (default %(default)g); "
+        "gate verdicts and model/data hashes must be identical",
+    )
+    f.add_argument(
+        "--keys",
+        action="append",
+        metavar="PATTERN",
+        help="compare only keys matching this glob, e.g. 'discrimination.*' (repeatable)",
+    )
+    f.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+
+def _diff(args: argparse.Namespace) -> ExitCode:
+    import json
+
+    from medval.diff import diff_results
+
+    try:
+        diff = diff_results(args.a, args.b, tolerance=args.tolerance, keys=args.keys)
+    except InputError as exc:  # an unreadable file is a usage error here, not a data error
+        print(f"medval: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE_ERROR
+    text = json.dumps(diff.to_dict(), indent=2, sort_keys=True) if args.json else diff.table()
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `medval diff A B | head`: the verdict is the exit code
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return ExitCode.OK if diff.agree else ExitCode.GATE_FAILED
 
 
 _MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR"}
@@ -169,12 +240,21 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
         return ExitCode.OK
     if args.command == "gate":
         return _gate(args)
+    if args.command == "diff":
+        return _diff(args)
     from medval import run
 
     progress = not args.quiet and sys.stderr.isatty()
     if args.command == "demo":
         outcome = run.run_demo(
-            args.out, seed=args.seed, progress=progress, quiet=args.quiet, argv=argv
+            args.out,
+            seed=args.seed,
+            train=args.train,
+            progress=progress,
+            quiet=args.quiet,
+            argv=argv,
+            reproduce=args.reproduce,
+            tolerance=args.tolerance,
         )
     else:
         from medval import gate
@@ -189,6 +269,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
                 quiet=args.quiet,
                 argv=argv,
                 baseline=args.baseline,
+                reproduce=args.reproduce,
+                tolerance=args.tolerance,
             )
         except Exception as exc:
             if args.junit_xml:  # CI still sees every criterion, each as an error
@@ -203,6 +285,13 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
     print()
     print(verdict_table(outcome.verdicts))
     print(f"\nreport: {outcome.report}\nresult: {outcome.result_json}")
+    rep = outcome.result.provenance.get("reproduces")
+    if rep:
+        word = "reproduces" if rep["agree"] else "does NOT reproduce"
+        print(
+            f"{word} run {rep['result_sha256'][:16]} within {rep['tolerance']:g} "
+            f"({rep['n_differences']} differences; details: medval diff)"
+        )
     if args.command == "demo":
         # The demo shows a gate; only an error (a bug) changes its exit code.
         errors = any(v.status == "error" for v in outcome.verdicts)

@@ -14,6 +14,7 @@ from typing import Any
 
 from medval._provenance import (
     command_line,
+    environment_fingerprint,
     file_sha256,
     git_commit,
     package_versions,
@@ -101,6 +102,8 @@ def run_spec(
     quiet: bool = False,
     argv: Sequence[str] | None = None,
     baseline: str | Path | None = None,
+    reproduce: str | Path | None = None,
+    tolerance: float | None = None,
 ) -> RunOutcome:
     """Run a validation spec: read the cohort, predict, evaluate, judge, write outputs.
 
@@ -118,9 +121,14 @@ def run_spec(
     baseline : path, optional
         Baseline predictions CSV (overrides ``baseline.predictions``; the
         margin comes from the spec's ``[baseline]``).
+    reproduce : path, optional
+        An earlier run's ``result.json``: the new result is compared with it
+        (:func:`medval.diff.diff_results`) and the report states whether it
+        reproduces that run within ``tolerance``.
+    tolerance : float, optional
+        For ``reproduce``; default :data:`medval.diff.DEFAULT_TOLERANCE`.
     """
     import numpy as np
-    import torch
     from torch.utils.data import DataLoader
 
     from medval import gate, io
@@ -131,6 +139,7 @@ def run_spec(
 
     if not isinstance(spec, Spec):
         spec = read_spec(spec)
+    earlier = None if reproduce is None else _read_earlier(reproduce, tolerance)
     if baseline is not None and not spec.has("baseline"):
         from medval._errors import SpecError
 
@@ -249,12 +258,14 @@ def run_spec(
             "versions": package_versions(),
             "platform": platform_summary(),
             "device": "none (precomputed predictions)" if device is None else str(device.type),
-            "torch_threads": torch.get_num_threads(),
+            "environment": environment_fingerprint(device),
             "command": command_line(argv),
         }
     )
     verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
     gate.record(result, verdicts)
+    if earlier is not None:
+        _record_reproduction(result, earlier, tolerance, log)
     outputs = write_outputs(result, out)
     pos_index = 1 if pos is None else class_names.index(pos)
     if len(class_names) == 2:  # the baseline format: one positive-class probability
@@ -268,6 +279,44 @@ def run_spec(
     log(f"wrote {outputs.report} and {outputs.result_json.name}")
     (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
     return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
+
+
+def _read_earlier(path: str | Path, tolerance: float | None) -> tuple[ValidationResult, str]:
+    """The run to reproduce, read (and the tolerance checked) before any heavy work."""
+    from medval._errors import SpecError
+    from medval.diff import DEFAULT_TOLERANCE
+
+    t = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if not (isinstance(t, (int, float)) and t >= 0 and t == t and t != float("inf")):
+        raise SpecError(f"--tolerance must be a finite number >= 0; got {tolerance!r}.")
+    p = Path(path)
+    if p.is_dir():
+        p = p / "result.json"
+    result = ValidationResult.read_json(p)
+    return result, file_sha256(p)
+
+
+def _record_reproduction(
+    result: ValidationResult,
+    earlier: tuple[ValidationResult, str],
+    tolerance: float | None,
+    log: _Log,
+) -> None:
+    from medval.diff import DEFAULT_TOLERANCE, diff_results
+
+    t = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
+    d = diff_results(earlier[0], result, tolerance=t)
+    largest = "none" if d.largest is None else f"{d.largest[0]:.3g} ({d.largest[1]})"
+    result.provenance["reproduces"] = {
+        "result_sha256": earlier[1],
+        "tolerance": t,
+        "agree": d.agree,
+        "compared": sum(d.compared.values()),
+        "n_differences": len(d.differences),
+        "largest": largest,
+    }
+    word = "reproduces" if d.agree else "does NOT reproduce"
+    log(f"{word} run {earlier[1][:16]} within {t:g} ({len(d.differences)} differences)")
 
 
 def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) -> Any:
@@ -495,18 +544,38 @@ def run_demo(
     out_dir: str | Path,
     *,
     seed: int = 0,
+    train: bool = False,
     progress: bool = False,
     quiet: bool = False,
     argv: Sequence[str] | None = None,
-    train: Callable[..., Any] | None = None,
+    trainer: Callable[..., Any] | None = None,
+    reproduce: str | Path | None = None,
+    tolerance: float | None = None,
 ) -> RunOutcome:
     """The embedded main job: synthetic multi-site DICOM cohort → CNN → report.
 
-    Writes the cohort to ``out_dir/cohort/``, the trained weights to
+    Writes the cohort to ``out_dir/cohort/``, the model's weights to
     ``out_dir/model.pt``, a copyable spec to ``out_dir/medval.toml`` and the
     validation outputs (``report.html``, ``result.json``, ``run.log``) to
     ``out_dir``.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the synthetic cohort and of every statistic.
+    train : bool, default False
+        Retrain the CNN on this cohort's development sites with the shipped
+        recipe (:func:`medval.demo.load_recipe`, its training seed included)
+        instead of using the shipped weights. The trained model
+        depends on the machine (CPU kernels, threads); the shipped one does
+        not.
+    trainer : callable, optional
+        Replaces :func:`medval.demo.train` when ``train=True`` (tests).
+    reproduce, tolerance
+        As in :func:`run_spec`.
     """
+    import shutil
+
     import numpy as np
     import torch
 
@@ -517,21 +586,35 @@ def run_demo(
     log = _Log(quiet)
     log(f"writing a synthetic multi-site DICOM cohort to {out.name}/cohort (seed {seed})")
     info = demo.write_cohort(out / "cohort", seed=seed)
-    data = io.load_cohort(
-        out / "cohort" / "dicom",
-        out / "cohort" / "labels.csv",
-        class_names=list(info.class_names),
-        progress=progress,
-    )
-    train_ids = list(data.cohort.index[data.cohort["split"] == "train"])
-    dataset = io.DicomDataset(
-        [data.paths[c] for c in train_ids], train_ids, window=info.window, size=info.image_size
-    )
-    labels = data.cohort.loc[train_ids, "label"].to_numpy(dtype=np.int64)
-    log(f"training the demo CNN on {len(train_ids)} images from the development sites")
-    model = demo.make_model()
-    (train or demo.train)(model, dataset, labels, seed=seed, progress=progress)
-    torch.save(model.state_dict(), out / "model.pt")
+    recipe = demo.load_recipe()
+    if train:
+        data = io.load_cohort(
+            out / "cohort" / "dicom",
+            out / "cohort" / "labels.csv",
+            class_names=list(info.class_names),
+            progress=progress,
+        )
+        train_ids = list(data.cohort.index[data.cohort["split"] == "train"])
+        dataset = io.DicomDataset(
+            [data.paths[c] for c in train_ids], train_ids, window=info.window, size=info.image_size
+        )
+        labels = data.cohort.loc[train_ids, "label"].to_numpy(dtype=np.int64)
+        log(
+            f"training the demo CNN on {len(train_ids)} images from the development sites "
+            "(the trained model depends on this machine's CPU kernels and threads)"
+        )
+        model = demo.make_model()
+        settings = {k: recipe[k] for k in ("epochs", "batch_size", "lr", "augment")}
+        (trainer or demo.train)(
+            model, dataset, labels, seed=int(recipe["train_seed"]), progress=progress, **settings
+        )
+        torch.save(model.state_dict(), out / "model.pt")
+    else:
+        log(
+            f"using the shipped demo weights (trained once on cohort seed "
+            f"{recipe['cohort_seed']}; --train retrains on this machine)"
+        )
+        shutil.copyfile(demo.shipped_weights(), out / "model.pt")
     spec_path = out / "medval.toml"
     center, width = info.window
     spec_path.write_text(
@@ -544,12 +627,20 @@ def run_demo(
         ),
         encoding="utf-8",
     )
-    return run_spec(spec_path, out_dir=out, progress=progress, quiet=quiet, argv=argv)
+    return run_spec(
+        spec_path,
+        out_dir=out,
+        progress=progress,
+        quiet=quiet,
+        argv=argv,
+        reproduce=reproduce,
+        tolerance=tolerance,
+    )
 
 
 def summary_table(result: ValidationResult) -> str:
     """A plain-text table of the key numbers, for the terminal."""
-    from medval.report._render import _METRICS
+    from medval.report import SUMMARY_METRICS as _METRICS
 
     splits = result.values.get("evaluation.splits", [])
     head = ["split", "cases", *[label for _, label in _METRICS]]

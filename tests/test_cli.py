@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import shlex
@@ -144,13 +145,21 @@ def test_internal_error_exit_4_never_success(
     assert all(kind == "error" and "analysis crashed" in msg for _, kind, msg in cases)
 
 
-def test_demo_spec_is_copyable(demo_run: Path, tmp_path: Path) -> None:
+def test_demo_spec_is_copyable_and_the_copy_reproduces_the_demo(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     copy = tmp_path / "mine"
     shutil.copytree(demo_run / "cohort", copy / "cohort")
     shutil.copy(demo_run / "model.pt", copy / "model.pt")
     shutil.copy(demo_run / "medval.toml", copy / "medval.toml")
-    assert main(["validate", str(copy / "medval.toml"), "--quiet"]) == 0
-    assert (copy / "validation" / "report.html").is_file()
+    earlier = demo_run / "result.json"
+    code = main(["validate", str(copy / "medval.toml"), "--quiet", "--reproduce", str(earlier)])
+    assert code == 0
+    assert "reproduces run" in capsys.readouterr().out
+    html = (copy / "validation" / "report.html").read_text(encoding="utf-8")
+    digest = hashlib.sha256(earlier.read_bytes()).hexdigest()
+    assert re.search(rf"reproduces run <span class=\"mono\">{digest[:16]}</span>", html)
+    assert main(["diff", str(earlier), str(copy / "validation" / "result.json")]) == 0
 
 
 def _junit_cases(path: Path) -> list[tuple[str, str, str]]:
@@ -383,7 +392,7 @@ def test_example_spec_and_workflow_fit_the_command_line() -> None:
     assert crits["auroc-per-age-band"].small_groups == "skip"
     assert crits["coverage-per-scanner"].field == "coverage"
     assert crits["no-patient-leakage"].threshold is False
-    yaml = pytest.importorskip("yaml")
+    import yaml
     workflow = yaml.safe_load((REPO / "examples" / "github-actions.yml").read_text("utf-8"))
     steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
     runs = [s for s in steps if "medval validate" in s.get("run", "")]

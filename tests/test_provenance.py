@@ -27,3 +27,31 @@ def test_git_commit_clean_dirty_and_absent(tmp_path: Path) -> None:
     assert git_commit(repo) == sha
     (repo / "medval.toml").write_text("x = 2\n", encoding="utf-8")
     assert git_commit(repo) == f"{sha}-dirty"
+
+
+def test_environment_fingerprint_names_the_arithmetic_not_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import getpass
+    import platform
+
+    import torch
+
+    from medval._provenance import environment_fingerprint
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    env = environment_fingerprint(torch.device("cpu"))
+    for key in ("medval", "torch", "numpy", "scipy", "scikit-learn", "pydicom", "python", "os"):
+        assert env[key], key
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert env["torch_threads"] == torch.get_num_threads()
+    assert env["deterministic_algorithms"] is torch.are_deterministic_algorithms_enabled()
+    assert env["numeric_settings"] == {"ATEN_CPU_CAPABILITY": "default"}
+    assert env["device"] == "cpu" and "gpu" not in env and "cuda" not in env
+    text = repr(env)
+    user = getpass.getuser()
+    node = platform.node()
+    assert len(node) < 4 or node not in text  # a very short host name can occur by chance
+    assert user in repr(sorted(env)) or user not in repr(list(env.values()))
+    assert str(Path.home()) not in text and "/" not in env["os"]
+    assert environment_fingerprint(None)["device"].startswith("none")

@@ -57,7 +57,8 @@ def _contains(blob: bytes, value: str) -> bool:
     """Whether ``value`` occurs in ``blob``; numbers only as whole numbers.
 
     A planted time like 140350 must not match the digits inside a float such
-    as 0.9140350..., so numeric values need non-digit neighbours; dates are
+    as 0.9140350... or 12.140350, so numeric values need non-digit neighbours
+    and must not follow a decimal point; dates are
     also searched in ISO form (1958-04-12).
     """
     if not value.isdigit():
@@ -65,7 +66,10 @@ def _contains(blob: bytes, value: str) -> bool:
     forms = [value]
     if len(value) == 8:
         forms.append(f"{value[:4]}-{value[4:6]}-{value[6:]}")
-    return any(re.search(rb"(?<!\d)" + re.escape(f.encode()) + rb"(?!\d)", blob) for f in forms)
+    # Not after a digit, nor as the fraction of a decimal (an SVG coordinate 123.072045).
+    return any(
+        re.search(rb"(?<!\d)(?<!\d\.)" + re.escape(f.encode()) + rb"(?!\d)", blob) for f in forms
+    )
 
 
 def _output_files(out: Path) -> list[Path]:
@@ -220,13 +224,19 @@ def test_report_renders_in_headless_chromium(demo_run: Path, tmp_path: Path) -> 
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 50_000
 
 
-def test_demo_shows_epistemic_uncertainty_rising_on_the_external_scanner(demo_run: Path) -> None:
+def test_demo_says_whether_epistemic_uncertainty_flags_the_external_scanner(
+    demo_run: Path,
+) -> None:
+    # The shipped model's MC-dropout uncertainty does not rise on the unseen
+    # scanner (p about 0.12, far from both 0.01 and 0.05): the report must say
+    # so rather than stay silent or claim the opposite.
     values = json.loads((demo_run / "result.json").read_text(encoding="utf-8"))["values"]
     assert values["uncertainty.mc_samples"] == 20
-    ext = values["split.external.uncertainty.epistemic_mean"]
-    assert ext > values["uncertainty.epistemic_mean"]
-    assert values["split.external.uncertainty.epistemic_higher_p"] < 0.01
+    p = values["split.external.uncertainty.epistemic_higher_p"]
+    assert 0.05 <= p <= 1.0
     html = (demo_run / "report.html").read_text(encoding="utf-8")
+    assert "Epistemic (model) uncertainty is not higher on &#39;external&#39;" in html
+    assert "cannot serve as an alarm for this shift" in html
     assert "Referral curve" in html and "Reliability diagram" in html
 
 

@@ -73,7 +73,16 @@ def _fit_logistic(z: NDArray[np.float64], d: NDArray[np.float64], l2: float) -> 
         grad = design.T @ (special.expit(eta) - d) + penalty * beta
         return value, grad
 
-    res = optimize.minimize(loss, np.zeros(design.shape[1]), jac=True, method="L-BFGS-B")
+    # Converged to the (unique, strictly convex) optimum rather than stopped
+    # early: an early stop amplifies 1e-7 input noise from another CPU's
+    # kernels into 1e-4 changes of the weights.
+    res = optimize.minimize(
+        loss,
+        np.zeros(design.shape[1]),
+        jac=True,
+        method="L-BFGS-B",
+        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000},
+    )
     return np.asarray(res.x, dtype=np.float64)
 
 

@@ -2,7 +2,9 @@
 
 ``write_cohort`` writes three fictional CT sites (the third out of
 distribution) as real DICOM files with fake PHI, and ``make_model`` /
-``train`` give a small one-logit CNN to validate on it. torch and pydicom
+``train`` give a small one-logit CNN to validate on it; ``shipped_weights``
+is that CNN trained once from the recorded recipe (``load_recipe``), so the
+demo gives the same answer on every machine. torch and pydicom
 load only when a name that needs them is first used.
 """
 
@@ -11,7 +13,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["DemoCohortInfo", "DemoNet", "TrainingLog", "make_model", "train", "write_cohort"]
+__all__ = [
+    "DemoCohortInfo",
+    "DemoNet",
+    "TrainingLog",
+    "load_recipe",
+    "make_model",
+    "shipped_weights",
+    "train",
+    "train_recipe",
+    "write_cohort",
+]
 
 _LAZY = {
     "DemoCohortInfo": "medval.demo._cohort",
@@ -20,11 +32,15 @@ _LAZY = {
     "TrainingLog": "medval.demo._model",
     "make_model": "medval.demo._model",
     "train": "medval.demo._model",
+    "load_recipe": "medval.demo._weights",
+    "shipped_weights": "medval.demo._weights",
+    "train_recipe": "medval.demo._weights",
 }
 
 if TYPE_CHECKING:
     from medval.demo._cohort import DemoCohortInfo, write_cohort
     from medval.demo._model import DemoNet, TrainingLog, make_model, train
+    from medval.demo._weights import load_recipe, shipped_weights, train_recipe
 
 
 def __getattr__(name: str) -> Any:

@@ -28,6 +28,7 @@ from medval.demo._sites import SITES, Site
 
 __all__ = ["DemoCohortInfo", "write_cohort"]
 
+CLASS_NAMES = ("no lesion", "lesion")
 _PREVALENCE = 0.38
 _SPLIT_FRACTIONS = (("train", 0.6), ("calibration", 0.2), ("internal", 0.2))
 _IMAGES_PER_PATIENT = (np.array([1, 2, 3, 4]), np.array([0.4, 0.3, 0.2, 0.1]))
@@ -305,7 +306,7 @@ def write_cohort(
         label_counts={k: (v[0], v[1]) for k, v in label_counts.items()},
         window=WINDOW,
         image_size=(IMAGE_SIZE, IMAGE_SIZE),
-        class_names=("no lesion", "lesion"),
+        class_names=CLASS_NAMES,
         phi_keywords=PHI_KEYWORDS,
         phi_values=frozenset(phi_values),
         junk_files=tuple(sorted(j for j in (junk_text, junk_trunc) if j)),

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
 from medval._errors import InputError
 from medval._types import Predictions
-from medval.inference._head import HeadPlan, dropout_modules, find_head, set_dropout
+from medval.inference._head import dropout_modules
+from medval.inference._ids import CaseIds
+from medval.inference._masks import case_keys
+from medval.inference._sampler import OutputKind, Sampler
 from medval.inference._tta import resolve_tta
 
 __all__ = ["predict", "resolve_device"]
 
-_CPU_FOLD_ROWS = 256  # folding more rows is slower on CPU (measured)
 _SAME_ATOL = 1e-6  # float32 rounding of identical inputs in differently sized batches
-
-OutputKind = Literal["logits", "probabilities"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -49,132 +49,6 @@ def _split_batch(batch: Any, input_key: str) -> tuple[torch.Tensor, list[str] | 
             raise InputError("the loader yielded an empty tuple; expected (inputs, ...).")
         return batch[0], None
     return batch, None
-
-
-def _to_probabilities(out: torch.Tensor, output: OutputKind) -> torch.Tensor:
-    if out.ndim == 1:
-        out = out[:, None]
-    if out.ndim != 2:
-        raise InputError(f"the model must return (batch, K) scores; got shape {tuple(out.shape)}.")
-    out = out.float()
-    if output == "logits":
-        if out.shape[1] == 1:
-            p1 = torch.sigmoid(out)
-            return torch.cat([1.0 - p1, p1], dim=1)
-        return torch.softmax(out, dim=1)
-    if out.shape[1] == 1:
-        return torch.cat([1.0 - out, out], dim=1)
-    return out
-
-
-def _repeat(a: Any, c: int) -> Any:
-    if isinstance(a, torch.Tensor) and a.ndim >= 1:
-        return a.repeat(c, *([1] * (a.ndim - 1)))
-    return a
-
-
-class _Sampler:
-    """Draws MC samples from one model, caching the backbone when it can."""
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        *,
-        mc_samples: int,
-        output: OutputKind,
-        head: str | torch.nn.Module | Sequence[str] | bool | None,
-        mc_chunk: int | None,
-        embed: torch.nn.Module | None,
-    ) -> None:
-        self.model, self.T, self.output = model, mc_samples, output
-        self.head, self.mc_chunk, self.embed = head, mc_chunk, embed
-        self.plan: HeadPlan | None = None
-        self.probed = False
-        self.features: list[torch.Tensor] = []
-
-    def _embed_hook(self) -> Any:
-        def hook(_m: torch.nn.Module, args: tuple[Any, ...]) -> None:
-            self.features.append(args[0].detach().flatten(1).float().cpu())
-
-        return None if self.embed is None else self.embed.register_forward_pre_hook(hook)
-
-    def _eval(self, fn: Callable[[], Any]) -> Any:
-        handle = self._embed_hook()
-        try:
-            return fn()
-        finally:
-            if handle is not None:
-                handle.remove()
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities of shape (S, b, K): S = 1 (deterministic) or T."""
-        model = self.model
-        if self.T == 0:
-            out = self._eval(lambda: model(x))
-            return _to_probabilities(_check_out(out), self.output)[None]
-        # The embedding comes from whichever deterministic pass reaches its
-        # module first: the probe, the backbone (capture) or the head.
-        n_features = len(self.features)
-        captured = None
-        if not self.probed:
-            self.probed = True
-            if self.head is not False:
-                head = None if self.head is True else self.head
-                self.plan, captured = self._eval(lambda: find_head(model, x, head))
-                # The probe's full pass comes first; the head's replay check may add more.
-                del self.features[n_features + 1 :]
-        b = x.shape[0]
-        plan = self.plan
-        if plan is not None:
-            if captured is None:
-                captured = self._eval(lambda: plan.capture(model, x))
-            args, kwargs = captured
-            if self.embed is not None and len(self.features) == n_features:
-                self._eval(lambda: plan.run(*args, **kwargs))
-
-            def forward(c: int) -> Any:
-                return plan.run(*(_repeat(a, c) for a in args), **kwargs)
-        else:
-            if self.embed is not None and len(self.features) == n_features:
-                self._eval(lambda: model(x))
-
-            def forward(c: int) -> Any:
-                return model(_repeat(x, c))
-
-        set_dropout(model, True)
-        try:
-            return self._chunks(forward, b)
-        finally:
-            set_dropout(model, False)
-
-    def _chunks(self, forward: Callable[[int], Any], b: int) -> torch.Tensor:
-        if self.mc_chunk is not None:
-            c = self.mc_chunk
-        elif next(self.model.parameters(), torch.empty(0)).device.type == "cuda":
-            c = self.T
-        else:
-            c = max(1, _CPU_FOLD_ROWS // max(b, 1))
-        parts: list[torch.Tensor] = []
-        done = 0
-        while done < self.T:
-            step = min(c, self.T - done)
-            try:
-                out = _check_out(forward(step))
-            except torch.cuda.OutOfMemoryError:
-                if c == 1:
-                    raise
-                c = max(1, c // 2)
-                torch.cuda.empty_cache()
-                continue
-            parts.append(_to_probabilities(out, self.output).view(step, b, -1))
-            done += step
-        return torch.cat(parts)
-
-
-def _check_out(out: Any) -> torch.Tensor:
-    if not isinstance(out, torch.Tensor):
-        raise InputError(f"the model returned {type(out).__name__}; expected a tensor of scores.")
-    return out
 
 
 def _embed_module(model: torch.nn.Module, embeddings: bool | str) -> torch.nn.Module | None:
@@ -215,8 +89,15 @@ def predict(
 
     With ``mc_samples=T > 0`` this is MC dropout (Gal and Ghahramani 2016):
     only the dropout modules (Dropout, Dropout1d/2d/3d, AlphaDropout,
-    FeatureAlphaDropout) run in train mode; BatchNorm and everything else
-    stay in eval. ``mc_probabilities`` (T, n, K) holds the samples and
+    FeatureAlphaDropout) drop units, with torch's train-mode formulas;
+    BatchNorm and everything else stay in eval. The masks are drawn per
+    case from a counter-based generator keyed by ``(seed, case id)`` (by
+    running position when no ids are known), so a case's samples are the
+    same whatever the batch size, the order of the cases, ``mc_chunk`` or
+    the number of loader workers (the masks are bit-identical on every
+    machine; they are not torch's own dropout draws). Every dropout input
+    must have the batch as its first dimension. ``mc_probabilities``
+    (T, n, K) holds the samples and
     ``probabilities`` their mean (probabilities are averaged, never
     logits). A list of models is a deep ensemble (Lakshminarayanan et al.
     2017) and ``tta`` adds test-time augmentation; samples of every member
@@ -231,7 +112,8 @@ def predict(
     loader : iterable of batches
         Yields tensors, ``(inputs, ...)`` tuples (first element is the input)
         or dicts with the input under ``input_key`` and optionally
-        ``"case_id"``. Must not shuffle.
+        ``"case_id"``. Must not shuffle when case ids come from
+        ``case_ids`` or ``loader.dataset`` (they are matched by position).
     output : {"logits", "probabilities"}, default "logits"
         What the model returns. Declared, never guessed. A single column
         (a binary head) becomes two columns ``[1 - p, p]``.
@@ -240,6 +122,8 @@ def predict(
     case_ids : sequence of str, optional
         Needed when batches do not carry ``"case_id"``; otherwise taken from
         the batches, or ``loader.dataset.case_ids``, else ``"0".."n-1"``.
+        MC dropout masks are keyed by these ids (same order of sources);
+        cases sharing an id get the same masks.
     class_names : sequence of str, optional
     input_key : str, default "image"
     progress : bool, default False
@@ -248,26 +132,26 @@ def predict(
         0 is one deterministic pass; T > 0 draws T dropout samples, folded
         into the batch (``mc_chunk`` samples per forward pass).
     seed : int, default 0
-        Torch sampling runs in ``torch.random.fork_rng`` seeded with it;
-        the global generator is untouched. Results depend on the batch size.
+        Run seed of the dropout masks (with each case's id). Anything else
+        random in the model or ``tta`` runs in ``torch.random.fork_rng``
+        seeded with it; the global generator is untouched.
     tta : {"hflip", "flips"} or sequence of callables, optional
         Test-time augmentations of the input batch, one sample each (times
         T with MC dropout).
     head : str, torch.nn.Module, list of str, bool or None, default None
         Head caching for MC dropout: the backbone runs once and only the
-        head is sampled T times; same numbers as ``head=False`` for the same
-        seed and ``mc_chunk``. ``None`` (or ``True``) detects a trailing
-        submodule (or ``nn.Sequential`` tail) that holds every dropout
-        module and returns the model's output, else a chain of the last
-        modules the forward calls (``self.fc(self.drop(z))``); a name or
-        module names the head, a list of names the chain; ``False`` samples
-        the whole network. Every head is checked on the first batch: it must
-        recompute the model's output from its cached input.
+        head is sampled T times; same numbers as ``head=False``. ``None``
+        (or ``True``) detects a trailing submodule (or ``nn.Sequential``
+        tail) that holds every dropout module and returns the model's
+        output, else a chain of the last modules the forward calls
+        (``self.fc(self.drop(z))``); a name or module names the head, a list
+        of names the chain; ``False`` samples the whole network. Every head
+        is checked on the first batch: it must recompute the model's output
+        from its cached input.
     mc_chunk : int, optional
         MC samples per forward pass. Default: all T on CUDA (halved on
-        out-of-memory), ``256 // batch_size`` on CPU (at least 1). The
-        dropout masks drawn depend on it: fix it for samples that reproduce
-        across machines.
+        out-of-memory), ``256 // batch_size`` on CPU (at least 1). Speed
+        and memory only: the samples do not depend on it.
     embeddings : bool or str, default False
         Store penultimate features: ``True`` takes the input of the last
         ``nn.Linear``, a string names the module whose input to take. Taken
@@ -280,7 +164,9 @@ def predict(
     Raises
     ------
     InputError
-        On bad options, batches or model outputs, or an empty loader.
+        On bad options, batches or model outputs, or an empty loader; with
+        ``mc_samples > 0``, when a dropout module's input does not have the
+        batch as its first dimension.
 
     Warns
     -----
@@ -311,7 +197,7 @@ def predict(
         )
     modes = [{m: m.training for m in mdl.modules()} for mdl in models]
     samplers = [
-        _Sampler(
+        Sampler(
             mdl,
             mc_samples=mc_samples,
             output=output,
@@ -322,8 +208,7 @@ def predict(
         for i, mdl in enumerate(models)
     ]
     chunks: list[torch.Tensor] = []
-    batch_ids: list[str] = []
-    ids_complete = True
+    ids = CaseIds(case_ids, loader)
     batches: Iterable[Any] = loader
     if progress:
         from tqdm.auto import tqdm
@@ -337,11 +222,15 @@ def predict(
         with torch.random.fork_rng(devices=fork_devices), torch.inference_mode():
             torch.random.manual_seed(seed)
             for batch in batches:
-                x, ids = _split_batch(batch, input_key)
-                if not isinstance(x, torch.Tensor):
+                x, carried = _split_batch(batch, input_key)
+                if not isinstance(x, torch.Tensor) or x.ndim == 0:
+                    what = type(x).__name__ if not isinstance(x, torch.Tensor) else "0-d tensor"
                     raise InputError(
-                        f"the model input must be a torch.Tensor; got {type(x).__name__}."
+                        f"the model input must be a torch.Tensor with a batch dimension; "
+                        f"got {what}."
                     )
+                names = ids.take(x.shape[0], carried)
+                keys = case_keys(seed, names) if mc_samples > 0 else None
                 x = x.to(dev, non_blocking=True)
                 samples = []
                 for j, t in enumerate(transforms):
@@ -349,15 +238,11 @@ def predict(
                     for i, s in enumerate(samplers):
                         if j > 0 and i == 0:
                             s.embed, keep = None, s.embed
-                            samples.append(s(xt))
+                            samples.append(s(xt, keys, (i, j)))
                             s.embed = keep
                         else:
-                            samples.append(s(xt))
+                            samples.append(s(xt, keys, (i, j)))
                 chunks.append(torch.cat(samples).cpu())
-                if ids is None:
-                    ids_complete = False
-                else:
-                    batch_ids.extend(ids)
     finally:
         for mode in modes:
             for m, was_training in mode.items():
@@ -370,7 +255,7 @@ def predict(
         _warn_if_constant(mc, mc_samples, models)
     probs = mc.mean(axis=0)
     n = probs.shape[0]
-    ids_out = _case_ids(n, case_ids, batch_ids if ids_complete else None, loader)
+    ids_out = ids.final(n)
     emb = samplers[0].features
     return Predictions(
         case_ids=ids_out,
@@ -395,18 +280,3 @@ def _warn_if_constant(mc: np.ndarray, t: int, models: list[torch.nn.Module]) -> 
                 UserWarning,
                 stacklevel=3,
             )
-
-
-def _case_ids(
-    n: int, given: Sequence[str] | None, from_batches: list[str] | None, loader: Any
-) -> np.ndarray:
-    for source, ids in (
-        ("case_ids", given),
-        ("the batches' case_id", from_batches),
-        ("loader.dataset.case_ids", getattr(getattr(loader, "dataset", None), "case_ids", None)),
-    ):
-        if ids is not None:
-            if len(ids) != n:
-                raise InputError(f"{source} has {len(ids)} ids but the model scored {n} cases.")
-            return np.asarray([str(i) for i in ids])
-    return np.asarray([str(i) for i in range(n)])

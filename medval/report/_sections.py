@@ -212,6 +212,14 @@ def uncertainty_findings(result: ValidationResult) -> list[str]:
                 f"{v['uncertainty.epistemic_mean']:.4f} nats; one-sided Mann-Whitney "
                 f"p = {p:.1e}): the model recognises these images as unfamiliar."
             )
+        elif p is not None and p >= 0.05:
+            out.append(
+                f"Epistemic (model) uncertainty is not higher on '{name}' "
+                f"({v[f'split.{name}.uncertainty.epistemic_mean']:.4f} vs "
+                f"{v['uncertainty.epistemic_mean']:.4f} nats; one-sided Mann-Whitney "
+                f"p = {p:.2f}): MC dropout does not recognise these images as unfamiliar, "
+                "so it cannot serve as an alarm for this shift."
+            )
     rec = v.get("uncertainty.referral_for_sensitivity") or {}
     if rec.get("fraction") is not None and rec["fraction"] > 0.5:
         out.append(

@@ -79,14 +79,14 @@ class ChainNet(nn.Module):
 
 
 class _Boom(nn.Module):
-    """Raises once the dropout before it is switched on (i.e. while sampling)."""
+    """Raises while the dropout before it carries medval's mask hooks (i.e. while sampling)."""
 
     def __init__(self, drop: nn.Module) -> None:
         super().__init__()
         self.watch = [drop]  # a list, so that it is not registered twice
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.watch[0].training:
+        if self.watch[0]._forward_hooks:
             raise RuntimeError("boom")
         return x
 
@@ -283,6 +283,7 @@ def test_modes_restored_after_exception_while_sampling(
     with pytest.raises(RuntimeError, match="boom"):
         predict(model, _batches(images), mc_samples=3, head=head)
     assert {n: m.training for n, m in model.named_modules()} == before
+    assert not any(m._forward_hooks for m in model.modules())  # mask hooks removed
 
 
 def test_warns_without_dropout(images: torch.Tensor) -> None:

@@ -104,7 +104,7 @@ def dicom_writer() -> WriteDicom:
 
 
 def testdata(name: str) -> pathlib.Path:
-    """A file bundled with pydicom, or skip the test when it is not bundled."""
+    """A file bundled with pydicom (a missing one fails: the tests need no download)."""
     from pydicom.data import get_testdata_file
 
     try:
@@ -112,7 +112,7 @@ def testdata(name: str) -> pathlib.Path:
     except Exception:  # pragma: no cover - depends on the pydicom build
         found = None
     if found is None:
-        pytest.skip(f"pydicom test file {name!r} is not bundled")
+        pytest.fail(f"pydicom test file {name!r} is not bundled with this pydicom build")
     return pathlib.Path(str(found))
 
 
@@ -124,5 +124,5 @@ def planted_phi() -> dict[str, str]:
 
 @pytest.fixture
 def bundled() -> Callable[[str], pathlib.Path]:
-    """Look up a pydicom bundled test file (skips when absent)."""
+    """Look up a pydicom bundled test file (fails when absent)."""
     return testdata

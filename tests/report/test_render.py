@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from medval import Estimate, ValidationResult
 from medval.report import render_html, write_outputs
 
@@ -59,3 +61,29 @@ def test_outputs_are_reproducible(tmp_path: Path) -> None:
     b = write_outputs(_result(), tmp_path / "b", generated_at="T")
     assert a.report.read_bytes() == b.report.read_bytes()
     assert a.result_sha256 == b.result_sha256
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [(0.001, "is higher on 'external'"), (0.03, None), (0.4, "is not higher on 'external'")],
+)
+def test_epistemic_finding_says_which_way_or_nothing_in_between(
+    p: float, expected: str | None
+) -> None:
+    from medval.report._sections import uncertainty_findings
+
+    r = ValidationResult()
+    r.values.update(
+        {
+            "evaluation.splits": ["internal", "external"],
+            "uncertainty.epistemic_mean": 0.0150,
+            "split.external.uncertainty.epistemic_mean": 0.0160,
+            "split.external.uncertainty.epistemic_higher_p": p,
+        }
+    )
+    found = [f for f in uncertainty_findings(r) if "Epistemic" in f]
+    if expected is None:
+        assert found == []
+    else:
+        (text,) = found
+        assert expected in text
