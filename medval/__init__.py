@@ -46,7 +46,7 @@ __all__ = [
 # name -> module that defines it; imported on first attribute access.
 _LAZY = {
     "predict": "medval.inference",
-    "evaluate": "medval.evaluate",
+    "evaluate": "medval._evaluate",
     "ValidationResult": "medval._result",
     "wrap": "medval._wrap",
     "diff_results": "medval.diff",
@@ -54,10 +54,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from medval._evaluate import evaluate
     from medval._result import ValidationResult
     from medval._wrap import wrap
     from medval.diff import assert_results_agree, diff_results
-    from medval.evaluate import evaluate
     from medval.inference import predict
 
 

@@ -52,6 +52,7 @@ def conformal_section(
     mondrian: str | None,
     confidence_level: float,
     triage_max_fnr: float | None,
+    positive_class: int,
     ci_level: float,
     seed: int,
     embeddings: NDArray[np.floating[Any]] | None = None,
@@ -66,8 +67,9 @@ def conformal_section(
     ``conformal.singleton_rate``, ``conformal.empty_rate``,
     ``conformal.referral_rate`` (sets that are not a single class), tables
     ``conformal.by_group`` and ``conformal.by_class``; and, with
-    ``triage_max_fnr``, a conformal-risk-control threshold
-    (``triage.threshold``) with the realised ``triage.sensitivity``.
+    ``triage_max_fnr``, a conformal-risk-control threshold on the
+    probability of column ``positive_class`` (``triage.threshold``; ``positive``
+    is its one-versus-rest label) with the realised ``triage.sensitivity``.
 
     Also per split: ``conformal.by_set_size`` (size-stratified coverage),
     ``conformal.flagged_groups`` and ``conformal.flagged_classes`` (exact
@@ -118,7 +120,7 @@ def conformal_section(
     risk = None
     if triage_max_fnr is not None:
         risk = conformal.conformal_risk_control(
-            probabilities[cal, 1], positive[cal], target=triage_max_fnr
+            probabilities[cal, positive_class], positive[cal], target=triage_max_fnr
         )
         result.values["triage.max_fnr"] = triage_max_fnr
         result.values["triage.threshold"] = float(risk.threshold_)
@@ -200,7 +202,7 @@ def conformal_section(
             )
         if risk is not None:
             pos = positive[mask] == 1
-            flagged = probabilities[mask, 1] >= risk.threshold_
+            flagged = probabilities[mask, positive_class] >= risk.threshold_
             result.values[f"{prefix}triage.flagged_rate"] = float(flagged.mean())
             if pos.any():
                 result.estimates[f"{prefix}triage.sensitivity"] = conformal.clopper_pearson(

@@ -244,7 +244,9 @@ def _drift(
             mmd = mmd_test(a, b, n_permutations=500, random_state=rng)
             result.values[f"{prefix}mmd_p_value"] = float(mmd["p_value"])
             result.values[f"{prefix}mmd_shift"] = bool(mmd["p_value"] < 1.0 - cl)
-        _label_free(result, prefix, p_cal[cur_mask], labels[cur_mask], settings)
+        _label_free(
+            result, prefix, probabilities[cur_mask], p_cal[cur_mask], labels[cur_mask], settings
+        )
     if shares:
         result.values["shift.drift_share"] = max(shares)
         result.values["shift.drift_confidence_level"] = cl
@@ -254,18 +256,33 @@ def _label_free(
     result: ValidationResult,
     prefix: str,
     p: NDArray[np.float64],
+    p_cal: NDArray[np.float64],
     y: NDArray[np.int64],
     settings: Mapping[str, Any],
 ) -> None:
+    """CBPE on the recalibrated ``p_cal`` next to the observed accuracy.
+
+    Both judge the model's own decisions: the operating threshold was chosen
+    on the model's probability scale (``p``), not on the temperature-scaled
+    one. Binary ``y`` is the one-versus-rest label of the positive class.
+    """
     from medval._types import Estimate
     from medval.stats import proportion_ci
 
+    binary = p.shape[1] == 2
+    positive = int(settings["positive_class"]) if binary else 1
+    if binary:
+        decision = (p[:, positive] >= settings["threshold"]).astype(np.int64)
+    else:
+        decision = p.argmax(axis=1)
     est = estimate_performance(
-        p, threshold=settings["threshold"], confidence_level=settings["confidence_level"]
+        p_cal,
+        positive_class=positive,
+        decisions=decision,
+        confidence_level=settings["confidence_level"],
     )
     result.estimates[f"{prefix}estimated_accuracy"] = Estimate.from_dict(est["accuracy"])
-    decision = (p[:, 1] >= settings["threshold"]) if p.shape[1] == 2 else p.argmax(axis=1)
-    correct = int((decision.astype(np.int64) == y).sum())
+    correct = int((decision == y).sum())
     result.estimates[f"{prefix}observed_accuracy"] = proportion_ci(
         correct, int(y.size), method="wilson", confidence_level=settings["confidence_level"]
     )
@@ -296,9 +313,10 @@ def shift_section(
     ``labels`` (class indices) serve the label-free check of K > 2 class
     tasks; ``y`` is the one-vs-rest label of the positive class.
 
-    ``settings`` holds ``threshold``, ``confidence_level``, ``n_resamples``,
-    ``seed``, ``min_events``, ``min_non_events``, ``min_cell``, ``adjust``
-    and ``drift_confidence_level``.
+    ``settings`` holds ``threshold``, ``positive_class`` (the column the
+    threshold applies to), ``confidence_level``, ``n_resamples``, ``seed``,
+    ``min_events``, ``min_non_events``, ``min_cell``, ``adjust`` and
+    ``drift_confidence_level``.
     """
     scope = np.isin(splits, list(test_splits))
     result.values["subgroup.scope"] = list(test_splits)
@@ -317,7 +335,9 @@ def shift_section(
         )  # fmt: skip
 
 
-def cohort_tables(result: ValidationResult, cohort: Any, splits: Sequence[str]) -> None:
+def cohort_tables(
+    result: ValidationResult, cohort: Any, splits: Sequence[str], *, positive_class: int
+) -> None:
     """ "Table 1" per split and the acquisition protocol per scanner (CLAIM item 13).
 
     Only aggregate counts and ranges of de-identified columns are written;
@@ -333,7 +353,7 @@ def cohort_tables(result: ValidationResult, cohort: Any, splits: Sequence[str]) 
         if "patient_key" in part.columns:
             row["n_patients"] = int(part["patient_key"].nunique())
         if "label" in part.columns:
-            row["n_positive"] = int((part["label"] == 1).sum())
+            row["n_positive"] = int((part["label"] == positive_class).sum())
         for col in ("sex", "age_band", "manufacturer"):
             if col in part.columns:
                 counts = part[col].fillna("unknown").astype(str).value_counts().sort_index()

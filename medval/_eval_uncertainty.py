@@ -62,6 +62,7 @@ def calibration_section(
     confidence_level: float,
     n_resamples: int,
     seed: int,
+    positive_class: int,
     scaler: calibration.TemperatureScaler | None = None,
 ) -> None:
     """ECE (with CI), MCE, Brier, NLL, slope/intercept and reliability per split.
@@ -72,8 +73,10 @@ def calibration_section(
     (keys ``calibration.after.*``). ECE uses 10 equal-mass bins on the
     positive class, with the 10 equal-width bin value next to it; binned
     ECE is biased upward on small sets (Kumar et al. 2019), so the debiased
-    L2 error is reported too.
+    L2 error is reported too. Binary tasks are scored on the probability
+    of ``positive_class``, whichever column holds it.
     """
+    probabilities, labels = _positive_last(probabilities, labels, positive_class)
     what = "positive class" if probabilities.shape[1] == 2 else "top-label confidence"
     result.values["calibration.bins"] = f"{_BINS} {_BINNING.replace('_', '-')} bins, {what}"
     if scaler is None:
@@ -111,6 +114,15 @@ def calibration_section(
             q = scaler.predict_proba(_log(p))
             _scores(result, f"{prefix}calibration.after", q, y)
             result.tables[f"{prefix}calibration.after.reliability"] = _reliability(q, y)
+
+
+def _positive_last(
+    p: NDArray[np.floating[Any]], y: NDArray[np.int64], positive_class: int
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.int64]]:
+    """Binary: swap the classes so the positive one is column 1, the calibration "positive"."""
+    if p.shape[1] != 2 or positive_class == 1:
+        return p, y
+    return p[:, ::-1], (1 - y).astype(np.int64)
 
 
 def fit_temperature(

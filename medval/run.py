@@ -79,17 +79,22 @@ def _cohort_tables(result: ValidationResult, data: Any, used: Sequence[str]) -> 
     if cols:
         frame = cohort.assign(**{c: cohort[c].fillna("unknown") for c in cols})
         groups = frame.groupby(["split", *cols], sort=True)
-        result.tables["cohort.by_split_site"] = [
-            {
+        names = list(result.values.get("task.class_names") or ())
+        positive = result.values.get("task.positive_class")
+        pos = names.index(positive) if positive in names else 1
+        rows: list[dict[str, Any]] = []
+        for key, g in groups:
+            row = {
                 "split": key[0],
                 "manufacturer": key[1],
                 "model_name": key[2] if len(key) > 2 else "",
                 "n_cases": len(g),
-                "n_patients": int(g["patient_key"].nunique()),
-                "n_positive": int(g["label"].sum()),
+                "n_positive": int((g["label"] == pos).sum()),
             }
-            for key, g in groups
-        ]
+            if "patient_key" in g.columns:  # optional in a metadata table
+                row["n_patients"] = int(g["patient_key"].nunique())
+            rows.append(row)
+        result.tables["cohort.by_split_site"] = rows
     result.provenance["data_manifest_sha256"] = data.manifest_sha256
 
 
@@ -132,8 +137,8 @@ def run_spec(
     from torch.utils.data import DataLoader
 
     from medval import gate, io
+    from medval._evaluate import evaluate
     from medval._types import Predictions
-    from medval.evaluate import evaluate
     from medval.inference import predict, resolve_device
     from medval.report import write_outputs
 
@@ -158,6 +163,8 @@ def run_spec(
         from medval._errors import DataError
 
         raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
+    # Every split and column the spec names, checked before the model loads or a pixel is read.
+    gate.check_spec_against_cohort(spec, cohort.loc[used])
     loader: Any = None
     device: Any = None
     model: Any = None
@@ -217,6 +224,7 @@ def run_spec(
         test_splits=spec["analysis.test_splits"],
         threshold=spec["analysis.threshold"],
         threshold_rule=spec["analysis.threshold_rule"],
+        threshold_target=spec["analysis.threshold_target"],
         confidence_level=spec["analysis.confidence_level"],
         n_resamples=spec["analysis.n_resamples"],
         random_state=seed,

@@ -128,7 +128,7 @@ def test_internal_error_exit_4_never_success(
 ) -> None:
     import importlib
 
-    module = importlib.import_module("medval.evaluate")
+    module = importlib.import_module("medval._evaluate")
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("analysis crashed")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medval import InputError, Predictions, evaluate
+from medval import InputError, Predictions, SpecError, evaluate
 from medval._eval_conformal import conformal_section
 from medval._result import ValidationResult
 from medval.conformal import (
@@ -131,7 +131,7 @@ def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
         preds, cohort, n_resamples=200, conformal_mondrian="manufacturer", test_splits=["internal"]
     )
     assert r["conformal.mondrian"] == "manufacturer"
-    with pytest.raises(InputError, match="not a cohort column"):
+    with pytest.raises(SpecError, match="conformal_mondrian = 'scanner' is not 'class' or a coh"):
         evaluate(preds, cohort, n_resamples=200, conformal_mondrian="scanner")
 
 
@@ -188,6 +188,7 @@ def test_weighted_conformal_keys_from_embeddings(rng: np.random.Generator) -> No
         mondrian=None,
         confidence_level=0.9,
         triage_max_fnr=None,
+        positive_class=1,
         ci_level=0.95,
         seed=5,
         embeddings=emb,

@@ -112,6 +112,14 @@ def test_label_free_estimate_is_next_to_the_observed_accuracy(shifted) -> None:
     assert r["shift.label_free_assumptions"]
 
 
+def test_observed_accuracy_is_the_operating_point_accuracy(shifted) -> None:
+    # The threshold lives on the model's probability scale, not the temperature-scaled one.
+    _, _, r = shifted
+    assert r["calibration.temperature"] != pytest.approx(1.0, abs=0.05)
+    obs = r["split.external.shift.observed_accuracy"]
+    assert obs.value == pytest.approx(r["split.external.operating_point.accuracy"].value)
+
+
 def test_no_leak_then_a_planted_leak_is_found(shifted) -> None:
     _, _, r = shifted
     assert r["leakage.checked"] is True and r["leakage.leak"] is False

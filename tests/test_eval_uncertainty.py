@@ -162,6 +162,7 @@ def test_calibration_extra_keys_and_saturated_probabilities(rng: np.random.Gener
         confidence_level=0.95,
         n_resamples=50,
         seed=0,
+        positive_class=1,
     )
     internal = splits == "internal"
     assert r["calibration.mce"] == pytest.approx(

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from medval import InputError, Predictions, evaluate
+from medval import InputError, Predictions, SpecError, evaluate
 
 
 def _data(rng: np.random.Generator, n: int = 600) -> tuple[Predictions, pd.DataFrame]:
@@ -71,7 +71,7 @@ def test_errors(rng: np.random.Generator) -> None:
     preds, cohort = _data(rng, 60)
     with pytest.raises(InputError, match="no labels"):
         evaluate(preds)
-    with pytest.raises(InputError, match=r"test splits \['nope'\] have no cases"):
+    with pytest.raises(SpecError, match=r"test_splits\[0\] = 'nope' is not a split"):
         evaluate(preds, cohort, test_splits=["nope"])
     three = Predictions(["a", "b"], [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], labels=[0, 2])
     with pytest.raises(InputError, match=r"positive_class must be a class index 0\.\.2; got 3"):
@@ -101,3 +101,42 @@ def test_every_registry_metric_carries_a_clustered_interval(rng: np.random.Gener
         assert est.value == pytest.approx(want), key
         assert est.low <= est.value <= est.high and est.seed == 1
         assert "clustered" in est.method, (key, est.method)
+
+
+def test_positive_class_zero_mirrors_positive_class_one(rng: np.random.Generator) -> None:
+    # The same task with the classes swapped: every number must stay the same.
+    preds, cohort = _data(rng)
+    flipped = Predictions(preds.case_ids, preds.probabilities[:, ::-1], class_names=("pos", "neg"))
+    mirrored = cohort.assign(label=1 - cohort["label"])
+    a = evaluate(preds, cohort, n_resamples=200, random_state=5)
+    b = evaluate(flipped, mirrored, positive_class=0, n_resamples=200, random_state=5)
+    assert b["task.positive_class"] == "pos"
+    for key, est in a.estimates.items():
+        other = b.estimates[key]
+        assert (other.value, other.low, other.high) == pytest.approx(
+            (est.value, est.low, est.high), rel=1e-9, abs=1e-12
+        ), key
+    for key, value in a.values.items():
+        if key != "task.class_names":
+            want = pytest.approx(value) if isinstance(value, float) else value
+            assert b.values[key] == want, key
+    by_group = lambda rows: sorted(rows, key=lambda row: row["group"])  # noqa: E731
+    for key, rows in a.tables.items():
+        if key.endswith("conformal.by_class"):  # rows in class order
+            assert by_group(b.tables[key]) == by_group(rows), key
+        else:
+            assert b.tables[key] == rows, key
+    # Triage flags a minority, not nearly every case.
+    assert a["triage.flagged_rate"] < 0.9
+
+
+def test_every_case_id_is_checked_against_the_cohort(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng, 60)
+    short = cohort.drop(index=["c0010", "c0042", "c0059"])
+    match = r"3 case ids have predictions but no row in the cohort \(e\.g\. \['c0010', 'c0042'"
+    with pytest.raises(InputError, match=match):
+        evaluate(preds, short, n_resamples=200)
+    # Labels from the predictions: the cohort must still hold every case.
+    labelled = preds.with_labels(cohort["label"].to_numpy())
+    with pytest.raises(InputError, match=match):
+        evaluate(labelled, short, n_resamples=200)

@@ -115,3 +115,30 @@ def test_precomputed_predictions_need_a_binary_task(
     Path(spec).write_text(text, encoding="utf-8")
     assert main(["validate", spec]) == 2
     assert "need a binary task" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("study_ids", [False, True])
+def test_a_table_without_patient_ids_runs_unclustered(folder: Path, study_ids: bool) -> None:
+    lines = (folder / "meta.csv").read_text(encoding="utf-8").splitlines()
+    if study_ids:  # studies are known, patients are not
+        text = "\n".join([lines[0].replace("patient_id", "study_id"), *lines[1:]]) + "\n"
+    else:
+        cells = [line.split(",") for line in lines]
+        col = cells[0].index("patient_id")
+        text = "\n".join(",".join(c[:col] + c[col + 1 :]) for c in cells) + "\n"
+    (folder / "meta.csv").write_text(text, encoding="utf-8")
+    spec = _spec(folder, 'table = "meta.csv"', 'predictions = "preds.csv"')
+    assert main(["validate", spec, "--quiet"]) == 0
+    result = json.loads((folder / "out" / "result.json").read_text(encoding="utf-8"))
+    values = result["values"]
+    assert values["evaluation.clustered_by"] == "case"
+    assert values["leakage.checked"] is study_ids
+    assert "leakage.patient_key.n_overlap" not in values
+    assert "cohort.n_patients" not in values
+    assert all("n_patients" not in row for row in result["tables"]["cohort.by_split_site"])
+    assert "clustered" not in result["estimates"]["discrimination.auprc"]["method"]
+    if study_ids:
+        blob = (folder / "out" / "report.html").read_text(encoding="utf-8")
+        assert "Patients are unknown (the cohort has no patient key)" in blob
+        assert "patients unknown (no patient key): not checked" in blob
+        assert "disjoint at patient level" not in blob

@@ -186,10 +186,19 @@ def disjointness(r: ValidationResult) -> Evidence | None:
     ]
     if "leakage.pixel_duplicates_across_splits" in v:
         parts.append(f"{v['leakage.pixel_duplicates_across_splits']} pixel-identical images")
-    verdict = "LEAK found" if v.get("leakage.leak") else "disjoint at patient level"
+    patients = "leakage.patient_key.n_overlap" in v
+    if v.get("leakage.leak"):
+        verdict = "LEAK found"
+    elif patients:
+        verdict = "disjoint at patient level"
+    else:
+        verdict = "no shared study, but patients unknown (no patient key): not checked"
     clustered = v.get("evaluation.clustered_by")
     tail = f"; intervals clustered by {clustered}" if clustered else ""
-    return Evidence(f"Development ({dev}) vs evaluated splits: {join(parts)}: {verdict}{tail}.")
+    return Evidence(
+        f"Development ({dev}) vs evaluated splits: {join(parts)}: {verdict}{tail}.",
+        patients or bool(v.get("leakage.leak")),
+    )
 
 
 def flow(r: ValidationResult) -> Evidence | None:

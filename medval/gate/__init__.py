@@ -10,6 +10,7 @@ from medval.gate._baseline import (
     read_predictions_csv,
     write_predictions_csv,
 )
+from medval.gate._checks import check_settings, check_spec_against_cohort
 from medval.gate._criteria import Criterion, check_criteria
 from medval.gate._judge import (
     ANALYSIS_ERRORS,
@@ -23,25 +24,47 @@ from medval.gate._judge import (
 from medval.gate._junit import junit_xml, suite_properties, write_junit
 from medval.gate._require import require
 from medval.gate._schema import json_schema, json_schema_text
+from medval.gate._settings import (
+    DEFAULT_CALIBRATION_SPLIT,
+    DEFAULT_COLUMNS,
+    DEFAULT_INTERSECTIONS,
+    SPEC_KEYS,
+    EvaluationSettings,
+    check_values,
+    evaluated_splits,
+)
 from medval.gate._spec import (
+    CHOICES,
     SCHEMA,
     Spec,
     baseline_criterion,
     check_spec,
+    choices,
     read_spec,
     spec_criteria,
 )
 
 __all__ = [
     "ANALYSIS_ERRORS",
+    "CHOICES",
+    "DEFAULT_CALIBRATION_SPLIT",
+    "DEFAULT_COLUMNS",
+    "DEFAULT_INTERSECTIONS",
     "SCHEMA",
+    "SPEC_KEYS",
     "Criterion",
+    "EvaluationSettings",
     "Spec",
     "Verdict",
     "baseline_criterion",
     "check_criteria",
+    "check_settings",
     "check_spec",
+    "check_spec_against_cohort",
+    "check_values",
+    "choices",
     "error_verdicts",
+    "evaluated_splits",
     "exit_code",
     "gate_status",
     "json_schema",

@@ -1,6 +1,7 @@
 """A JSON Schema of ``medval.toml`` for editors (Even Better TOML, Taplo, VS Code).
 
-Generated from :data:`SCHEMA` and the criteria fields, so it cannot drift
+Generated from :data:`SCHEMA`, the choices the reader checks
+(:func:`medval.gate._spec.choices`) and the criteria fields, so it cannot drift
 from the checks; ``medval schema`` prints it and the package ships it as
 ``medval/gate/medval.schema.json``.
 """
@@ -8,55 +9,44 @@ from the checks; ``medval schema`` prints it and the package ships it as
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from medval.gate._criteria import _CHOICES, CRITERION_FIELDS
-from medval.gate._spec import _PRESENCE_SECTIONS, _REQUIRED_SECTIONS, SCHEMA
+from medval.gate._spec import _PRESENCE_SECTIONS, _REQUIRED_SECTIONS, SCHEMA, choices
 
 __all__ = ["json_schema", "json_schema_text"]
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array"}
-_ENUMS: dict[tuple[str, str], list[str]] = {
-    ("model", "output"): ["logits", "probabilities"],
-    ("baseline", "output"): ["logits", "probabilities"],
-    ("baseline", "severity"): ["fail", "warn"],
-    ("conformal", "method"): ["aps", "raps", "lac", "topk"],
-    ("analysis", "threshold_rule"): ["youden"],
-    ("shift", "adjust"): ["holm", "bh"],
-}
 
 
-def _prop(types: tuple[type, ...], default: Any, enum: list[str] | None) -> dict[str, Any]:
+def _prop(types: tuple[type, ...], default: Any, enum: tuple[str, ...] | None) -> dict[str, Any]:
     names = [_JSON_TYPES[t] for t in types]
     out: dict[str, Any] = {"type": names[0] if len(names) == 1 else names}
     if enum:
-        out["enum"] = enum
+        out["enum"] = list(enum)
     if default is not ... and default is not None:
         out["default"] = default
     return out
 
 
-def _table(fields: dict[str, Any], section: str) -> dict[str, Any]:
+def _table(fields: dict[str, Any], enums: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
         "required": [k for k, (_, d) in fields.items() if d is ...],
-        "properties": {
-            k: _prop(
-                t,
-                d,
-                _ENUMS.get((section, k))
-                or (list(_CHOICES[k]) if section == "criteria" and k in _CHOICES else None),
-            )
-            for k, (t, d) in fields.items()
-        },
+        "properties": {k: _prop(t, d, enums.get(k)) for k, (t, d) in fields.items()},
     }
 
 
 def json_schema() -> dict[str, Any]:
     """The spec's JSON Schema (draft 2020-12) as a dict."""
-    props = {s: _table(f, s) for s, f in SCHEMA.items()}
-    props["criteria"] = {"type": "array", "items": _table(CRITERION_FIELDS, "criteria")}
+    enums = choices()
+    props = {
+        s: _table(f, {k: v for (section, k), v in enums.items() if section == s})
+        for s, f in SCHEMA.items()
+    }
+    props["criteria"] = {"type": "array", "items": _table(CRITERION_FIELDS, _CHOICES)}
     for s in _PRESENCE_SECTIONS:
         props[s]["description"] = "Optional; its required keys apply when the table is given."
     return {

@@ -11,10 +11,32 @@ from pathlib import Path
 from typing import Any
 
 from medval._errors import SpecError
-from medval.gate._criteria import Criterion, check_criteria
+from medval.gate._criteria import SEVERITIES, Criterion, check_criteria
 from medval.gate._fields import Field, check_table
+from medval.gate._settings import (
+    ADJUSTMENTS,
+    CONFORMAL_METHODS,
+    DEFAULT_CALIBRATION_SPLIT,
+    DEFAULT_COLUMNS,
+    DEFAULT_INTERSECTIONS,
+    OUTPUTS,
+    SPEC_KEYS,
+    THRESHOLD_RULES,
+    EvaluationSettings,
+    check_values,
+    not_one_of,
+)
 
-__all__ = ["SCHEMA", "Spec", "baseline_criterion", "check_spec", "read_spec", "spec_criteria"]
+__all__ = [
+    "CHOICES",
+    "SCHEMA",
+    "Spec",
+    "baseline_criterion",
+    "check_spec",
+    "choices",
+    "read_spec",
+    "spec_criteria",
+]
 
 # section -> key -> (accepted types, default; None = optional, ... = required)
 SCHEMA: dict[str, dict[str, Field]] = {
@@ -50,17 +72,19 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "seed": ((int,), 0),
         "n_resamples": ((int,), 2000),
         "confidence_level": ((float,), 0.95),
-        "calibration_split": ((str,), "calibration"),
+        "calibration_split": ((str,), DEFAULT_CALIBRATION_SPLIT),
         "test_splits": ((list,), None),
         "threshold": ((float,), None),
         "threshold_rule": ((str,), "youden"),
+        # The sensitivity or specificity the "sensitivity"/"specificity" rule reaches.
+        "threshold_target": ((float,), None),
     },
     "conformal": {
         "method": ((str,), "aps"),
         "confidence_level": ((float,), 0.9),
         "mondrian": ((str,), None),
         "triage_max_fnr": ((float,), 0.05),
-        "group_columns": ((list,), ["manufacturer", "model_name", "sex", "age_band"]),
+        "group_columns": ((list,), list(DEFAULT_COLUMNS)),
         "enabled": ((bool,), True),
         # Temperature on one half of the calibration patients, sets on the other.
         "temperature": ((bool,), True),
@@ -68,11 +92,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     # Subgroups, drift and leakage (medval.shift).
     "shift": {
         "enabled": ((bool,), True),
-        "subgroup_columns": (
-            (list,),
-            ["manufacturer", "model_name", "sex", "age_band"],
-        ),
-        "intersections": ((list,), [["manufacturer", "sex"]]),
+        "subgroup_columns": ((list,), list(DEFAULT_COLUMNS)),
+        "intersections": ((list,), [list(pair) for pair in DEFAULT_INTERSECTIONS]),
         "min_events": ((int,), 100),
         "min_non_events": ((int,), 100),
         "small_cell": ((int,), 11),
@@ -98,6 +119,16 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "severity": ((str,), "fail"),
     },
 }
+# section -> key -> allowed values: the one declaration of every closed set of
+# strings; the reader checks it and the JSON Schema lists it (with
+# baseline.metric, which comes from the metric registry: see choices()).
+CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "model": {"output": OUTPUTS},
+    "analysis": {"threshold_rule": THRESHOLD_RULES},
+    "conformal": {"method": CONFORMAL_METHODS},
+    "shift": {"adjust": ADJUSTMENTS},
+    "baseline": {"output": OUTPUTS, "severity": SEVERITIES},
+}
 _REQUIRED_SECTIONS = ("task", "data", "model")
 # Sections that are absent unless given (their required keys apply only then).
 _PRESENCE_SECTIONS = ("baseline",)
@@ -111,6 +142,8 @@ class Spec:
     path: Path
     sections: dict[str, dict[str, Any]]
     criteria: tuple[Criterion, ...] = ()
+    #: The dotted keys the file sets (the others hold their defaults).
+    given: frozenset[str] = frozenset()
 
     def has(self, section: str) -> bool:
         """Whether an optional section (``baseline``) was given."""
@@ -189,11 +222,10 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
     pos = s["task"]["positive_class"]
     if pos is not None and pos not in names:
         raise SpecError(f"{source}: task.positive_class {pos!r} is not one of {names}.")
-    if s["model"]["output"] not in ("logits", "probabilities"):
-        raise SpecError(
-            f"{source}: model.output must be 'logits' or 'probabilities'; "
-            f"got {s['model']['output']!r}."
-        )
+    for section, keys in CHOICES.items():
+        for key, allowed in keys.items() if s[section] else ():
+            if s[section][key] not in allowed:
+                raise not_one_of(f"{source}: {section}.{key}", s[section][key], "allowed", allowed)
     level = s["analysis"]["confidence_level"]
     if not 0.5 <= level < 1.0:
         raise SpecError(f"{source}: analysis.confidence_level must be in [0.5, 1); got {level}.")
@@ -204,13 +236,8 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         len(window) != 2 or not all(isinstance(v, (int, float)) for v in window) or window[1] <= 0
     ):
         raise SpecError(f"{source}: preprocess.window must be [center, width>0]; got {window!r}.")
-    if s["analysis"]["threshold_rule"] not in ("youden",):
-        raise SpecError(f"{source}: analysis.threshold_rule must be 'youden'.")
+    check_values(EvaluationSettings.from_sections(s), keys=SPEC_KEYS, source=source)
     c = s["conformal"]
-    if c["method"] not in ("aps", "raps", "lac", "topk"):
-        raise SpecError(
-            f"{source}: conformal.method must be one of aps, raps, lac, topk; got {c['method']!r}."
-        )
     if not 0.5 <= c["confidence_level"] < 1.0:
         raise SpecError(
             f"{source}: conformal.confidence_level must be in [0.5, 1); "
@@ -231,28 +258,28 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         _check_baseline(s["baseline"], source)
 
 
-def _check_baseline(b: dict[str, Any], source: str) -> None:
+def _metric_names() -> tuple[str, ...]:
     from medval.stats import METRICS
 
+    return tuple(sorted(METRICS))
+
+
+def choices() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(section, key) -> allowed values: :data:`CHOICES` and ``baseline.metric``."""
+    out = {(s, k): allowed for s, keys in CHOICES.items() for k, allowed in keys.items()}
+    out[("baseline", "metric")] = _metric_names()
+    return out
+
+
+def _check_baseline(b: dict[str, Any], source: str) -> None:
     if b["predictions"] is not None and b["model"] is not None:
         raise SpecError(f"{source}: give baseline.predictions or baseline.model, not both.")
     if not 0.0 <= b["margin"] < 1.0:
         raise SpecError(
             f"{source}: baseline.margin must be in [0, 1) (metric units); got {b['margin']}."
         )
-    if b["metric"] not in METRICS:
-        raise SpecError(
-            f"{source}: baseline.metric {b['metric']!r} is unknown; allowed values: "
-            f"{', '.join(sorted(METRICS))}."
-        )
-    if b["output"] not in ("logits", "probabilities"):
-        raise SpecError(
-            f"{source}: baseline.output must be 'logits' or 'probabilities'; got {b['output']!r}."
-        )
-    if b["severity"] not in ("fail", "warn"):
-        raise SpecError(
-            f"{source}: baseline.severity must be 'fail' or 'warn'; got {b['severity']!r}."
-        )
+    if b["metric"] not in _metric_names():
+        raise not_one_of(f"{source}: baseline.metric", b["metric"], "a metric", _metric_names())
 
 
 def read_spec(path: str | Path) -> Spec:
@@ -282,7 +309,11 @@ def read_spec(path: str | Path) -> Spec:
                 f"{p.name}: criteria.name {baseline_criterion(sections['baseline']).name!r} "
                 "is reserved for the [baseline] non-inferiority criterion."
             )
-    return Spec(path=p.resolve(), sections=sections, criteria=criteria)
+    given = frozenset(
+        f"{section}.{key}" for section, table in raw.items() if isinstance(table, dict)
+        for key in table
+    )  # fmt: skip
+    return Spec(path=p.resolve(), sections=sections, criteria=criteria, given=given)
 
 
 def baseline_criterion(baseline: dict[str, Any]) -> Criterion:

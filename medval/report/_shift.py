@@ -105,10 +105,13 @@ def shift_context(result: ValidationResult) -> dict[str, Any] | None:
         )
     leakage = None
     if result.values.get("leakage.checked"):
+        keys = result.tables.get("leakage.keys", [])
         leakage = {
             "leak": result.values.get("leakage.leak"),
             "reference_splits": result.values.get("leakage.reference_splits", []),
-            "keys": result.tables.get("leakage.keys", []),
+            "keys": keys,
+            # Without a patient key only studies were compared.
+            "patients_known": any(row.get("key") == "patient_key" for row in keys),
             "pixel_duplicates": result.values.get("leakage.pixel_duplicate_groups"),
         }
     if not splits and leakage is None:

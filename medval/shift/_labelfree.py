@@ -23,7 +23,12 @@ ASSUMPTIONS: tuple[str, ...] = (
 
 
 def estimate_performance(
-    probabilities: ArrayLike, *, threshold: float = 0.5, confidence_level: float = 0.95
+    probabilities: ArrayLike,
+    *,
+    threshold: float = 0.5,
+    positive_class: int = 1,
+    decisions: ArrayLike | None = None,
+    confidence_level: float = 0.95,
 ) -> dict[str, Any]:
     """Expected confusion matrix and accuracy of unlabeled cases (CBPE).
 
@@ -38,10 +43,17 @@ def estimate_performance(
     ----------
     probabilities : array of float, shape (n,) or (n, K)
         Calibrated probability of the positive class, or (n, K) class
-        probabilities: with K = 2 column 1 is positive; with K > 2 only the
-        accuracy of the arg-max prediction is estimated.
+        probabilities: with K = 2 column ``positive_class`` is positive; with
+        K > 2 only the accuracy of the prediction is estimated.
     threshold : float, default 0.5
         Predicted positive when ``p >= threshold`` (binary only).
+    positive_class : {0, 1}, default 1
+        The positive column of (n, 2) probabilities.
+    decisions : array, shape (n,), optional
+        The model's own decisions, when they are not made on these
+        probabilities (e.g. a threshold chosen before recalibration):
+        positive calls (bool or 0/1) for binary tasks, class indices for
+        K > 2. Default: ``p >= threshold``, or the arg-max for K > 2.
     confidence_level : float, default 0.95
 
     Returns
@@ -50,7 +62,8 @@ def estimate_performance(
         ``expected_confusion`` (``tp``, ``fp``, ``fn``, ``tn``; binary),
         ``accuracy`` (Estimate dict, method ``"cbpe"``), ``sensitivity``,
         ``specificity``, ``prevalence`` (ratios of expectations; binary),
-        ``n``, ``threshold`` and ``assumptions`` (:data:`ASSUMPTIONS`).
+        ``n``, ``threshold`` (None when ``decisions`` are given) and
+        ``assumptions`` (:data:`ASSUMPTIONS`).
 
     References
     ----------
@@ -69,18 +82,24 @@ def estimate_performance(
         )
     n = int(p.shape[0])
     out: dict[str, Any] = {"n": n, "assumptions": list(ASSUMPTIONS)}
+    chosen = None if decisions is None else _decisions(decisions, p)
     if p.ndim == 2 and p.shape[1] > 2:
-        correct = p.max(axis=1)
+        pick = p.argmax(axis=1) if chosen is None else chosen
+        correct = p[np.arange(n), pick]
         out["threshold"] = None
     else:
-        q = p[:, 1] if p.ndim == 2 else p
+        if p.ndim == 2 and positive_class not in (0, 1):
+            raise InputError(
+                f"positive_class must be 0 or 1 for (n, 2) probabilities; got {positive_class!r}."
+            )
+        q = p[:, positive_class] if p.ndim == 2 else p
         if not np.isfinite(float(threshold)):
             raise InputError(f"threshold must be a finite number; got {threshold!r}.")
-        pred = q >= float(threshold)
+        pred = q >= float(threshold) if chosen is None else chosen.astype(bool)
         tp, fp = float(q[pred].sum()), float((1.0 - q[pred]).sum())
         fn, tn = float(q[~pred].sum()), float((1.0 - q[~pred]).sum())
         correct = np.where(pred, q, 1.0 - q)
-        out["threshold"] = float(threshold)
+        out["threshold"] = float(threshold) if chosen is None else None
         out["expected_confusion"] = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
         out["sensitivity"] = tp / (tp + fn) if tp + fn > 0 else None
         out["specificity"] = tn / (tn + fp) if tn + fp > 0 else None
@@ -93,3 +112,14 @@ def estimate_performance(
         method="cbpe", n=n, higher_is_better=True,
     ).to_dict()  # fmt: skip
     return out
+
+
+def _decisions(decisions: ArrayLike, p: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.intp]]:
+    d = np.asarray(decisions)
+    if d.shape != (p.shape[0],):
+        raise InputError(f"decisions must have shape ({p.shape[0]},), one per case; got {d.shape}.")
+    k = p.shape[1] if p.ndim == 2 else 2
+    if d.dtype.kind not in "biu" or (d.size and (d.min() < 0 or d.max() >= k)):
+        what = "positive calls (bool or 0/1)" if k == 2 else f"class indices 0..{k - 1}"
+        raise InputError(f"decisions must be {what}; got values {np.unique(d)[:5].tolist()}.")
+    return d.astype(np.intp)

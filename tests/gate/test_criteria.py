@@ -98,7 +98,10 @@ def test_baseline_section(tmp_path: Path) -> None:
     ("body", "match"),
     [
         ('predictions = "p.csv"\n', r"missing required key baseline\.margin"),
-        ('margin = 0.02\nmetric = "aucroc"\n', r"baseline\.metric 'aucroc' is unknown; allowed"),
+        (
+            'margin = 0.02\nmetric = "aucroc"\n',
+            r"baseline\.metric = 'aucroc' is not a metric; did you mean 'auroc'\? Allowed",
+        ),
         ("margin = 1.5\n", r"baseline\.margin must be in \[0, 1\)"),
         ('margin = 0.1\npredictions = "a"\nmodel = "b"\n', "not both"),
         ("margin = 0.1\nmargn = 2\n", r"unknown key baseline\.margn"),

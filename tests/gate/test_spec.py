@@ -58,7 +58,8 @@ def test_good_spec_fills_defaults_and_resolves_paths(tmp_path: Path) -> None:
         (('["no lesion", "lesion"]', '["a", "a"]'), r"repeats a name"),
         (
             ("[model]", "[model]\noutput = 'logit'"),
-            r"model\.output must be 'logits' or 'probabilities'",
+            r"model\.output = 'logit' is not allowed; did you mean 'logits'\? "
+            r"Allowed: 'logits', 'probabilities'",
         ),
     ],
 )

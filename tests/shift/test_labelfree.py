@@ -43,7 +43,35 @@ def test_multiclass_accuracy(rng: np.random.Generator) -> None:
     assert "expected_confusion" not in out and out["threshold"] is None
 
 
+def test_positive_class_picks_the_column(rng: np.random.Generator) -> None:
+    p = rng.beta(2, 2, 300)
+    one = estimate_performance(p, threshold=0.4)
+    zero = estimate_performance(np.c_[p, 1 - p], threshold=0.4, positive_class=0)
+    assert zero["accuracy"] == one["accuracy"]
+    assert zero["expected_confusion"] == pytest.approx(one["expected_confusion"])
+
+
+def test_decisions_made_elsewhere(rng: np.random.Generator) -> None:
+    # Recalibrated probabilities, decisions taken on the model's own scale.
+    p = rng.beta(2, 2, 300)
+    called = rng.random(300) < 0.5
+    out = estimate_performance(np.c_[1 - p, p], decisions=called)
+    assert out["accuracy"]["value"] == pytest.approx(np.where(called, p, 1 - p).mean())
+    assert out["expected_confusion"]["tp"] == pytest.approx(p[called].sum())
+    assert out["threshold"] is None
+    q = rng.dirichlet([1, 1, 1], 100)
+    pred = rng.integers(0, 3, 100)
+    multi = estimate_performance(q, decisions=pred)
+    assert multi["accuracy"]["value"] == pytest.approx(q[np.arange(100), pred].mean())
+
+
 def test_errors() -> None:
+    with pytest.raises(InputError, match=r"positive_class must be 0 or 1 for \(n, 2\) .*got 2"):
+        estimate_performance(np.array([[0.2, 0.8]]), positive_class=2)
+    with pytest.raises(InputError, match=r"decisions must have shape \(2,\)"):
+        estimate_performance(np.array([0.2, 0.7]), decisions=[True])
+    with pytest.raises(InputError, match=r"decisions must be class indices 0\.\.2"):
+        estimate_performance(np.array([[0.2, 0.3, 0.5]]), decisions=[3])
     with pytest.raises(InputError, match="not logits"):
         estimate_performance(np.array([0.2, 1.5]))
     with pytest.raises(InputError, match="shape"):

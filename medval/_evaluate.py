@@ -14,6 +14,14 @@ from medval._eval_curves import curve_tables, failure_tables
 from medval._eval_multiclass import multiclass_block
 from medval._result import ValidationResult
 from medval._types import Predictions
+from medval.gate import (
+    DEFAULT_CALIBRATION_SPLIT,
+    DEFAULT_COLUMNS,
+    DEFAULT_INTERSECTIONS,
+    EvaluationSettings,
+    check_settings,
+    evaluated_splits,
+)
 
 __all__ = ["evaluate"]
 
@@ -24,18 +32,27 @@ _BOOTSTRAPPED = (
     ("operating_point.balanced_accuracy", "balanced_accuracy", True),
     ("operating_point.f1", "f1", True),
 )
-_PRIMARY_NAMES = ("internal", "test")
-DEFAULT_GROUP_COLUMNS = ("manufacturer", "model_name", "sex", "age_band")
-DEFAULT_SUBGROUP_COLUMNS = ("manufacturer", "model_name", "sex", "age_band")
+DEFAULT_GROUP_COLUMNS = DEFAULT_COLUMNS
+DEFAULT_SUBGROUP_COLUMNS = DEFAULT_COLUMNS
+
+
+def _check_case_ids(case_ids: NDArray[np.str_], cohort: Any) -> None:
+    """Every predicted case needs a cohort row: all ids are checked, not a sample."""
+    import pandas as pd
+
+    missing = case_ids[~pd.Index(case_ids).isin(cohort.index)]
+    if missing.size:
+        raise InputError(
+            f"{missing.size} case ids have predictions but no row in the cohort (e.g. "
+            f"{missing[:5].tolist()}); give the cohort a row for every predicted case, or "
+            "keep only the cohort's cases (Predictions.subset)."
+        )
 
 
 def _align_labels(predictions: Predictions, cohort: Any | None) -> NDArray[np.int64]:
     if predictions.labels is not None:
         return predictions.labels
     if cohort is not None and "label" in cohort.columns:
-        missing = [c for c in predictions.case_ids[:5] if c not in cohort.index]
-        if missing:
-            raise InputError(f"case ids {missing} have predictions but no row in the cohort.")
         return np.asarray(cohort.loc[predictions.case_ids, "label"], dtype=np.int64)
     raise InputError("no labels: give Predictions with labels or a cohort with a 'label' column.")
 
@@ -117,10 +134,11 @@ def evaluate(
     cohort: Any | None = None,
     *,
     positive_class: int = 1,
-    calibration_split: str | None = "calibration",
+    calibration_split: str | None = DEFAULT_CALIBRATION_SPLIT,
     test_splits: Sequence[str] | None = None,
     threshold: float | None = None,
     threshold_rule: Literal["youden", "sensitivity", "specificity"] = "youden",
+    threshold_target: float | None = None,
     confidence_level: float = 0.95,
     n_resamples: int = 2000,
     random_state: int = 0,
@@ -131,7 +149,7 @@ def evaluate(
     conformal_temperature: bool = True,
     group_columns: Sequence[str] = DEFAULT_GROUP_COLUMNS,
     subgroup_columns: Sequence[str] = DEFAULT_SUBGROUP_COLUMNS,
-    subgroup_intersections: Sequence[Sequence[str]] = (("manufacturer", "sex"),),
+    subgroup_intersections: Sequence[Sequence[str]] = DEFAULT_INTERSECTIONS,
     subgroup_min_events: int = 100,
     subgroup_min_non_events: int = 100,
     small_cell: int = 11,
@@ -153,15 +171,26 @@ def evaluate(
         interval patient-clustered.
     positive_class : int, default 1
     calibration_split : str or None, default "calibration"
-        Split on which the operating threshold is chosen.
+        Split on which the operating threshold is chosen. A value other than
+        the default must be a split of the predicted cases; the default may
+        be absent (then the threshold is 0.5 and the calibration-split
+        analyses are skipped, as the result records).
     test_splits : sequence of str, optional
         Splits to evaluate; the first is the primary one (unprefixed keys).
         Default: every split except ``train`` and the calibration split,
-        ``internal`` (or ``test``) first.
+        ``internal`` (or ``test``) first. Each must be a split of the
+        predicted cases.
     threshold : float, optional
         A fixed operating threshold; otherwise chosen by ``threshold_rule``
         on the calibration split (0.5 when there is none).
-    threshold_rule : {"youden"}, default "youden"
+    threshold_rule : {"youden", "sensitivity", "specificity"}, default "youden"
+        How the threshold is chosen on the calibration split
+        (:func:`medval.stats.choose_threshold`): Youden's J, or the highest
+        threshold reaching sensitivity >= ``threshold_target``, or the
+        lowest reaching specificity >= ``threshold_target``.
+    threshold_target : float, optional
+        In (0, 1]; required by the "sensitivity" and "specificity" rules,
+        refused with "youden".
     confidence_level : float, default 0.95
     n_resamples : int, default 2000
         Bootstrap resamples, where a bootstrap is used.
@@ -191,8 +220,11 @@ def evaluate(
     subgroup_columns : sequence of str
         Cohort columns for the subgroup performance tables (computed on the
         evaluated splits pooled): ``subgroup.<column>=<value>.<metric>``.
+        For both: the default takes those of manufacturer, model_name, sex
+        and age_band the cohort has; any other list must name de-identified
+        columns of the cohort (:data:`medval.COHORT_COLUMNS`).
     subgroup_intersections : sequence of (str, str)
-        Column pairs whose intersections get their own rows.
+        Pairs of subgroup columns whose intersections get their own rows.
     subgroup_min_events, subgroup_min_non_events : int, default 100
         Below either count a subgroup is flagged underpowered.
     small_cell : int, default 11
@@ -212,7 +244,37 @@ def evaluate(
     Returns
     -------
     ValidationResult
+
+    Raises
+    ------
+    SpecError
+        Before any computation, when a setting is outside its choices or
+        names a split or column the predicted cases lack
+        (:func:`medval.gate.check_settings`); the message names the keyword,
+        the value, the allowed values and the closest one.
+    InputError
+        Predictions without labels, a bad ``positive_class``, case ids
+        without a cohort row.
     """
+    if cohort is not None:
+        _check_case_ids(predictions.case_ids, cohort)
+    settings = EvaluationSettings(
+        calibration_split=calibration_split,
+        test_splits=test_splits,
+        threshold=threshold,
+        threshold_rule=threshold_rule,
+        threshold_target=threshold_target,
+        conformal_method=conformal_method,
+        conformal_mondrian=conformal_mondrian,
+        group_columns=group_columns,
+        subgroup_columns=subgroup_columns,
+        subgroup_intersections=subgroup_intersections,
+        subgroup_adjust=subgroup_adjust,
+        drift_reference=drift_reference,
+    )
+    check_settings(
+        settings, None if cohort is None else cohort[cohort.index.isin(predictions.case_ids)]
+    )
     k = predictions.n_classes
     multiclass = k > 2
     if not 0 <= positive_class < k:
@@ -226,10 +288,9 @@ def evaluate(
     clusters_all = _column(cohort, "patient_key", ids)
 
     present = list(dict.fromkeys(splits.tolist()))
-    if test_splits is None:
-        test_splits = [s for s in present if s not in ("train", calibration_split)]
-        # The internal test set is the primary one when it is there.
-        test_splits.sort(key=lambda s: (s not in _PRIMARY_NAMES, present.index(s)))
+    test_splits = evaluated_splits(
+        present, calibration_split=calibration_split, test_splits=test_splits
+    )
     unknown = [s for s in test_splits if s not in present]
     if unknown or not test_splits:
         raise InputError(
@@ -248,9 +309,13 @@ def evaluate(
     elif threshold is None:
         if calibration_split is not None and calibration_split in present:
             mask = splits == calibration_split
-            threshold = stats.choose_threshold(y_all[mask], s_all[mask], rule=threshold_rule)
+            threshold = stats.choose_threshold(
+                y_all[mask], s_all[mask], rule=threshold_rule, target=threshold_target
+            )
             result.values["operating_point.chosen_on"] = calibration_split
             result.values["operating_point.rule"] = threshold_rule
+            if threshold_target is not None:
+                result.values["operating_point.target"] = float(threshold_target)
         else:
             threshold = 0.5
             result.values["operating_point.rule"] = "default 0.5 (no calibration split)"
@@ -334,6 +399,7 @@ def evaluate(
             mondrian=conformal_mondrian,
             confidence_level=conformal_level,
             triage_max_fnr=None if multiclass else triage_max_fnr,
+            positive_class=positive_class,
             ci_level=confidence_level,
             seed=random_state,
             embeddings=predictions.embeddings,
@@ -358,6 +424,7 @@ def evaluate(
         confidence_level=confidence_level,
         n_resamples=n_resamples,
         seed=random_state,
+        positive_class=positive_class,
     )
     if predictions.mc_probabilities is not None:
         site_columns = [c for c in ("manufacturer",) if c in group_columns]
@@ -400,6 +467,7 @@ def evaluate(
             labels=labels_all if multiclass else None,
             settings={
                 "threshold": float(threshold),
+                "positive_class": positive_class,
                 "confidence_level": confidence_level,
                 "n_resamples": n_resamples,
                 "seed": random_state,
@@ -412,7 +480,7 @@ def evaluate(
             },
         )
         if "split" in cohort.columns:
-            cohort_tables(result, cohort, present)
+            cohort_tables(result, cohort, present, positive_class=positive_class)
     if cohort is not None and not multiclass:
         unc = _failure_uncertainty(predictions)
         columns = [c for c in ("manufacturer", "sex", "age_band") if c in group_columns]
