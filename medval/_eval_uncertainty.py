@@ -64,6 +64,7 @@ def calibration_section(
     seed: int,
     positive_class: int,
     scaler: calibration.TemperatureScaler | None = None,
+    clusters: NDArray[Any] | None = None,
 ) -> None:
     """ECE (with CI), MCE, Brier, NLL, slope/intercept and reliability per split.
 
@@ -74,7 +75,8 @@ def calibration_section(
     positive class, with the 10 equal-width bin value next to it; binned
     ECE is biased upward on small sets (Kumar et al. 2019), so the debiased
     L2 error is reported too. Binary tasks are scored on the probability
-    of ``positive_class``, whichever column holds it.
+    of ``positive_class``, whichever column holds it. With ``clusters``
+    (patient keys aligned with the rows) the ECE interval resamples patients.
     """
     probabilities, labels = _positive_last(probabilities, labels, positive_class)
     what = "positive class" if probabilities.shape[1] == 2 else "top-label confidence"
@@ -96,6 +98,7 @@ def calibration_section(
             target=_target(p),
             confidence_level=confidence_level,
             n_resamples=min(n_resamples, 1000),
+            clusters=None if clusters is None else clusters[mask],
             random_state=seed,
         )
         result.values[f"{prefix}calibration.ece_equal_width"] = float(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Sequence
+from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
@@ -108,16 +111,47 @@ def _split_block(
             n_resamples=n_resamples,
             random_state=seed,
         )
-    curve_tables(
-        result,
-        prefix,
-        y,
-        s,
-        clusters,
-        threshold=threshold,
-        confidence_level=confidence_level,
-        seed=seed,
-    )
+
+
+class _Steps:
+    """A step bar over the analysis blocks (tqdm, on stderr), or nothing.
+
+    ``start(block)`` counts the running block done and shows the next one;
+    leaving the ``with`` counts the last one and closes the bar.
+    """
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self._bar: Any = None
+        self._running = False
+        if enabled:
+            # importlib keeps mypy independent of the tqdm stubs.
+            tqdm = importlib.import_module("tqdm.auto").tqdm
+            self._bar = tqdm(
+                total=total, desc="evaluate", unit="block", file=sys.stderr, leave=False
+            )
+
+    def start(self, block: str) -> None:
+        if self._bar is None:
+            return
+        if self._running:
+            self._bar.update(1)
+        self._running = True
+        self._bar.set_description(f"evaluate: {block}")
+
+    def __enter__(self) -> _Steps:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is None:
+            return
+        if self._running and exc_type is None:
+            self._bar.update(1)
+        self._bar.close()
 
 
 def _failure_uncertainty(predictions: Predictions) -> NDArray[np.float64] | None:
@@ -157,6 +191,7 @@ def evaluate(
     drift_confidence_level: float = 0.95,
     drift_reference: str | None = None,
     shift: bool = True,
+    progress: bool = False,
 ) -> ValidationResult:
     """Evaluate binary predictions, every number with its confidence interval.
 
@@ -240,6 +275,10 @@ def evaluate(
         the primary test split. It needs predictions.
     shift : bool, default True
         Run the subgroup, drift and leakage analyses (needs a cohort).
+    progress : bool, default False
+        Show a progress bar on stderr, one step per analysis block (per
+        split, then conformal, calibration, uncertainty, shift, failures).
+        It changes no number.
 
     Returns
     -------
@@ -326,177 +365,202 @@ def evaluate(
     result.values["evaluation.primary_split"] = test_splits[0]
     result.values["evaluation.clustered_by"] = "patient" if clusters_all is not None else "case"
 
-    labels_all = _align_labels(predictions, cohort)
-    for i, name in enumerate(test_splits):
-        mask = splits == name
-        if multiclass:
-            multiclass_block(
-                result,
-                "" if i == 0 else f"split.{name}.",
-                labels_all[mask],
-                predictions.probabilities[mask],
-                None if clusters_all is None else clusters_all[mask],
-                class_names=predictions.class_names,
-                confidence_level=confidence_level,
-                n_resamples=n_resamples,
-                seed=random_state,
-            )
-            continue
-        _split_block(
-            result,
-            "" if i == 0 else f"split.{name}.",
-            y_all[mask],
-            s_all[mask],
-            None if clusters_all is None else clusters_all[mask],
-            threshold=float(threshold),
-            confidence_level=confidence_level,
-            n_resamples=n_resamples,
-            seed=random_state,
-        )
     has_calibration = calibration_split is not None and calibration_split in present
-    set_sizes = None
-    if conformal_method is not None and has_calibration:
-        from medval._eval_conformal import (
-            conformal_section,
-            raw_threshold,
-            temperature_for_conformal,
-        )
-
-        columns = [*group_columns]
-        if conformal_mondrian not in (None, "class", *columns):
-            columns.append(str(conformal_mondrian))
-        groups = {c: v for c in columns if (v := _column(cohort, c, ids)) is not None}
-        conf_p, conf_splits, scaled = predictions.probabilities, splits, None
-        if conformal_temperature:
-            scaled = temperature_for_conformal(
-                predictions.probabilities,
-                _align_labels(predictions, cohort),
-                splits,
-                clusters_all,
-                calibration_split=str(calibration_split),
-                seed=random_state,
-            )
-            if scaled is not None:
-                conf_p, conf_splits, info = scaled
-                result.values.update(info)
-            else:
-                result.values["conformal.temperature"] = None
-                result.values["conformal.temperature_fitted_on"] = (
-                    "not applied: the calibration split is too small to halve"
-                )
-        set_sizes = conformal_section(
-            result,
-            conf_p,
-            _align_labels(predictions, cohort),
-            y_all,
-            conf_splits,
-            calibration_split=str(calibration_split),
-            test_splits=test_splits,
-            class_names=predictions.class_names,
-            groups=groups,
-            patients=clusters_all,
-            method=conformal_method,
-            mondrian=conformal_mondrian,
-            confidence_level=conformal_level,
-            triage_max_fnr=None if multiclass else triage_max_fnr,
-            positive_class=positive_class,
-            ci_level=confidence_level,
-            seed=random_state,
-            embeddings=predictions.embeddings,
-        )
-        temperature = result.values.get("conformal.temperature")
-        if temperature is not None and "triage.threshold" in result.values:
-            # Report the triage threshold on the model's own probability scale.
-            result.values["triage.threshold_scaled"] = result.values["triage.threshold"]
-            result.values["triage.threshold"] = raw_threshold(
-                result.values["triage.threshold"], temperature
-            )
-    from medval._eval_uncertainty import calibration_section, uncertainty_section
-
-    labels = _align_labels(predictions, cohort)
-    calibration_section(
-        result,
-        predictions.probabilities,
-        labels,
-        splits,
-        calibration_split=calibration_split if has_calibration else None,
-        test_splits=test_splits,
-        confidence_level=confidence_level,
-        n_resamples=n_resamples,
-        seed=random_state,
-        positive_class=positive_class,
-    )
-    if predictions.mc_probabilities is not None:
-        site_columns = [c for c in ("manufacturer",) if c in group_columns]
-        uncertainty_section(
-            result,
-            predictions.mc_probabilities,
-            predictions.probabilities,
-            labels,
-            splits,
-            test_splits=test_splits,
-            groups={c: v for c in site_columns if (v := _column(cohort, c, ids)) is not None},
-            threshold=None if multiclass else float(threshold),
-            calibration_split=str(calibration_split) if has_calibration else None,
-            positive_class=positive_class,
-            set_sizes=set_sizes,
-        )
-    if shift and cohort is not None:
-        from medval._eval_shift import cohort_tables, shift_section
-
-        epistemic = None
-        if predictions.mc_probabilities is not None:
-            from medval.uncertainty import decompose
-
-            epistemic = decompose(predictions.mc_probabilities).epistemic
-        shift_section(
-            result,
-            cohort,
-            ids,
-            y_all,
-            s_all,
-            predictions.probabilities.astype(np.float64),
-            splits,
-            clusters_all,
-            test_splits=test_splits,
-            development_splits=[s for s in ("train", calibration_split) if s is not None],
-            epistemic=epistemic,
-            embeddings=predictions.embeddings,
-            columns=subgroup_columns,
-            intersections=subgroup_intersections,
-            labels=labels_all if multiclass else None,
-            settings={
-                "threshold": float(threshold),
-                "positive_class": positive_class,
-                "confidence_level": confidence_level,
-                "n_resamples": n_resamples,
-                "seed": random_state,
-                "min_events": subgroup_min_events,
-                "min_non_events": subgroup_min_non_events,
-                "min_cell": small_cell,
-                "adjust": subgroup_adjust,
-                "drift_confidence_level": drift_confidence_level,
-                "drift_reference": drift_reference,
-            },
-        )
-        if "split" in cohort.columns:
-            cohort_tables(result, cohort, present, positive_class=positive_class)
-    if cohort is not None and not multiclass:
-        unc = _failure_uncertainty(predictions)
-        columns = [c for c in ("manufacturer", "sex", "age_band") if c in group_columns]
+    n_steps = len(test_splits) * (1 if multiclass else 2) + 1  # + calibration
+    n_steps += int(conformal_method is not None and has_calibration)
+    n_steps += int(predictions.mc_probabilities is not None)
+    n_steps += int(shift and cohort is not None)
+    n_steps += int(cohort is not None and not multiclass)  # failure analysis
+    with _Steps(n_steps, enabled=progress) as steps:
+        labels_all = _align_labels(predictions, cohort)
         for i, name in enumerate(test_splits):
             mask = splits == name
-            groups = {c: v[mask] for c in columns if (v := _column(cohort, c, ids)) is not None}
-            failure_tables(
+            if multiclass:
+                steps.start(f"{name}: discrimination (multiclass)")
+                multiclass_block(
+                    result,
+                    "" if i == 0 else f"split.{name}.",
+                    labels_all[mask],
+                    predictions.probabilities[mask],
+                    None if clusters_all is None else clusters_all[mask],
+                    class_names=predictions.class_names,
+                    confidence_level=confidence_level,
+                    n_resamples=n_resamples,
+                    seed=random_state,
+                )
+                continue
+            steps.start(f"{name}: discrimination, operating point")
+            _split_block(
                 result,
                 "" if i == 0 else f"split.{name}.",
                 y_all[mask],
                 s_all[mask],
+                None if clusters_all is None else clusters_all[mask],
                 threshold=float(threshold),
-                groups=groups,
-                uncertainty=None if unc is None else unc[mask],
-                min_cell=small_cell,
+                confidence_level=confidence_level,
+                n_resamples=n_resamples,
+                seed=random_state,
             )
+            steps.start(f"{name}: curves")
+            curve_tables(
+                result,
+                "" if i == 0 else f"split.{name}.",
+                y_all[mask],
+                s_all[mask],
+                None if clusters_all is None else clusters_all[mask],
+                threshold=float(threshold),
+                confidence_level=confidence_level,
+                seed=random_state,
+            )
+        set_sizes = None
+        if conformal_method is not None and has_calibration:
+            steps.start("conformal sets")
+            from medval._eval_conformal import (
+                conformal_section,
+                raw_threshold,
+                temperature_for_conformal,
+            )
+
+            columns = [*group_columns]
+            if conformal_mondrian not in (None, "class", *columns):
+                columns.append(str(conformal_mondrian))
+            groups = {c: v for c in columns if (v := _column(cohort, c, ids)) is not None}
+            conf_p, conf_splits, scaled = predictions.probabilities, splits, None
+            if conformal_temperature:
+                scaled = temperature_for_conformal(
+                    predictions.probabilities,
+                    _align_labels(predictions, cohort),
+                    splits,
+                    clusters_all,
+                    calibration_split=str(calibration_split),
+                    seed=random_state,
+                )
+                if scaled is not None:
+                    conf_p, conf_splits, info = scaled
+                    result.values.update(info)
+                else:
+                    result.values["conformal.temperature"] = None
+                    result.values["conformal.temperature_fitted_on"] = (
+                        "not applied: the calibration split is too small to halve"
+                    )
+            set_sizes = conformal_section(
+                result,
+                conf_p,
+                _align_labels(predictions, cohort),
+                y_all,
+                conf_splits,
+                calibration_split=str(calibration_split),
+                test_splits=test_splits,
+                class_names=predictions.class_names,
+                groups=groups,
+                patients=clusters_all,
+                method=conformal_method,
+                mondrian=conformal_mondrian,
+                confidence_level=conformal_level,
+                triage_max_fnr=None if multiclass else triage_max_fnr,
+                positive_class=positive_class,
+                ci_level=confidence_level,
+                seed=random_state,
+                embeddings=predictions.embeddings,
+            )
+            temperature = result.values.get("conformal.temperature")
+            if temperature is not None and "triage.threshold" in result.values:
+                # Report the triage threshold on the model's own probability scale.
+                result.values["triage.threshold_scaled"] = result.values["triage.threshold"]
+                result.values["triage.threshold"] = raw_threshold(
+                    result.values["triage.threshold"], temperature
+                )
+        from medval._eval_uncertainty import calibration_section, uncertainty_section
+
+        labels = _align_labels(predictions, cohort)
+        steps.start("calibration")
+        calibration_section(
+            result,
+            predictions.probabilities,
+            labels,
+            splits,
+            calibration_split=calibration_split if has_calibration else None,
+            test_splits=test_splits,
+            confidence_level=confidence_level,
+            n_resamples=n_resamples,
+            seed=random_state,
+            positive_class=positive_class,
+            clusters=clusters_all,
+        )
+        if predictions.mc_probabilities is not None:
+            steps.start("uncertainty")
+            site_columns = [c for c in ("manufacturer",) if c in group_columns]
+            uncertainty_section(
+                result,
+                predictions.mc_probabilities,
+                predictions.probabilities,
+                labels,
+                splits,
+                test_splits=test_splits,
+                groups={c: v for c in site_columns if (v := _column(cohort, c, ids)) is not None},
+                threshold=None if multiclass else float(threshold),
+                calibration_split=str(calibration_split) if has_calibration else None,
+                positive_class=positive_class,
+                set_sizes=set_sizes,
+            )
+        if shift and cohort is not None:
+            steps.start("subgroups, drift, leakage")
+            from medval._eval_shift import cohort_tables, shift_section
+
+            epistemic = None
+            if predictions.mc_probabilities is not None:
+                from medval.uncertainty import decompose
+
+                epistemic = decompose(predictions.mc_probabilities).epistemic
+            shift_section(
+                result,
+                cohort,
+                ids,
+                y_all,
+                s_all,
+                predictions.probabilities.astype(np.float64),
+                splits,
+                clusters_all,
+                test_splits=test_splits,
+                development_splits=[s for s in ("train", calibration_split) if s is not None],
+                epistemic=epistemic,
+                embeddings=predictions.embeddings,
+                columns=subgroup_columns,
+                intersections=subgroup_intersections,
+                labels=labels_all if multiclass else None,
+                settings={
+                    "threshold": float(threshold),
+                    "positive_class": positive_class,
+                    "confidence_level": confidence_level,
+                    "n_resamples": n_resamples,
+                    "seed": random_state,
+                    "min_events": subgroup_min_events,
+                    "min_non_events": subgroup_min_non_events,
+                    "min_cell": small_cell,
+                    "adjust": subgroup_adjust,
+                    "drift_confidence_level": drift_confidence_level,
+                    "drift_reference": drift_reference,
+                },
+            )
+            if "split" in cohort.columns:
+                cohort_tables(result, cohort, present, positive_class=positive_class)
+        if cohort is not None and not multiclass:
+            steps.start("failure analysis")
+            unc = _failure_uncertainty(predictions)
+            columns = [c for c in ("manufacturer", "sex", "age_band") if c in group_columns]
+            for i, name in enumerate(test_splits):
+                mask = splits == name
+                groups = {c: v[mask] for c in columns if (v := _column(cohort, c, ids)) is not None}
+                failure_tables(
+                    result,
+                    "" if i == 0 else f"split.{name}.",
+                    y_all[mask],
+                    s_all[mask],
+                    threshold=float(threshold),
+                    groups=groups,
+                    uncertainty=None if unc is None else unc[mask],
+                    min_cell=small_cell,
+                )
     result.provenance["seed"] = random_state
     result.provenance["n_resamples"] = n_resamples
     result.provenance["confidence_level"] = confidence_level

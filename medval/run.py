@@ -243,6 +243,7 @@ def run_spec(
         subgroup_adjust=spec["shift.adjust"],
         drift_confidence_level=spec["shift.drift_confidence_level"],
         drift_reference=spec["shift.reference_split"],
+        progress=progress,
     )
     _cohort_tables(result, data, result.values["evaluation.splits"])
     result.tables["cohort.deidentification"] = [

@@ -59,4 +59,4 @@ def test_bad_answers_and_missing_pdf_engine(
     except ImportError:
         code = main(["report", str(result_json), "--out", str(tmp_path / "p"), "--pdf"])
         assert code == 2
-        assert "pip install weasyprint" in capsys.readouterr().err
+        assert "pip install 'medval[pdf]'" in capsys.readouterr().err

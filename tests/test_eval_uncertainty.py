@@ -9,7 +9,7 @@ from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from medval import Predictions, evaluate
 from medval._eval_uncertainty import calibration_section, fit_temperature, uncertainty_section
 from medval._result import ValidationResult
-from medval.calibration import TemperatureScaler, ece, mce
+from medval.calibration import TemperatureScaler, ece, ece_ci, mce
 
 
 def _data(rng: np.random.Generator, n: int = 600, t: int = 8) -> tuple[Predictions, pd.DataFrame]:
@@ -195,3 +195,34 @@ def test_referral_needing_no_referral_stays_json_safe(rng: np.random.Generator) 
     )
     rec = r["uncertainty.referral_for_sensitivity"]
     assert rec["fraction"] == 0.0 and rec["uncertainty_cutoff"] is None
+
+
+def test_calibration_ece_interval_resamples_patients(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    _, p, y, splits = _arrays(preds, cohort)
+    patients = np.arange(y.size) // 3
+    kw = {
+        "calibration_split": None,
+        "test_splits": ["internal"],
+        "confidence_level": 0.95,
+        "n_resamples": 50,
+        "seed": 0,
+        "positive_class": 1,
+    }
+    plain, clustered = ValidationResult(), ValidationResult()
+    calibration_section(plain, p, y, splits, **kw)
+    calibration_section(clustered, p, y, splits, clusters=patients, **kw)
+    internal = splits == "internal"
+    expected = ece_ci(
+        p[internal],
+        y[internal],
+        n_bins=10,
+        binning="equal_mass",
+        target="positive",
+        n_resamples=50,
+        clusters=patients[internal],
+        random_state=0,
+    )
+    assert clustered["calibration.ece"] == expected
+    assert expected.method == "bootstrap-percentile-clustered"
+    assert plain["calibration.ece"].method == "bootstrap-percentile"

@@ -59,6 +59,27 @@ def test_same_seed_same_numbers(rng: np.random.Generator) -> None:
     assert a == b
 
 
+def test_progress_bar_goes_to_stderr_and_changes_no_number(
+    rng: np.random.Generator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    preds, cohort = _data(rng, 300)
+    quiet = evaluate(preds, cohort, n_resamples=100, random_state=7, progress=False).to_json()
+    assert "evaluate" not in capsys.readouterr().err
+    shown = evaluate(preds, cohort, n_resamples=100, random_state=7, progress=True).to_json()
+    assert shown == quiet
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    for block in (
+        "internal: discrimination, operating point",
+        "external: curves",
+        "conformal sets",
+        "calibration",
+        "subgroups, drift, leakage",
+        "failure analysis",
+    ):
+        assert f"evaluate: {block}" in captured.err
+
+
 def test_without_cohort_everything_is_one_split(rng: np.random.Generator) -> None:
     preds, cohort = _data(rng, 200)
     r = evaluate(preds.with_labels(cohort["label"].to_numpy()), n_resamples=200)

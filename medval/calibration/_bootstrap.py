@@ -1,4 +1,4 @@
-"""Percentile bootstrap confidence interval of the ECE."""
+"""Percentile bootstrap confidence interval of the ECE, patient-clustered on request."""
 
 from __future__ import annotations
 
@@ -8,25 +8,14 @@ from numpy.typing import ArrayLike
 from medval._errors import InputError
 from medval._types import Estimate
 from medval.calibration._binning import Target, _ece_from, _edges, bin_ids, confidence_outcome
+from medval.stats import (
+    check_clusters,
+    normalise_random_state,
+    resample_counts,
+    too_few_for_interval,
+)
 
 __all__ = ["ece_ci"]
-
-_CHUNK = 200
-
-
-def resolve_seed(
-    random_state: int | np.random.Generator | None,
-) -> tuple[np.random.Generator, int | None]:
-    """A generator and the seed to record (a fresh one is drawn for ``None``)."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state, None
-    if random_state is None:
-        random_state = int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
-        raise InputError(
-            f"random_state must be an int, a numpy Generator or None; got {random_state!r}."
-        )
-    return np.random.default_rng(int(random_state)), int(random_state)
 
 
 def ece_ci(
@@ -38,15 +27,19 @@ def ece_ci(
     target: Target = "top_label",
     confidence_level: float = 0.95,
     n_resamples: int = 1000,
+    clusters: ArrayLike | None = None,
     random_state: int | np.random.Generator | None = None,
 ) -> Estimate:
     """ECE with a percentile bootstrap confidence interval (Efron and Tibshirani 1993).
 
-    Cases are resampled with replacement; equal-width bins stay fixed,
-    equal-mass edges are recomputed on each resample. The point estimate is
-    the ECE of the full sample (:func:`ece`). Binned ECE is biased upward,
-    so the interval often lies above the point estimate: read it as the
-    sampling spread of the estimator, not as an interval around the truth.
+    Cases, or with ``clusters`` patients with all their images, are
+    resampled with replacement by the statistics room's resampler
+    (:func:`medval.stats.resample_counts`, unstratified); equal-width bins
+    stay fixed, equal-mass edges are recomputed on each resample. The
+    point estimate is the ECE of the full sample (:func:`ece`). Binned ECE
+    is biased upward, so the interval often lies above the point estimate:
+    read it as the sampling spread of the estimator, not as an interval
+    around the truth.
 
     Parameters
     ----------
@@ -56,6 +49,11 @@ def ece_ci(
         As in :func:`ece`.
     confidence_level : float, default 0.95
     n_resamples : int, default 1000
+    clusters : array, shape (n,), optional
+        Patient key of each case. Images of one patient are correlated,
+        so patients are resampled, not images (Field and Welsh 2007). With
+        one image per patient the interval equals the unclustered one for
+        the same seed.
     random_state : int, numpy.random.Generator or None
         An int is recorded as the seed; for ``None`` a fresh seed is drawn
         and recorded; a Generator records no seed.
@@ -63,13 +61,21 @@ def ece_ci(
     Returns
     -------
     Estimate
-        ``method="percentile bootstrap"``, ``higher_is_better=False``.
+        ``method="bootstrap-percentile"`` (``"bootstrap-percentile-clustered"``
+        with ``clusters``), ``higher_is_better=False``. With clusters and
+        fewer than 10 patients the bounds are None, with a reason.
 
     Raises
     ------
     InputError
-        On invalid inputs, ``confidence_level`` outside (0, 1) or
-        ``n_resamples < 1``.
+        On invalid inputs, ``confidence_level`` outside (0, 1),
+        ``n_resamples < 1`` or clusters of the wrong length.
+
+    References
+    ----------
+    Efron & Tibshirani (1993), *An Introduction to the Bootstrap*, ch. 13;
+    Field & Welsh (2007), "Bootstrapping clustered data", J. R. Stat. Soc.
+    B 69:369-390.
     """
     if not 0.0 < confidence_level < 1.0:
         raise InputError(f"confidence_level must be in (0, 1); got {confidence_level}.")
@@ -81,33 +87,43 @@ def ece_ci(
         raise InputError(f"n_resamples must be a positive integer; got {n_resamples!r}.")
     conf, outcome = confidence_outcome(probabilities, labels, target)
     value = _ece_from(conf, outcome, n_bins, binning)
-    rng, seed = resolve_seed(random_state)
     n = conf.size
+    codes = check_clusters(clusters, n)
+    rng, seed = normalise_random_state(random_state)
+
+    def estimate(low: float | None, high: float | None, reason: str | None = None) -> Estimate:
+        return Estimate(
+            value=value,
+            low=low,
+            high=high,
+            confidence_level=confidence_level,
+            method="bootstrap-percentile" + ("-clustered" if codes is not None else ""),
+            n=int(n),
+            seed=seed,
+            n_resamples=int(n_resamples),
+            reason=reason,
+            higher_is_better=False,
+        )
+
+    if codes is not None and (why := too_few_for_interval(n, codes)) is not None:
+        return estimate(None, None, why)
     stats = np.empty(int(n_resamples))
+    done = 0
     if binning == "equal_width":
         edges = _edges(conf, n_bins, binning)
-        ids = bin_ids(conf, edges)
-        diff = outcome - conf
-        for start in range(0, int(n_resamples), _CHUNK):
-            r = min(_CHUNK, int(n_resamples) - start)
-            idx = rng.integers(0, n, size=(r, n))
-            flat = (ids[idx] + n_bins * np.arange(r)[:, None]).ravel()
-            sums = np.bincount(flat, weights=diff[idx].ravel(), minlength=r * n_bins)
-            stats[start : start + r] = np.abs(sums.reshape(r, n_bins)).sum(axis=1) / n
-    else:
-        for i in range(int(n_resamples)):
-            idx = rng.integers(0, n, size=n)
-            stats[i] = _ece_from(conf[idx], outcome[idx], n_bins, binning)
+        # (n, n_bins): each case's outcome - confidence in its bin's column
+        gap = np.zeros((n, int(n_bins)))
+        gap[np.arange(n), bin_ids(conf, edges)] = outcome - conf
+    for w in resample_counts(n, n_resamples=int(n_resamples), random_state=rng, clusters=clusters):
+        r = w.shape[0]
+        if binning == "equal_width":
+            sums = w.astype(np.float64) @ gap
+            stats[done : done + r] = np.abs(sums).sum(axis=1) / w.sum(axis=1)
+        else:
+            for j in range(r):
+                idx = np.repeat(np.arange(n), w[j])
+                stats[done + j] = _ece_from(conf[idx], outcome[idx], n_bins, binning)
+        done += r
     tail = (1.0 - confidence_level) / 2.0
     low, high = np.quantile(stats, [tail, 1.0 - tail])
-    return Estimate(
-        value=value,
-        low=float(low),
-        high=float(high),
-        confidence_level=confidence_level,
-        method="percentile bootstrap",
-        n=int(n),
-        seed=seed,
-        n_resamples=int(n_resamples),
-        higher_is_better=False,
-    )
+    return estimate(float(low), float(high))

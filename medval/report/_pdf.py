@@ -15,15 +15,15 @@ def write_pdf(report: Path) -> Path:
     Raises
     ------
     MissingDependencyError
-        WeasyPrint is not installed (``pip install weasyprint``); a browser's
-        "print to PDF" of ``report.html`` gives the same pages.
+        WeasyPrint is not installed (``pip install 'medval[pdf]'``); a
+        browser's "print to PDF" of ``report.html`` gives the same pages.
     """
     try:
         import weasyprint  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         raise MissingDependencyError(
-            "a PDF needs WeasyPrint: pip install weasyprint (or print report.html to PDF "
-            "from a browser; the report has a print stylesheet)."
+            "a PDF needs WeasyPrint, which is not installed: pip install 'medval[pdf]' "
+            "(or print report.html to PDF from a browser; the report has a print stylesheet)."
         ) from exc
     out = report.with_suffix(".pdf")
     weasyprint.HTML(filename=str(report)).write_pdf(str(out))

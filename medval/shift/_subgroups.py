@@ -17,17 +17,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr, ndtri
-from scipy.stats import rankdata
 
 from medval._errors import InputError
 from medval._types import Estimate
 from medval.stats import (
+    auroc,
     auroc_ci,
     benjamini_hochberg,
     check_binary_labels,
     check_clusters,
     check_confidence_level,
     check_scores,
+    clustered_auroc_variance,
+    clustered_proportion_variance,
     holm,
     normalise_random_state,
     threshold_metric_ci,
@@ -89,59 +91,23 @@ def _labels(values: ArrayLike) -> NDArray[Any]:
     return out
 
 
-def clustered_auroc_variance(
-    y: NDArray[np.int64], s: FloatArray, codes: NDArray[np.int64]
-) -> float:
-    """Variance of the AUROC for clustered data (Obuchowski 1997).
-
-    With one case per cluster this is DeLong's variance. References:
-    Obuchowski (1997), Biometrics 53:567-578; DeLong et al. (1988).
-    """
-    pos, neg = y == 1, y == 0
-    n1, n0 = int(pos.sum()), int(neg.sum())
-    r = rankdata(s)
-    v10 = (r[pos] - rankdata(s[pos])) / n0  # placement of each positive
-    v01 = 1.0 - (r[neg] - rankdata(s[neg])) / n1  # placement of each negative
-    auc = float(v10.mean())
-    k = int(codes.max()) + 1
-    v10_c = np.bincount(codes[pos], weights=v10, minlength=k)
-    v01_c = np.bincount(codes[neg], weights=v01, minlength=k)
-    m1 = np.bincount(codes[pos], minlength=k).astype(float)
-    m0 = np.bincount(codes[neg], minlength=k).astype(float)
-    d10, d01 = v10_c - m1 * auc, v01_c - m0 * auc
-    k1, k0 = int((m1 > 0).sum()), int((m0 > 0).sum())
-    if k1 < 2 or k0 < 2:
-        return float("nan")
-    s10 = k1 / ((k1 - 1) * n1) * float(np.sum(d10**2))
-    s01 = k0 / ((k0 - 1) * n0) * float(np.sum(d01**2))
-    s11 = k / (k - 1) * float(np.sum(d10 * d01))
-    return s10 / n1 + s01 / n0 + 2.0 * s11 / (n1 * n0)
-
-
 def _proportion_variance(
     hit: NDArray[np.bool_], den: NDArray[np.bool_], codes: Any
 ) -> tuple[float, float]:
-    """Proportion and its (cluster-robust ratio-estimator) variance; Rao & Scott (1992)."""
-    n = int(den.sum())
-    if n < 2:
+    """Proportion and its cluster-robust variance, per case or per patient."""
+    if int(den.sum()) < 2:
         return float("nan"), float("nan")
-    p = float(hit[den].sum() / n)
     x = (hit & den).astype(float)
     m = den.astype(float)
-    if codes is not None:
-        k = int(codes.max()) + 1
-        x, m = (
-            np.bincount(codes, weights=x, minlength=k),
-            np.bincount(codes, weights=m, minlength=k),
-        )
-        keep = m > 0
-        x, m = x[keep], m[keep]
-    else:
-        x, m = x[den], m[den]
-    g = x.size
-    if g < 2:
-        return p, float("nan")
-    return p, g / (g - 1) * float(np.sum((x - p * m) ** 2)) / n**2
+    if codes is None:
+        return clustered_proportion_variance(x[den], m[den])
+    k = int(codes.max()) + 1
+    x, m = (
+        np.bincount(codes, weights=x, minlength=k),
+        np.bincount(codes, weights=m, minlength=k),
+    )
+    keep = m > 0
+    return clustered_proportion_variance(x[keep], m[keep])
 
 
 def _point_and_var(
@@ -151,9 +117,7 @@ def _point_and_var(
         if y.min(initial=1) == y.max(initial=0) or y.size < 4:
             return float("nan"), float("nan")
         c = codes if codes is not None else np.arange(y.size)
-        pos = y == 1
-        auc = float(np.mean((rankdata(s)[pos] - rankdata(s[pos])) / int((~pos).sum())))
-        return auc, clustered_auroc_variance(y, s, c)
+        return auroc(y, s), clustered_auroc_variance(y, s, c)
     pred = s >= thr
     den, hit = {
         "sensitivity": (y == 1, pred),

@@ -41,6 +41,7 @@ from medval.stats._metrics import (
     specificity,
 )
 from medval.stats._multiplicity import benjamini_hochberg, holm
+from medval.stats._obuchowski import clustered_auroc_variance
 from medval.stats._operating import (
     choose_threshold,
     sensitivity_at_specificity,
@@ -49,15 +50,18 @@ from medval.stats._operating import (
 from medval.stats._proportion import (
     case_proportion_ci,
     clustered_proportion_ci,
+    clustered_proportion_variance,
     proportion_ci,
     threshold_metric_ci,
 )
+from medval.stats._resample import resample_counts
 from medval.stats._validate import (
     check_binary_labels,
     check_clusters,
     check_confidence_level,
     check_scores,
     normalise_random_state,
+    too_few_for_interval,
 )
 
 __all__ = [
@@ -80,7 +84,9 @@ __all__ = [
     "check_confidence_level",
     "check_scores",
     "choose_threshold",
+    "clustered_auroc_variance",
     "clustered_proportion_ci",
+    "clustered_proportion_variance",
     "compare",
     "confusion_counts",
     "delong_ci",
@@ -96,9 +102,11 @@ __all__ = [
     "ovr_auroc",
     "ppv",
     "proportion_ci",
+    "resample_counts",
     "sensitivity",
     "sensitivity_at_specificity",
     "specificity",
     "specificity_at_sensitivity",
     "threshold_metric_ci",
+    "too_few_for_interval",
 ]

@@ -26,6 +26,7 @@ from medval.stats._validate import (
 __all__ = [
     "case_proportion_ci",
     "clustered_proportion_ci",
+    "clustered_proportion_variance",
     "proportion_ci",
     "threshold_metric_ci",
 ]
@@ -108,6 +109,45 @@ def proportion_ci(
     return Estimate(x / m, low, high, confidence_level=cl, method=meth, n=m)
 
 
+def clustered_proportion_variance(
+    successes_per_cluster: ArrayLike, n_per_cluster: ArrayLike
+) -> tuple[float, float]:
+    """Ratio-estimator proportion and its cluster-robust variance.
+
+    ``p = sum x_k / M`` with ``M = sum m_k``, and
+    ``var = K / (K - 1) * sum (x_k - p m_k)^2 / M^2`` over the K clusters.
+    With one trial per cluster it is the binomial variance times
+    ``K / (K - 1)``.
+
+    Parameters
+    ----------
+    successes_per_cluster : array of float, shape (K,)
+    n_per_cluster : array of float, shape (K,)
+        Trials per cluster (clusters without trials should be dropped).
+
+    Returns
+    -------
+    (p, var) : tuple of float
+        ``var`` is NaN with fewer than 2 clusters; both are NaN without
+        trials.
+
+    References
+    ----------
+    Rao & Scott (1992), Biometrics 48:577-585; Obuchowski (1998),
+    Biometrics 54:1004.
+    """
+    x = np.asarray(successes_per_cluster, dtype=np.float64)
+    m = np.asarray(n_per_cluster, dtype=np.float64)
+    total = float(m.sum())
+    if total <= 0.0:
+        return float("nan"), float("nan")
+    p = float(x.sum() / total)
+    k = x.size
+    if k < 2:
+        return p, float("nan")
+    return p, k / (k - 1.0) * float(np.sum((x - p * m) ** 2)) / total**2
+
+
 def clustered_proportion_ci(
     successes_per_cluster: ArrayLike,
     n_per_cluster: ArrayLike,
@@ -159,14 +199,13 @@ def clustered_proportion_ci(
         raise InputError(f"A cluster-adjusted interval needs at least 2 clusters; got {x.size}.")
     if np.any(m < 1) or np.any(x < 0) or np.any(x > m):
         raise InputError("Each cluster needs 0 <= successes <= trials and trials >= 1.")
-    k, total = x.size, float(m.sum())
-    p = float(x.sum() / total)
+    total = float(m.sum())
+    p, var = clustered_proportion_variance(x, m)
     if 0.0 < p < 1.0:
-        var = k / (k - 1.0) * float(np.sum((x - p * m) ** 2)) / total**2
         deff = max(1.0, var / (p * (1.0 - p) / total))
         n_eff = total / deff
     else:
-        n_eff = float(k)
+        n_eff = float(x.size)
     low, high = _bounds(p * n_eff, n_eff, meth, cl)
     return Estimate(p, low, high, confidence_level=cl, method=f"{meth}-clustered", n=int(total))
 

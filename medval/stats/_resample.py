@@ -18,12 +18,14 @@ Field & Welsh (2007), J. R. Stat. Soc. B 69:369-390.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from medval.stats._validate import IntArray
+from medval.stats._validate import IntArray, check_clusters
 
-__all__ = ["BLOCK_BYTES", "Design", "make_design"]
+__all__ = ["BLOCK_BYTES", "Design", "make_design", "resample_counts"]
 
 # Target size of one (c, n) int64 block of counts: chunking keeps the
 # peak memory bounded (~4 such blocks live at once).
@@ -127,3 +129,47 @@ def make_design(
     sizes = np.bincount(status)
     strata = tuple(int(m) for m in sizes if m > 0)
     return Design(n, renumber[codes], strata, clustered=True)
+
+
+def resample_counts(
+    n: int,
+    *,
+    n_resamples: int,
+    random_state: np.random.Generator,
+    clusters: ArrayLike | None = None,
+) -> Iterator[IntArray]:
+    """Bootstrap resamples of ``n`` cases as blocks of counts, unstratified.
+
+    For statistics outside :func:`bootstrap_ci` (e.g. the ECE) that need
+    the same resampling design: cases, or with ``clusters`` patients with
+    all their images, drawn with replacement.
+
+    Parameters
+    ----------
+    n : int
+        Number of cases.
+    n_resamples : int
+        Total number of resamples over all blocks.
+    random_state : numpy.random.Generator
+        Already normalised (:func:`normalise_random_state`).
+    clusters : array, shape (n,), optional
+        Patient key of each case. With one case per patient the counts
+        are the same as without clusters, for the same generator.
+
+    Yields
+    ------
+    array of int64, shape (c, n)
+        ``W[b, i]``: how often case ``i`` appears in resample ``b``; the
+        blocks' ``c`` add up to ``n_resamples``. Without clusters each
+        row sums to ``n``; with clusters, to the number of images of the
+        drawn patients.
+
+    References
+    ----------
+    Davison & Hinkley (1997), *Bootstrap Methods and their Application*,
+    sec. 3.8; Field & Welsh (2007), J. R. Stat. Soc. B 69:369-390.
+    """
+    design = make_design(np.zeros(n, dtype=np.int64), check_clusters(clusters, n), stratify=False)
+    c = design.chunk_size(n_resamples)
+    for start in range(0, n_resamples, c):
+        yield design.counts(random_state, min(c, n_resamples - start))

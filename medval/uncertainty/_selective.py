@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from medval._errors import InputError
+from medval.stats import auroc
 
 __all__ = [
     "aurc",
@@ -75,8 +75,7 @@ def _auroc(scores: FloatArray, positive: NDArray[np.bool_]) -> float:
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = stats.rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return auroc(positive.astype(np.int64), scores)
 
 
 def _predicted(p: FloatArray, positive_class: int, threshold: float | None) -> NDArray[np.int64]:

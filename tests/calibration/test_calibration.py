@@ -23,6 +23,7 @@ from medval.calibration import (
     nll,
     reliability_data,
 )
+from medval.stats import resample_counts
 
 NETCAL = Path(__file__).resolve().parents[1] / "data" / "netcal-records"
 
@@ -124,16 +125,105 @@ def test_equal_mass_mce_and_debiased_match_loops(k: int) -> None:
     )
 
 
+def _resampled_indices(n: int, seed: int, clusters: np.ndarray | None = None) -> list[np.ndarray]:
+    counts = np.concatenate(
+        list(
+            resample_counts(
+                n, n_resamples=50, random_state=np.random.default_rng(seed), clusters=clusters
+            )
+        )
+    )
+    return [np.repeat(np.arange(n), w) for w in counts]
+
+
 def test_ece_ci_matches_direct_resampling() -> None:
-    # Equal-width bootstrap percentiles against a loop over the same resamples.
+    # Bootstrap percentiles against a loop over the same resamples of the stats resampler.
     p, y = _random(np.random.default_rng(13), 120, 2)
-    est = ece_ci(p, y, n_resamples=50, random_state=np.random.default_rng(5), n_bins=5)
-    rng = np.random.default_rng(5)
-    idx = rng.integers(0, 120, size=(50, 120))
     conf, correct = p.max(1), (p.argmax(1) == y).astype(float)
-    values = [_loop_ece(conf[i], correct[i], np.linspace(0, 1, 6)) for i in idx]
-    low, high = np.quantile(values, [0.025, 0.975])
-    assert (est.low, est.high) == pytest.approx((low, high))
+    patients = np.repeat(np.arange(40), 3)
+    for clusters in (None, patients):
+        for binning in ("equal_width", "equal_mass"):
+            est = ece_ci(
+                p,
+                y,
+                n_resamples=50,
+                n_bins=5,
+                binning=binning,
+                clusters=clusters,
+                random_state=np.random.default_rng(5),
+            )
+            values = [
+                _loop_ece(conf[i], correct[i], np.linspace(0, 1, 6))
+                if binning == "equal_width"
+                else ece(p[i], y[i], n_bins=5, binning="equal_mass")
+                for i in _resampled_indices(120, 5, clusters)
+            ]
+            low, high = np.quantile(values, [0.025, 0.975])
+            assert (est.low, est.high) == pytest.approx((low, high))
+
+
+def test_ece_ci_one_image_per_patient_equals_unclustered() -> None:
+    p, y = _random(np.random.default_rng(21), 150, 3)
+    for binning in ("equal_width", "equal_mass"):
+        plain = ece_ci(p, y, binning=binning, n_resamples=300, random_state=4)
+        # keys in any order: patients are numbered by first appearance
+        keys = np.array([f"P{i}" for i in np.random.default_rng(0).permutation(150)])
+        clustered = ece_ci(p, y, binning=binning, n_resamples=300, random_state=4, clusters=keys)
+        assert (clustered.low, clustered.high) == (plain.low, plain.high)
+        assert clustered.value == plain.value
+        assert plain.method == "bootstrap-percentile"
+        assert clustered.method == "bootstrap-percentile-clustered"
+
+
+def _correlated_patients(
+    rng: np.random.Generator, n_patients: int, per_patient: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Each patient has one confidence and one outcome, copied to all its images.
+    q = rng.uniform(0.5, 1.0, n_patients)
+    hit = (rng.uniform(size=n_patients) < q).astype(int)
+    p1 = np.repeat(q, per_patient)
+    y = np.repeat(hit, per_patient)
+    return np.column_stack([1 - p1, p1]), y, np.repeat(np.arange(n_patients), per_patient)
+
+
+def test_ece_ci_clustered_is_wider_for_correlated_images() -> None:
+    # Identical images: the n images carry the information of n/10 patients, so the
+    # clustered interval is about sqrt(10) ~ 3 times wider (2.6-2.9 over seeds); require 1.5.
+    p, y, patients = _correlated_patients(np.random.default_rng(31), 100, 10)
+    kw = {"n_bins": 10, "binning": "equal_width", "target": "positive", "n_resamples": 1000}
+    plain = ece_ci(p, y, random_state=2, **kw)
+    clustered = ece_ci(p, y, random_state=2, clusters=patients, **kw)
+    assert plain.low is not None and plain.high is not None
+    assert clustered.low is not None and clustered.high is not None
+    assert clustered.high - clustered.low > 1.5 * (plain.high - plain.low)
+
+
+def test_ece_ci_clustered_needs_ten_patients_and_matching_keys() -> None:
+    p, y, patients = _correlated_patients(np.random.default_rng(1), 9, 4)
+    est = ece_ci(p, y, clusters=patients, n_resamples=50, random_state=0, target="positive")
+    assert est.low is None and est.high is None and est.value is not None
+    assert est.reason is not None and "patients" in est.reason
+    with pytest.raises(InputError, match="one patient key per case"):
+        ece_ci(p, y, clusters=patients[:-1], n_resamples=50, random_state=0)
+
+
+@pytest.mark.slow
+def test_ece_ci_clustered_covers_the_expected_ece() -> None:
+    # Coverage of the sampling distribution's centre: the mean ECE over many fresh
+    # cohorts (the estimand the percentile interval tracks) lies inside the clustered
+    # interval in about 95% of cohorts, while the image-level interval covers less.
+    rng = np.random.default_rng(77)
+    kw = {"n_bins": 10, "binning": "equal_width", "target": "positive", "n_resamples": 400}
+    cohorts = [_correlated_patients(rng, 80, 5) for _ in range(600)]
+    centre = float(np.mean([ece(p, y, n_bins=10, target="positive") for p, y, _ in cohorts]))
+    hits = {"clustered": 0, "plain": 0}
+    for i, (p, y, patients) in enumerate(cohorts[:200]):
+        for name, cl in (("clustered", patients), ("plain", None)):
+            est = ece_ci(p, y, clusters=cl, random_state=i, **kw)
+            assert est.low is not None and est.high is not None
+            hits[name] += est.low <= centre <= est.high
+    assert hits["clustered"] / 200 > 0.9  # 0.945 with these seeds
+    assert hits["plain"] / 200 < hits["clustered"] / 200 - 0.05  # 0.82
 
 
 def test_classwise_ece_is_mean_of_one_vs_rest() -> None:

@@ -7,7 +7,12 @@ import pytest
 from scipy import stats
 
 from medval._errors import InputError
-from medval.stats import clustered_proportion_ci, proportion_ci, threshold_metric_ci
+from medval.stats import (
+    clustered_proportion_ci,
+    clustered_proportion_variance,
+    proportion_ci,
+    threshold_metric_ci,
+)
 
 
 def _wilson(x: int, n: int, cl: float) -> tuple[float, float]:
@@ -151,3 +156,54 @@ def test_case_proportion_ci_matches_its_building_blocks() -> None:
     assert case_proportion_ci(hit, clusters=clusters) == want
     with pytest.raises(InputError, match="one patient key per case"):
         case_proportion_ci(hit, clusters=clusters[:10])
+
+
+def _former_shift_variance(hit: np.ndarray, den: np.ndarray, codes: np.ndarray | None) -> tuple:
+    # The copy that lived in shift/_subgroups.py before it used the stats function.
+    n = int(den.sum())
+    p = float(hit[den].sum() / n)
+    x, m = (hit & den).astype(float), den.astype(float)
+    if codes is not None:
+        k = int(codes.max()) + 1
+        x, m = (
+            np.bincount(codes, weights=x, minlength=k),
+            np.bincount(codes, weights=m, minlength=k),
+        )
+        keep = m > 0
+        x, m = x[keep], m[keep]
+    else:
+        x, m = x[den], m[den]
+    g = x.size
+    return p, g / (g - 1) * float(np.sum((x - p * m) ** 2)) / n**2
+
+
+def test_clustered_proportion_variance_equals_former_copies() -> None:
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        n = int(rng.integers(20, 300))
+        hit, den = rng.uniform(size=n) < 0.6, rng.uniform(size=n) < 0.7
+        codes = rng.integers(0, n // 3, n)
+        for c in (None, codes):
+            x, m = (hit & den).astype(float), den.astype(float)
+            if c is None:
+                xs, ms = x[den], m[den]
+            else:
+                xs = np.bincount(c, weights=x, minlength=n)
+                ms = np.bincount(c, weights=m, minlength=n)
+                xs, ms = xs[ms > 0], ms[ms > 0]
+            assert clustered_proportion_variance(xs, ms) == _former_shift_variance(hit, den, c)
+        # the former copy inside clustered_proportion_ci
+        x, m = rng.integers(0, 4, 30).astype(float), np.full(30, 4.0)
+        p = x.sum() / m.sum()
+        former = 30 / 29.0 * float(np.sum((x - p * m) ** 2)) / m.sum() ** 2
+        assert clustered_proportion_variance(x, m) == (p, former)
+
+
+def test_clustered_proportion_variance_edge_cases() -> None:
+    assert np.isnan(clustered_proportion_variance([2.0], [3.0])[1])
+    assert clustered_proportion_variance([2.0], [3.0])[0] == pytest.approx(2 / 3)
+    assert all(np.isnan(clustered_proportion_variance([], [])))
+    # one trial per cluster: binomial variance times K / (K - 1)
+    x = np.array([1.0, 0, 1, 1, 0, 1, 0, 1])
+    p, var = clustered_proportion_variance(x, np.ones(8))
+    assert var == pytest.approx(p * (1 - p) / 8 * 8 / 7)
