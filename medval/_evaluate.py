@@ -389,13 +389,17 @@ def evaluate(
                     seed=random_state,
                 )
                 continue
-            steps.start(f"{name}: discrimination, operating point")
-            _split_block(
-                result,
-                "" if i == 0 else f"split.{name}.",
+            prefix = "" if i == 0 else f"split.{name}."
+            split_data = (
                 y_all[mask],
                 s_all[mask],
                 None if clusters_all is None else clusters_all[mask],
+            )
+            steps.start(f"{name}: discrimination, operating point")
+            _split_block(
+                result,
+                prefix,
+                *split_data,
                 threshold=float(threshold),
                 confidence_level=confidence_level,
                 n_resamples=n_resamples,
@@ -404,10 +408,8 @@ def evaluate(
             steps.start(f"{name}: curves")
             curve_tables(
                 result,
-                "" if i == 0 else f"split.{name}.",
-                y_all[mask],
-                s_all[mask],
-                None if clusters_all is None else clusters_all[mask],
+                prefix,
+                *split_data,
                 threshold=float(threshold),
                 confidence_level=confidence_level,
                 seed=random_state,
