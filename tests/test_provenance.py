@@ -37,8 +37,10 @@ def test_environment_fingerprint_names_the_arithmetic_not_the_host(
 
     import torch
 
-    from medval._provenance import environment_fingerprint
+    from medval._provenance import _NUMERIC_ENV, environment_fingerprint
 
+    for name in _NUMERIC_ENV:  # the suite may itself run under one of them
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
     env = environment_fingerprint(torch.device("cpu"))
     for key in ("medval", "torch", "numpy", "scipy", "scikit-learn", "pydicom", "python", "os"):
