@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError",
     "Estimate",
+    "EvaluationConfig",
     "ExitCode",
     "InputError",
     "MedvalError",
@@ -46,7 +47,8 @@ __all__ = [
 # name -> module that defines it; imported on first attribute access.
 _LAZY = {
     "predict": "medval.inference",
-    "evaluate": "medval._evaluate",
+    "evaluate": "medval.evaluation",
+    "EvaluationConfig": "medval.gate",
     "ValidationResult": "medval._result",
     "wrap": "medval._wrap",
     "diff_results": "medval.diff",
@@ -54,10 +56,11 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from medval._evaluate import evaluate
     from medval._result import ValidationResult
     from medval._wrap import wrap
     from medval.diff import assert_results_agree, diff_results
+    from medval.evaluation import evaluate
+    from medval.gate import EvaluationConfig
     from medval.inference import predict
 
 
@@ -66,6 +69,7 @@ _SUBPACKAGES = frozenset(
         "calibration",
         "conformal",
         "demo",
+        "evaluation",
         "inference",
         "io",
         "report",

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,27 @@ import numpy as np
 from medval._errors import DataError, InputError
 from medval._types import Estimate
 
-__all__ = ["RESULT_SCHEMA", "ValidationResult", "canonical_json"]
+__all__ = ["RESULT_SCHEMA", "ValidationResult", "canonical_json", "split_prefix", "subgroup_key"]
 
 RESULT_SCHEMA = "medval.result/1"
 
 Table = list[dict[str, Any]]
+
+
+# The key scheme, in one place: the primary test split's keys carry no prefix,
+# every other evaluated split's keys start with "split.<name>.", and subgroup
+# keys are "subgroup.<column>=<value>.<metric>".
+def split_prefix(split: str, splits: Sequence[str]) -> str:
+    """The key prefix of ``split`` among the evaluated ``splits`` (primary first).
+
+    ``""`` for the primary split, ``"split.<name>."`` for the others.
+    """
+    return "" if not splits or split == splits[0] else f"split.{split}."
+
+
+def subgroup_key(column: str, value: str, metric: str) -> str:
+    """``subgroup.<column>=<value>.<metric>``: one subgroup's metric."""
+    return f"subgroup.{column}={value}.{metric}"
 
 
 def _plain(value: Any) -> Any:
@@ -74,6 +90,11 @@ class ValidationResult:
     values: dict[str, Any] = dataclasses.field(default_factory=dict)
     tables: dict[str, Table] = dataclasses.field(default_factory=dict)
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def split_prefixes(self) -> list[tuple[str, str]]:
+        """(split, key prefix) of every evaluated split, the primary one first."""
+        splits = [str(s) for s in self.values.get("evaluation.splits") or ()]
+        return [(s, split_prefix(s, splits)) for s in splits]
 
     def __getitem__(self, key: str) -> Any:
         for store in (self.estimates, self.values, self.tables):

@@ -15,7 +15,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from medval._errors import InputError
 
-__all__ = ["COHORT_COLUMNS", "DICOM_COLUMNS", "Estimate", "Predictions", "check_cohort"]
+__all__ = [
+    "COHORT_COLUMNS",
+    "DICOM_COLUMNS",
+    "Estimate",
+    "Predictions",
+    "check_class_labels",
+    "check_cohort",
+]
 
 # Columns a Cohort may carry. Everything here is de-identified by io/: keys
 # are salted hashes, ages are banded. Anything else is refused.
@@ -125,7 +132,7 @@ class Predictions:
         object.__setattr__(self, "probabilities", p)
         object.__setattr__(self, "case_ids", _as_case_ids(self.case_ids, n))
         if self.labels is not None:
-            object.__setattr__(self, "labels", _check_labels(self.labels, n, k))
+            object.__setattr__(self, "labels", check_class_labels(self.labels, n, k))
         if self.mc_probabilities is not None:
             mc = np.asarray(self.mc_probabilities)
             if mc.ndim != 3 or mc.shape[1:] != (n, k):
@@ -206,23 +213,30 @@ class Predictions:
         return dataclasses.replace(self, labels=np.asarray(labels))
 
 
-def _check_labels(labels: ArrayLike, n: int, k: int) -> NDArray[np.int64]:
+def check_class_labels(
+    labels: ArrayLike, n: int, k: int, *, name: str = "labels", against: str = "probabilities"
+) -> NDArray[np.int64]:
+    """Return class indices ``0..k-1`` of shape (n,) as int64 or raise.
+
+    Integer, boolean and whole-valued float labels are accepted;
+    ``against`` names the array they must match (in the messages).
+    """
     y = np.asarray(labels)
     if y.ndim != 1 or y.shape[0] != n:
-        raise InputError(f"labels must have shape ({n},); got {y.shape}.")
+        raise InputError(f"{name} must have shape ({n},) to match {against}; got {y.shape}.")
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            raise InputError("labels must be whole class indices; got non-integer values.")
+            raise InputError(f"{name} must be whole class indices; got NaN or fractional values.")
     elif y.dtype.kind not in "iub":
-        raise InputError(f"labels must be integer class indices; got dtype {y.dtype}.")
-    y = y.astype(np.int64)
-    bad = np.flatnonzero((y < 0) | (y >= k))
+        raise InputError(f"{name} must be integer class indices 0..{k - 1}; got dtype {y.dtype}.")
+    yi = y.astype(np.int64)
+    bad = np.flatnonzero((yi < 0) | (yi >= k))
     if bad.size:
         raise InputError(
-            f"labels must lie in 0..{k - 1} (one per class); row {int(bad[0])} has "
-            f"{int(y[bad[0]])} ({bad.size} rows out of range)."
+            f"{name} must lie in 0..{k - 1} (the columns of {against}); row {int(bad[0])} has "
+            f"{int(yi[bad[0]])} ({bad.size} of {n} rows out of range)."
         )
-    return y
+    return yi
 
 
 @dataclasses.dataclass(frozen=True)

@@ -128,7 +128,7 @@ def test_internal_error_exit_4_never_success(
 ) -> None:
     import importlib
 
-    module = importlib.import_module("medval._evaluate")
+    module = importlib.import_module("medval.evaluation")
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("analysis crashed")
@@ -393,6 +393,7 @@ def test_example_spec_and_workflow_fit_the_command_line() -> None:
     assert crits["coverage-per-scanner"].field == "coverage"
     assert crits["no-patient-leakage"].threshold is False
     import yaml
+
     workflow = yaml.safe_load((REPO / "examples" / "github-actions.yml").read_text("utf-8"))
     steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
     runs = [s for s in steps if "medval validate" in s.get("run", "")]
@@ -405,3 +406,49 @@ def test_example_spec_and_workflow_fit_the_command_line() -> None:
     assert upload["if"] == "always()"
     uploaded = upload["with"]["path"].split()
     assert args.junit_xml in uploaded and f"{args.out}/report.html" in uploaded
+
+
+def test_validate_and_demo_pass_the_checklist_to_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medval import ValidationResult, gate, run
+
+    seen: dict[str, Any] = {}
+
+    def fake(command: str) -> Any:
+        def _run(*args: object, **kwargs: Any) -> run.RunOutcome:
+            seen[command] = kwargs.get("checklist")
+            return run.RunOutcome(
+                result=ValidationResult(),
+                out_dir=tmp_path,
+                report=tmp_path / "report.html",
+                result_json=tmp_path / "result.json",
+            )
+
+        return _run
+
+    monkeypatch.setattr(run, "run_demo", fake("demo"))
+    monkeypatch.setattr(run, "run_spec", fake("validate"))
+    monkeypatch.setattr(gate, "read_spec", lambda path: object())
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    assert main(["validate", "spec.toml", "--quiet", "--checklist", "tripod-ai-2024"]) == 0
+    assert seen == {"demo": "claim-2024", "validate": "tripod-ai-2024"}
+    assert main(["demo", "--out", str(tmp_path), "--quiet", "--checklist", "tripod-ai-2024"]) == 0
+    assert seen["demo"] == "tripod-ai-2024"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "spec.toml", "--checklist", "tripod-2024"])
+    assert exc.value.code == ExitCode.USAGE_ERROR
+    assert "did you mean 'tripod-ai-2024'?" in capsys.readouterr().err
+
+
+def test_validate_fills_the_tripod_checklist(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(tmp_path, demo_run)
+    out = tmp_path / "o"
+    code, err = _run(capsys, str(spec), "--out", str(out), "--checklist", "tripod-ai-2024")
+    assert code == ExitCode.OK, err
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Checklist: TRIPOD+AI" in html and '<th scope="col">CLAIM 2024</th>' in html
+    assert 'id="item-20a"' in html

@@ -60,3 +60,58 @@ def test_bad_answers_and_missing_pdf_engine(
         code = main(["report", str(result_json), "--out", str(tmp_path / "p"), "--pdf"])
         assert code == 2
         assert "pip install 'medval[pdf]'" in capsys.readouterr().err
+
+
+def _tripod_answers(path: Path) -> Path:
+    assert main(["checklist", "init", "--checklist", "tripod-ai-2024", "--out", str(path)]) == 0
+    text = path.read_text(encoding="utf-8")
+    assert "checklist: tripod-ai-2024" in text
+    blank = '  "12d":\n    status: missing\n    text: ""'
+    assert blank in text
+    text = text.replace(
+        blank, '  "12d":\n    status: reported\n    text: "Sites pooled; ZZ-TRIPOD-ANSWER."'
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_report_with_tripod_checklist_and_answers(result_json: Path, tmp_path: Path) -> None:
+    answers = _tripod_answers(tmp_path / "tripod.yaml")
+    out = tmp_path / "tripod"
+    args = ["report", str(result_json), "--checklist", "tripod-ai-2024", "--out", str(out)]
+    assert main([*args, "--answers", str(answers)]) == 0
+    assert (out / "result.json").read_bytes() == result_json.read_bytes()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Checklist: TRIPOD+AI" in html and '<th scope="col">CLAIM 2024</th>' in html
+    row = html[html.index('<tr id="item-12d">') :]
+    row = row[: row.index("</tr>")]
+    assert "<strong>reported</strong>" in row and "ZZ-TRIPOD-ANSWER" in row
+
+
+def test_answers_for_the_other_checklist_exit_2(
+    result_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = _tripod_answers(tmp_path / "tripod.yaml")
+    out = tmp_path / "o"
+    code = main(["report", str(result_json), "--answers", str(answers), "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "tripod.yaml: these answers are for 'tripod-ai-2024'" in err
+    assert "but the checklist is 'claim-2024'" in err and "`--checklist tripod-ai-2024`" in err
+    assert not out.exists()
+
+
+def test_unknown_checklist_exit_2_with_a_suggestion(
+    result_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as info:
+        main(["report", str(result_json), "--checklist", "tripod", "--out", str(out)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --checklist: unknown checklist 'tripod'; did you mean 'tripod-ai-2024'?" in err
+    assert not out.exists()
+    with pytest.raises(SystemExit) as info:
+        main(["checklist", "init", "--checklist", "claim"])
+    assert info.value.code == 2
+    assert "did you mean 'claim-2024'?" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def test_evaluate_stays_the_function_after_importing_every_module() -> None:
         "assert callable(medval.evaluate), medval.evaluate\n"
         "p = medval.Predictions(['a', 'b', 'c', 'd'], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4],"
         " [0.3, 0.7]], labels=[0, 1, 0, 1])\n"
-        "r = medval.evaluate(p, n_resamples=200, conformal_method=None)\n"
+        "r = medval.evaluate(p, n_resamples=200, conformal=False)\n"
         "print(r['discrimination.auroc'].value)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -113,9 +113,9 @@ def test_no_module_imports_another_packages_private_module() -> None:
 @pytest.mark.parametrize(
     ("source", "module", "expected"),
     [
-        ("from medval.stats._validate import check_clusters", "medval._eval_curves", 1),
+        ("from medval.stats._validate import check_clusters", "medval.evaluation._curves", 1),
         ("from medval.stats import _validate", "medval.shift._drift", 1),
-        ("import medval.conformal._checks as c", "medval._eval_conformal", 1),
+        ("import medval.conformal._checks as c", "medval.evaluation._conformal", 1),
         ("def f():\n    from medval.report._render import X\n", "medval.run", 2),
         (
             "import typing\nif typing.TYPE_CHECKING:\n    from medval.io._phi import P\n",
@@ -136,7 +136,7 @@ def test_private_import_scan_finds_lazy_and_relative_imports(
     ("source", "module"),
     [
         # The package's own internals: private to medval, usable anywhere inside it.
-        ("from medval._types import Estimate\nfrom medval._eval_curves import f", "medval.run"),
+        ("from medval._types import Estimate\nfrom medval._result import f", "medval.run"),
         # Inside the owning package, also through relative imports.
         ("from medval.stats._validate import check_clusters", "medval.stats._subgroups"),
         ("from ._validate import x\nfrom . import _core", "medval.stats._bootstrap"),

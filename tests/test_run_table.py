@@ -109,8 +109,10 @@ def test_precomputed_predictions_need_a_binary_task(
     folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = _spec(folder, 'table = "meta.csv"', 'predictions = "preds.csv"')
-    text = Path(spec).read_text(encoding="utf-8").replace(
-        '["benign", "malignant"]', '["normal", "benign", "malignant"]'
+    text = (
+        Path(spec)
+        .read_text(encoding="utf-8")
+        .replace('["benign", "malignant"]', '["normal", "benign", "malignant"]')
     )
     Path(spec).write_text(text, encoding="utf-8")
     assert main(["validate", spec]) == 2

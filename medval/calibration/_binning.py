@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from medval._errors import InputError
-from medval.calibration._checks import check_probabilities_labels
+from medval.stats import check_class_labels, check_probabilities
 
 __all__ = [
     "BINNINGS",
@@ -63,7 +63,8 @@ def confidence_outcome(
     probabilities: ArrayLike, labels: ArrayLike, target: str
 ) -> tuple[FloatArray, FloatArray]:
     """Confidences and 0/1 outcomes for a calibration target."""
-    p, y = check_probabilities_labels(probabilities, labels)
+    p = check_probabilities(probabilities)
+    y = check_class_labels(labels, *p.shape)
     if target == "top_label":
         pred = p.argmax(axis=1)
         return p[np.arange(p.shape[0]), pred], (pred == y).astype(np.float64)
@@ -181,7 +182,8 @@ def classwise_ece(
     -------
     float
     """
-    p, y = check_probabilities_labels(probabilities, labels)
+    p = check_probabilities(probabilities)
+    y = check_class_labels(labels, *p.shape)
     per_class = [
         _ece_from(p[:, k], (y == k).astype(np.float64), n_bins, binning) for k in range(p.shape[1])
     ]

@@ -10,6 +10,7 @@ from medval._types import Estimate
 from medval.calibration._binning import Target, _ece_from, _edges, bin_ids, confidence_outcome
 from medval.stats import (
     check_clusters,
+    check_confidence_level,
     normalise_random_state,
     resample_counts,
     too_few_for_interval,
@@ -77,8 +78,7 @@ def ece_ci(
     Field & Welsh (2007), "Bootstrapping clustered data", J. R. Stat. Soc.
     B 69:369-390.
     """
-    if not 0.0 < confidence_level < 1.0:
-        raise InputError(f"confidence_level must be in (0, 1); got {confidence_level}.")
+    cl = check_confidence_level(confidence_level)
     if (
         isinstance(n_resamples, bool)
         or not isinstance(n_resamples, (int, np.integer))
@@ -96,7 +96,7 @@ def ece_ci(
             value=value,
             low=low,
             high=high,
-            confidence_level=confidence_level,
+            confidence_level=cl,
             method="bootstrap-percentile" + ("-clustered" if codes is not None else ""),
             n=int(n),
             seed=seed,
@@ -124,6 +124,6 @@ def ece_ci(
                 idx = np.repeat(np.arange(n), w[j])
                 stats[done + j] = _ece_from(conf[idx], outcome[idx], n_bins, binning)
         done += r
-    tail = (1.0 - confidence_level) / 2.0
+    tail = (1.0 - cl) / 2.0
     low, high = np.quantile(stats, [tail, 1.0 - tail])
     return estimate(float(low), float(high))

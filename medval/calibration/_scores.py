@@ -8,7 +8,7 @@ from scipy import optimize, special
 
 from medval._errors import InputError
 from medval.calibration._binning import Target, confidence_outcome
-from medval.calibration._checks import check_probabilities_labels
+from medval.stats import check_class_labels, check_probabilities
 
 __all__ = ["brier", "calibration_slope_intercept", "nll"]
 
@@ -31,7 +31,8 @@ def brier(probabilities: ArrayLike, labels: ArrayLike) -> float:
         convention of :func:`sklearn.metrics.brier_score_loss`). Lower is
         better.
     """
-    p, y = check_probabilities_labels(probabilities, labels)
+    p = check_probabilities(probabilities)
+    y = check_class_labels(labels, *p.shape)
     onehot = np.zeros_like(p)
     onehot[np.arange(p.shape[0]), y] = 1.0
     score = float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
@@ -52,7 +53,8 @@ def nll(probabilities: ArrayLike, labels: ArrayLike) -> float:
         ``-mean(log p[i, y_i])`` with probabilities clipped at 1e-12.
         Lower is better (Good 1952).
     """
-    p, y = check_probabilities_labels(probabilities, labels)
+    p = check_probabilities(probabilities)
+    y = check_class_labels(labels, *p.shape)
     return float(-np.mean(np.log(np.clip(p[np.arange(p.shape[0]), y], _EPS, 1.0))))
 
 

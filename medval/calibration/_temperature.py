@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special
 
 from medval._errors import InputError, NotCalibratedError
-from medval.calibration._checks import _check_labels
+from medval.stats import check_class_labels
 
 __all__ = ["TemperatureScaler"]
 
@@ -86,7 +86,7 @@ class TemperatureScaler:
             ``self``.
         """
         z = _as_logits(logits)
-        y = _check_labels(labels, z.shape[0], z.shape[1])
+        y = check_class_labels(labels, z.shape[0], z.shape[1], against="logits")
         log_lo, log_hi = np.log(self.bounds)
 
         def loss(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:

@@ -10,11 +10,13 @@ report section, and suggests limitations from the result's flags::
     statuses = checklist.fill(result, answers="answers.yaml")
     checklist.summary(statuses)   # {"reported": 30, "partial": 6, ...}
     rows = checklist.to_rows(statuses)
+    checklist.crosswalk("tripod-ai-2024").of("8a")   # CLAIM 2024 items 14, 15
 
 Only the standard library loads on import; PyYAML loads when a file is read.
 """
 
 from medval.checklist._answers import init_template, parse_answers, read_answers
+from medval.checklist._crosswalk import Counterpart, Crosswalk, crosswalk
 from medval.checklist._fill import fill, summary, to_rows
 from medval.checklist._limitations import suggest_limitations
 from medval.checklist._load import (
@@ -29,11 +31,14 @@ __all__ = [
     "STATUSES",
     "Answer",
     "Checklist",
+    "Counterpart",
+    "Crosswalk",
     "Evidence",
     "Item",
     "ItemStatus",
     "available_checklists",
     "checklist_dir",
+    "crosswalk",
     "fill",
     "init_template",
     "load_checklist",

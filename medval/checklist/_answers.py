@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from medval._errors import SpecError
-from medval.checklist._load import load_checklist, load_yaml
+from medval.checklist._load import (
+    available_checklists,
+    load_checklist,
+    load_yaml,
+    unknown_checklist_message,
+)
 from medval.checklist._model import STATUSES, Answer, Checklist, Status
 
 __all__ = ["init_template", "parse_answers", "read_answers"]
@@ -81,9 +86,14 @@ def parse_answers(
         raise SpecError(f"{source}: unknown top-level keys {unknown_top}; valid: {sorted(_TOP)}.")
     named = data.get("checklist")
     if named is not None and str(named) != cl.id:
+        named = str(named)
+        if named not in available_checklists():
+            raise SpecError(f"{source}: 'checklist': {unknown_checklist_message(named)}")
         raise SpecError(
             f"{source}: these answers are for {named!r} but the checklist is {cl.id!r}; "
-            f"pass checklist={named!r} or use an answers file for {cl.id!r}."
+            f"render {named!r} instead (`--checklist {named}` on the command line, "
+            f"checklist={named!r} in Python), or write answers for {cl.id!r} with "
+            f"`medval checklist init --checklist {cl.id}`."
         )
     items = data.get("items") or {}
     if not isinstance(items, Mapping):

@@ -18,6 +18,7 @@ __all__ = [
     "load_checklist",
     "load_crosswalk",
     "load_yaml",
+    "unknown_checklist_message",
 ]
 
 _ITEM_FIELDS = {"number", "section", "topic", "description", "link", "class", "auto", "note"}
@@ -207,8 +208,18 @@ def load_checklist(name: str | Checklist = "claim-2024") -> Checklist:
         return name
     valid = available_checklists()
     if name not in valid:
-        raise SpecError(f"unknown checklist {name!r}; valid: {valid}.")
+        raise SpecError(unknown_checklist_message(name, valid))
     return _load_cached(name)
+
+
+def unknown_checklist_message(name: object, valid: list[str] | None = None) -> str:
+    """``unknown checklist 'x'; did you mean 'y'? valid: [...]`` for error messages."""
+    import difflib
+
+    valid = available_checklists() if valid is None else valid
+    close = difflib.get_close_matches(str(name).lower(), valid, n=1, cutoff=0.4)
+    hint = f" did you mean {close[0]!r}?" if close else ""
+    return f"unknown checklist {name!r};{hint} valid: {valid}."
 
 
 def load_crosswalk() -> dict[str, Any]:

@@ -67,6 +67,11 @@ class Checklist:
         """Item numbers in checklist order."""
         return tuple(it.number for it in self.items)
 
+    @property
+    def short_title(self) -> str:
+        """The title up to its first colon: ``"CLAIM 2024"``, ``"TRIPOD+AI"``."""
+        return self.title.split(":", 1)[0].strip()
+
 
 @dataclasses.dataclass(frozen=True)
 class Answer:

@@ -65,8 +65,7 @@ def join(names: Iterable[Any], limit: int = _LIST_MAX) -> str:
 
 def split_prefixes(r: ValidationResult) -> list[tuple[str, str]]:
     """``(split name, key prefix)`` of every evaluated split, primary first."""
-    splits = r.values.get("evaluation.splits") or []
-    return [(str(name), "" if i == 0 else f"split.{name}.") for i, name in enumerate(splits)]
+    return r.split_prefixes()
 
 
 def split_sizes(r: ValidationResult) -> dict[str, dict[str, Any]]:

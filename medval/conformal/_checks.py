@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from medval._errors import InputError
+from medval.stats import check_class_labels
 
 __all__ = [
     "batches",
@@ -112,24 +113,7 @@ def check_probabilities(probabilities: ArrayLike, *, what: str = "probabilities"
 
 def check_labels(labels: ArrayLike, n: int, k: int) -> NDArray[np.intp]:
     """Integer class indices of shape (n,) in ``0 .. K-1``."""
-    y = np.asarray(labels)
-    if y.ndim != 1 or y.shape[0] != n:
-        raise InputError(
-            f"labels must have shape ({n},) to match the probabilities; got {y.shape}."
-        )
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            raise InputError("labels must be whole class indices; got non-integer values.")
-    elif y.dtype.kind not in "iub":
-        raise InputError(f"labels must be integer class indices 0..{k - 1}; got dtype {y.dtype}.")
-    y = y.astype(np.intp)
-    bad = np.flatnonzero((y < 0) | (y >= k))
-    if bad.size:
-        raise InputError(
-            f"labels must lie in 0..{k - 1} (the probability columns); row {int(bad[0])} has "
-            f"{int(y[bad[0]])} ({bad.size} rows out of range)."
-        )
-    return y
+    return check_class_labels(labels, n, k).astype(np.intp)
 
 
 def check_groups(groups: ArrayLike, n: int, *, what: str = "groups") -> NDArray[Any]:

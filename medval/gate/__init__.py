@@ -11,6 +11,16 @@ from medval.gate._baseline import (
     write_predictions_csv,
 )
 from medval.gate._checks import check_settings, check_spec_against_cohort
+from medval.gate._config import (
+    DEFAULT_CALIBRATION_SPLIT,
+    DEFAULT_COLUMNS,
+    DEFAULT_INTERSECTIONS,
+    SPEC_KEYS,
+    EvaluationConfig,
+    Setting,
+    reference_table,
+    settings,
+)
 from medval.gate._criteria import Criterion, check_criteria
 from medval.gate._judge import (
     ANALYSIS_ERRORS,
@@ -24,15 +34,7 @@ from medval.gate._judge import (
 from medval.gate._junit import junit_xml, suite_properties, write_junit
 from medval.gate._require import require
 from medval.gate._schema import json_schema, json_schema_text
-from medval.gate._settings import (
-    DEFAULT_CALIBRATION_SPLIT,
-    DEFAULT_COLUMNS,
-    DEFAULT_INTERSECTIONS,
-    SPEC_KEYS,
-    EvaluationSettings,
-    check_values,
-    evaluated_splits,
-)
+from medval.gate._settings import EvaluationSettings, check_values, evaluated_splits
 from medval.gate._spec import (
     CHOICES,
     SCHEMA,
@@ -53,7 +55,9 @@ __all__ = [
     "SCHEMA",
     "SPEC_KEYS",
     "Criterion",
+    "EvaluationConfig",
     "EvaluationSettings",
+    "Setting",
     "Spec",
     "Verdict",
     "baseline_criterion",
@@ -76,7 +80,9 @@ __all__ = [
     "read_predictions_csv",
     "read_spec",
     "record",
+    "reference_table",
     "require",
+    "settings",
     "spec_criteria",
     "suite_properties",
     "write_junit",

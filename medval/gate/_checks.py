@@ -16,10 +16,9 @@ from typing import Any
 
 from medval._errors import SpecError
 from medval._types import COHORT_COLUMNS
+from medval.gate._config import SPEC_KEYS, EvaluationConfig
 from medval.gate._criteria import Criterion
 from medval.gate._settings import (
-    SPEC_KEYS,
-    EvaluationSettings,
     Namer,
     check_values,
     did_you_mean,
@@ -96,7 +95,7 @@ def _column_list(
     return list(values)
 
 
-def _given(settings: EvaluationSettings) -> set[str]:
+def _given(settings: EvaluationConfig) -> set[str]:
     """The fields whose value differs from the default."""
     return {
         f.name
@@ -112,7 +111,7 @@ def _normal(value: Any) -> Any:
 
 
 def _resolve(
-    settings: EvaluationSettings, cohort: Any | None, n: Namer, given: Collection[str]
+    settings: EvaluationConfig, cohort: Any | None, n: Namer, given: Collection[str]
 ) -> _Names:
     s = settings
     splits = _cohort_splits(cohort)
@@ -132,6 +131,8 @@ def _resolve(
         _split(n("test_splits", i), split, splits)
     if s.drift_reference is not None:
         _split(n("drift_reference"), s.drift_reference, splits)
+    if s.reference_split is not None:
+        _split(n("reference_split"), s.reference_split, splits)
     groups = _column_list(n, "group_columns", s.group_columns, columns, given)
     if s.conformal_mondrian is not None and s.conformal_mondrian != "class":
         _column(n("conformal_mondrian"), s.conformal_mondrian, columns,
@@ -157,7 +158,7 @@ def _resolve(
 
 
 def check_settings(
-    settings: EvaluationSettings,
+    settings: EvaluationConfig,
     cohort: Any | None,
     *,
     keys: Mapping[str, str] | None = None,
@@ -173,7 +174,7 @@ def check_settings(
 
     Parameters
     ----------
-    settings : EvaluationSettings
+    settings : EvaluationConfig
     cohort : pandas.DataFrame or None
         The cases to evaluate (a Cohort, or its rows that have predictions);
         None: no cohort (every case in one split ``"all"``, no columns).
@@ -217,14 +218,12 @@ def check_spec_against_cohort(spec: Spec, cohort: Any) -> None:
         the cases lack.
     """
     source = spec.path.name
-    settings = EvaluationSettings.from_sections(spec.sections)
+    settings = EvaluationConfig.from_sections(spec.sections)
     check_values(settings, keys=SPEC_KEYS, source=source)
     given = {field for field, key in SPEC_KEYS.items() if key in spec.given}
     names = _resolve(settings, cohort, Namer(SPEC_KEYS, source), given)
     for i, criterion in enumerate(spec.criteria):
         _criterion(f"{source}: criteria[{i}] ({criterion.name!r})", criterion, names, spec)
-    if spec.has("baseline") and spec["baseline.split"] is not None:
-        _split(f"{source}: baseline.split", spec["baseline.split"], names.splits)
 
 
 def _criterion(where: str, c: Criterion, names: _Names, spec: Spec) -> None:

@@ -1,94 +1,35 @@
-"""Evaluation settings that name splits or cohort columns, or pick from a closed set.
+"""Checks of the evaluation settings that need no data.
 
-Declared once here: the spec reader (``SCHEMA``), the JSON Schema and
-:func:`medval.evaluate` take these defaults and choices from this module.
-:func:`check_values` checks what needs no data (choices, the threshold rule
-and its target, the shape of the lists); :func:`medval.gate.check_settings`
-checks the names against the cohort before any model runs.
+The settings are declared once, in :mod:`medval.gate._config`.
+:func:`check_values` checks what needs no data (types of numbers, ranges,
+choices, the threshold rule and its target, the shape of the lists);
+:func:`medval.gate.check_settings` checks the names against the cohort
+before any model runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from medval._errors import SpecError
+from medval.gate._config import EvaluationConfig, settings
 
-__all__ = [
-    "ADJUSTMENTS",
-    "CONFORMAL_METHODS",
-    "DEFAULT_CALIBRATION_SPLIT",
-    "DEFAULT_COLUMNS",
-    "DEFAULT_INTERSECTIONS",
-    "OUTPUTS",
-    "SPEC_KEYS",
-    "THRESHOLD_RULES",
-    "EvaluationSettings",
-    "check_values",
-    "evaluated_splits",
-]
+__all__ = ["EvaluationSettings", "check_values", "evaluated_splits"]
 
-DEFAULT_CALIBRATION_SPLIT = "calibration"
-#: Subgroup and coverage columns by default: those of these the cohort has.
-DEFAULT_COLUMNS: tuple[str, ...] = ("manufacturer", "model_name", "sex", "age_band")
-DEFAULT_INTERSECTIONS: tuple[tuple[str, str], ...] = (("manufacturer", "sex"),)
 _PRIMARY_SPLITS = ("internal", "test")
-
-OUTPUTS: tuple[str, ...] = ("logits", "probabilities")
-THRESHOLD_RULES: tuple[str, ...] = ("youden", "sensitivity", "specificity")
 _TARGET_RULES = ("sensitivity", "specificity")
-CONFORMAL_METHODS: tuple[str, ...] = ("aps", "raps", "lac", "topk")  # conformal.SCORES
-ADJUSTMENTS: tuple[str, ...] = ("holm", "bh")  # shift.subgroup_table's adjust
-
-#: :func:`medval.evaluate` keyword -> the spec key that sets it.
-SPEC_KEYS: dict[str, str] = {
-    "calibration_split": "analysis.calibration_split",
-    "test_splits": "analysis.test_splits",
-    "threshold": "analysis.threshold",
-    "threshold_rule": "analysis.threshold_rule",
-    "threshold_target": "analysis.threshold_target",
-    "conformal_method": "conformal.method",
-    "conformal_mondrian": "conformal.mondrian",
-    "group_columns": "conformal.group_columns",
-    "subgroup_columns": "shift.subgroup_columns",
-    "subgroup_intersections": "shift.intersections",
-    "subgroup_adjust": "shift.adjust",
-    "drift_reference": "shift.reference_split",
+# How a choice is named in "... is not <what>" messages.
+_WHAT = {
+    "threshold_rule": "a threshold rule",
+    "subgroup_adjust": "an adjustment",
+    "conformal_method": "a conformal method",
+    "bootstrap_method": "a bootstrap method",
+    "uncertainty_measure": "an uncertainty measure",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluationSettings:
-    """The settings of :func:`medval.evaluate` that are checked before any work.
-
-    Fields and defaults are :func:`medval.evaluate`'s keywords; see its
-    docstring. A list equal to its default may name columns the cohort lacks
-    (those are skipped); any other value must exist in the cohort.
-    """
-
-    calibration_split: str | None = DEFAULT_CALIBRATION_SPLIT
-    test_splits: Sequence[str] | None = None
-    threshold: float | None = None
-    threshold_rule: str = "youden"
-    threshold_target: float | None = None
-    conformal_method: str | None = "aps"
-    conformal_mondrian: str | None = None
-    group_columns: Sequence[str] = DEFAULT_COLUMNS
-    subgroup_columns: Sequence[str] = DEFAULT_COLUMNS
-    subgroup_intersections: Sequence[Sequence[str]] = DEFAULT_INTERSECTIONS
-    subgroup_adjust: str = "holm"
-    drift_reference: str | None = None
-
-    @classmethod
-    def from_sections(cls, sections: Mapping[str, Mapping[str, Any]]) -> EvaluationSettings:
-        """The settings of a checked spec's sections (:data:`SPEC_KEYS`)."""
-        values = {}
-        for field, dotted in SPEC_KEYS.items():
-            section, key = dotted.split(".")
-            values[field] = sections[section][key]
-        return cls(**values)
+#: The old name of :class:`EvaluationConfig`.
+EvaluationSettings = EvaluationConfig
 
 
 class Namer:
@@ -120,6 +61,10 @@ def not_one_of(name: str, value: object, what: str, allowed: Sequence[str]) -> S
                      f"Allowed: {shown}.")  # fmt: skip
 
 
+def _as_list(value: Any) -> Any:
+    return [_as_list(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def _names(name: str, value: Any, *, what: str) -> None:
     if not isinstance(value, (list, tuple)):
         raise SpecError(f"{name} must be a list of {what}; got {value!r}.")
@@ -130,17 +75,42 @@ def _names(name: str, value: Any, *, what: str) -> None:
         raise SpecError(f"{name} repeats a name: {list(value)!r}.")
 
 
+def _in_interval(name: str, value: Any, interval: str, integer: bool) -> None:
+    """``value`` a number (an integer where ``integer``) inside ``"[lo, hi)"``."""
+    lo_text, hi_text = (t.strip() for t in interval[1:-1].split(","))
+    lo, hi = float(lo_text), float(hi_text)
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    ok = ok_type and value == value  # NaN is no number here
+    if ok:
+        ok = (value >= lo if interval[0] == "[" else value > lo) and (
+            value <= hi if interval[-1] == "]" else value < hi
+        )
+    if not ok:
+        where = f"in {interval}" if hi != float("inf") else f">= {lo_text}"
+        if interval[0] == "(" and hi == float("inf"):
+            where = f"> {lo_text}"
+        raise SpecError(f"{name} must be {kind} {where}; got {value!r}.")
+
+
+def _metric(name: str, value: Any) -> None:
+    from medval.stats import METRICS
+
+    if value not in METRICS:
+        raise not_one_of(name, value, "a metric", sorted(METRICS))
+
+
 def check_values(
-    settings: EvaluationSettings,
+    config: EvaluationConfig,
     *,
     keys: Mapping[str, str] | None = None,
     source: str | None = None,
 ) -> None:
-    """Check the settings that need no data: choices, list shapes, threshold rule and target.
+    """Check the settings that need no data: numbers and ranges, choices, lists, threshold rule.
 
     Parameters
     ----------
-    settings : EvaluationSettings
+    config : EvaluationConfig
     keys : mapping, optional
         Field -> the name shown in messages (:data:`SPEC_KEYS` for a spec);
         default the :func:`medval.evaluate` keyword.
@@ -152,15 +122,17 @@ def check_values(
     SpecError
         Naming the setting, the bad value and the allowed ones.
     """
-    n, s = Namer(keys, source), settings
-    if s.threshold_rule not in THRESHOLD_RULES:
-        raise not_one_of(n("threshold_rule"), s.threshold_rule, "a threshold rule", THRESHOLD_RULES)
-    if s.subgroup_adjust not in ADJUSTMENTS:
-        raise not_one_of(n("subgroup_adjust"), s.subgroup_adjust, "an adjustment", ADJUSTMENTS)
-    if s.conformal_method is not None and s.conformal_method not in CONFORMAL_METHODS:
-        raise not_one_of(
-            n("conformal_method"), s.conformal_method, "a conformal method", CONFORMAL_METHODS
-        )
+    n, s = Namer(keys, source), config
+    for setting in settings():
+        value = getattr(s, setting.name)
+        if setting.choices and value not in setting.choices:
+            what = _WHAT.get(setting.name, "an allowed value")
+            raise not_one_of(n(setting.name), value, what, setting.choices)
+        if setting.interval and value is not None:
+            _in_interval(n(setting.name), value, setting.interval, int in setting.types)
+        if setting.types == (bool,) and not isinstance(value, bool):
+            raise SpecError(f"{n(setting.name)} must be true or false; got {value!r}.")
+    _metric(n("reference_metric"), s.reference_metric)
     _threshold(s, n)
     if s.test_splits is not None:
         _names(n("test_splits"), s.test_splits, what="splits")
@@ -180,13 +152,14 @@ def check_values(
     for i, pair in enumerate(s.subgroup_intersections):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise SpecError(
-                f"{n('subgroup_intersections', i)} = {pair!r} must name exactly two columns "
+                f"{n('subgroup_intersections', i)} = {_as_list(pair)!r} must name exactly two "
+                "columns "
                 '(e.g. ["manufacturer", "sex"]); for three, cross two of them into one column.'
             )
         _names(n("subgroup_intersections", i), pair, what="columns")
 
 
-def _threshold(s: EvaluationSettings, n: Namer) -> None:
+def _threshold(s: EvaluationConfig, n: Namer) -> None:
     target = s.threshold_target
     if s.threshold is not None and (
         isinstance(s.threshold, bool)

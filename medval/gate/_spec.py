@@ -11,25 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from medval._errors import SpecError
-from medval.gate._criteria import SEVERITIES, Criterion, check_criteria
-from medval.gate._fields import Field, check_table
-from medval.gate._settings import (
-    ADJUSTMENTS,
-    CONFORMAL_METHODS,
-    DEFAULT_CALIBRATION_SPLIT,
-    DEFAULT_COLUMNS,
-    DEFAULT_INTERSECTIONS,
+from medval.gate._config import (
     OUTPUTS,
     SPEC_KEYS,
-    THRESHOLD_RULES,
-    EvaluationSettings,
-    check_values,
-    not_one_of,
+    EvaluationConfig,
+    spec_choices,
+    spec_fields,
 )
+from medval.gate._criteria import SEVERITIES, Criterion, check_criteria
+from medval.gate._fields import Field, check_table
+from medval.gate._settings import check_values, not_one_of
 
 __all__ = [
     "CHOICES",
     "SCHEMA",
+    "TTA_CHOICES",
     "Spec",
     "baseline_criterion",
     "check_spec",
@@ -50,14 +46,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "labels": ((str,), None),
         "table": ((str,), None),
         "salt_env": ((str,), "MEDVAL_SALT"),
+        # Processes reading DICOM headers (1: this process); the cohort is the same either way.
+        "workers": ((int,), 1),
     },
     "preprocess": {
         "window": ((list,), None),
         "size": ((int, list), None),
     },
     "model": {
-        # A model file, or its precomputed predictions (case_id, probability).
-        "file": ((str,), None),
+        # A model file, a list of them (an ensemble: the mean of the members'
+        # probabilities, same factory), or its precomputed predictions (case_id, probability).
+        "file": ((str, list), None),
         "predictions": ((str,), None),
         "factory": ((str,), None),
         "output": ((str,), "logits"),
@@ -67,42 +66,15 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # true: the input of the last nn.Linear; or a submodule name. Feeds the MMD test.
         "embeddings": ((bool, str), False),
         "device": ((str,), "auto"),
+        # Test-time augmentation: an alias of medval.inference.TTA ("none": no augmentation).
+        "tta": ((str,), "none"),
     },
-    "analysis": {
-        "seed": ((int,), 0),
-        "n_resamples": ((int,), 2000),
-        "confidence_level": ((float,), 0.95),
-        "calibration_split": ((str,), DEFAULT_CALIBRATION_SPLIT),
-        "test_splits": ((list,), None),
-        "threshold": ((float,), None),
-        "threshold_rule": ((str,), "youden"),
-        # The sensitivity or specificity the "sensitivity"/"specificity" rule reaches.
-        "threshold_target": ((float,), None),
-    },
-    "conformal": {
-        "method": ((str,), "aps"),
-        "confidence_level": ((float,), 0.9),
-        "mondrian": ((str,), None),
-        "triage_max_fnr": ((float,), 0.05),
-        "group_columns": ((list,), list(DEFAULT_COLUMNS)),
-        "enabled": ((bool,), True),
-        # Temperature on one half of the calibration patients, sets on the other.
-        "temperature": ((bool,), True),
-    },
+    # The evaluation's settings: generated from EvaluationConfig (gate/_config.py).
+    "analysis": spec_fields("analysis"),
+    "conformal": spec_fields("conformal"),
+    "uncertainty": spec_fields("uncertainty"),
     # Subgroups, drift and leakage (medval.shift).
-    "shift": {
-        "enabled": ((bool,), True),
-        "subgroup_columns": ((list,), list(DEFAULT_COLUMNS)),
-        "intersections": ((list,), [list(pair) for pair in DEFAULT_INTERSECTIONS]),
-        "min_events": ((int,), 100),
-        "min_non_events": ((int,), 100),
-        "small_cell": ((int,), 11),
-        "adjust": ((str,), "holm"),
-        "drift_confidence_level": ((float,), 0.95),
-        "pixel_duplicates": ((bool,), True),
-        # The split drift is measured against (default: the primary test split).
-        "reference_split": ((str,), None),
-    },
+    "shift": spec_fields("shift"),
     "output": {
         "dir": ((str,), "validation"),
     },
@@ -113,20 +85,20 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "factory": ((str,), None),
         "output": ((str,), "logits"),
         "trust_pickle": ((bool,), False),
+        **spec_fields("baseline"),  # margin, metric, split
         "margin": ((float,), ...),
-        "metric": ((str,), "auroc"),
-        "split": ((str,), None),
         "severity": ((str,), "fail"),
     },
 }
+#: ``model.tta``: "none" and the aliases of :data:`medval.inference.TTA` (gate imports
+#: no torch; tests/gate/test_spec_model.py checks the two agree).
+TTA_CHOICES = ("none", "hflip", "flips")
 # section -> key -> allowed values: the one declaration of every closed set of
 # strings; the reader checks it and the JSON Schema lists it (with
 # baseline.metric, which comes from the metric registry: see choices()).
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
-    "model": {"output": OUTPUTS},
-    "analysis": {"threshold_rule": THRESHOLD_RULES},
-    "conformal": {"method": CONFORMAL_METHODS},
-    "shift": {"adjust": ADJUSTMENTS},
+    **spec_choices(),
+    "model": {"output": OUTPUTS, "tta": TTA_CHOICES},
     "baseline": {"output": OUTPUTS, "severity": SEVERITIES},
 }
 _REQUIRED_SECTIONS = ("task", "data", "model")
@@ -203,6 +175,35 @@ def _check_sources(s: dict[str, dict[str, Any]], source: str) -> None:
             f"{source}: a metadata table (data.table) has no images to run model.file on; "
             "give model.predictions instead."
         )
+    _check_model_files(model["file"], source)
+    workers = data["workers"]
+    if workers < 1:
+        raise SpecError(
+            f"{source}: data.workers must be an integer >= 1 (processes reading DICOM "
+            f"headers; 1 reads them in this process); got {workers}."
+        )
+
+
+def _check_model_files(files: str | list[Any] | None, source: str) -> None:
+    """``model.file``: a path, or a non-empty list of distinct paths (an ensemble)."""
+    if not isinstance(files, list):
+        return
+    if not files:
+        raise SpecError(
+            f"{source}: model.file is an empty list; give a model file, or a list of "
+            'them for an ensemble (file = ["fold0.pt", "fold1.pt"]).'
+        )
+    for i, f in enumerate(files):
+        if not isinstance(f, str) or not f:
+            raise SpecError(
+                f"{source}: model.file[{i}] must be a model file path (a string); got {f!r}."
+            )
+    if len(set(files)) != len(files):
+        twice = next(f for f in files if files.count(f) > 1)
+        raise SpecError(
+            f"{source}: model.file lists {twice!r} twice; each ensemble member is one "
+            "file (a repeated file would weigh that member double)."
+        )
 
 
 def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
@@ -226,27 +227,12 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         for key, allowed in keys.items() if s[section] else ():
             if s[section][key] not in allowed:
                 raise not_one_of(f"{source}: {section}.{key}", s[section][key], "allowed", allowed)
-    level = s["analysis"]["confidence_level"]
-    if not 0.5 <= level < 1.0:
-        raise SpecError(f"{source}: analysis.confidence_level must be in [0.5, 1); got {level}.")
-    if s["analysis"]["n_resamples"] < 100:
-        raise SpecError(f"{source}: analysis.n_resamples must be >= 100.")
     window = s["preprocess"]["window"]
     if window is not None and (
         len(window) != 2 or not all(isinstance(v, (int, float)) for v in window) or window[1] <= 0
     ):
         raise SpecError(f"{source}: preprocess.window must be [center, width>0]; got {window!r}.")
-    check_values(EvaluationSettings.from_sections(s), keys=SPEC_KEYS, source=source)
-    c = s["conformal"]
-    if not 0.5 <= c["confidence_level"] < 1.0:
-        raise SpecError(
-            f"{source}: conformal.confidence_level must be in [0.5, 1); "
-            f"got {c['confidence_level']}."
-        )
-    if not 0.0 < c["triage_max_fnr"] < 0.5:
-        raise SpecError(
-            f"{source}: conformal.triage_max_fnr must be in (0, 0.5); got {c['triage_max_fnr']}."
-        )
+    check_values(EvaluationConfig.from_sections(s), keys=SPEC_KEYS, source=source)
     if not 0 <= s["model"]["mc_samples"] <= 1000:
         raise SpecError(
             f"{source}: model.mc_samples must be 0 (one deterministic pass) to 1000; "
@@ -274,12 +260,6 @@ def choices() -> dict[tuple[str, str], tuple[str, ...]]:
 def _check_baseline(b: dict[str, Any], source: str) -> None:
     if b["predictions"] is not None and b["model"] is not None:
         raise SpecError(f"{source}: give baseline.predictions or baseline.model, not both.")
-    if not 0.0 <= b["margin"] < 1.0:
-        raise SpecError(
-            f"{source}: baseline.margin must be in [0, 1) (metric units); got {b['margin']}."
-        )
-    if b["metric"] not in _metric_names():
-        raise not_one_of(f"{source}: baseline.metric", b["metric"], "a metric", _metric_names())
 
 
 def read_spec(path: str | Path) -> Spec:

@@ -278,13 +278,16 @@ def load_cohort(
     class_names: Sequence[str],
     salt: str | bytes | None = None,
     progress: bool = False,
+    workers: int | None = None,
 ) -> CohortData:
     """Read a labels CSV, scan its DICOM folder and join them.
 
     The labels table is read first so that its errors show before a long
-    scan. See :func:`read_labels`, :func:`read_dicom_cohort` and
-    :func:`build_cohort` for parameters and errors.
+    scan. ``workers`` is the number of processes reading DICOM headers
+    (:func:`read_dicom_cohort`; the result is the same). See
+    :func:`read_labels`, :func:`read_dicom_cohort` and :func:`build_cohort`
+    for parameters and errors.
     """
     labels = read_labels(labels_csv, class_names=class_names)
-    scan = read_dicom_cohort(dicom_dir, salt=salt, progress=progress)
+    scan = read_dicom_cohort(dicom_dir, salt=salt, progress=progress, workers=workers)
     return build_cohort(scan, labels)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,17 @@ from medval.report._sections import (
 )
 from medval.report._shift import shift_findings
 
-__all__ = ["SUMMARY_METRICS", "Outputs", "render_html", "template_dir", "write_outputs"]
+__all__ = [
+    "DEFAULT_CHECKLIST",
+    "SUMMARY_METRICS",
+    "Outputs",
+    "render_html",
+    "template_dir",
+    "write_outputs",
+]
+
+#: The checklist a report fills unless told otherwise.
+DEFAULT_CHECKLIST = "claim-2024"
 
 #: (result key, label) of the headline numbers: the report's summary table and
 #: ``medval``'s terminal summary (``run.summary_table``) show these.
@@ -47,8 +59,7 @@ def template_dir() -> Path:
 
 def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
     rows = []
-    for i, name in enumerate(result.values.get("evaluation.splits", [])):
-        prefix = "" if i == 0 else f"split.{name}."
+    for i, (name, prefix) in enumerate(result.split_prefixes()):
         rows.append(
             {
                 "name": name,
@@ -105,13 +116,37 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
 def _checklist(result: ValidationResult, answers: Any, name: str) -> dict[str, Any]:
     from medval import checklist
 
-    statuses = checklist.fill(result, answers=answers, checklist=name)
+    cl = checklist.load_checklist(name)
+    statuses = checklist.fill(result, answers=answers, checklist=cl)
+    walk = checklist.crosswalk(cl)
+    rows = checklist.to_rows(statuses)
+    for row in rows:
+        row["crosswalk"] = (
+            [] if walk is None else [dataclasses.asdict(c) for c in walk.of(row["number"])]
+        )
     return {
-        "name": checklist.load_checklist(name).title,
-        "rows": checklist.to_rows(statuses),
+        "id": cl.id,
+        "name": cl.title,
+        "default": cl.id == DEFAULT_CHECKLIST,
+        "rows": rows,
         "summary": checklist.summary(statuses),
         "limitations": checklist.suggest_limitations(result),
+        "crosswalk": None if walk is None else walk.other.short_title,
     }
+
+
+def _settings_rows(result: ValidationResult) -> list[dict[str, str]]:
+    """The evaluation settings the result records, with each one's description."""
+    import json
+
+    from medval.gate import settings
+
+    recorded = result.provenance.get("settings") or {}
+    docs = {s.key: s.doc for s in settings()}
+    return [
+        {"key": key, "value": "—" if value is None else json.dumps(value), "doc": docs.get(key, "")}
+        for key, value in recorded.items()
+    ]
 
 
 def render_html(
@@ -120,12 +155,20 @@ def render_html(
     result_sha256: str,
     generated_at: str | None = None,
     answers: Any = None,
-    checklist_name: str = "claim-2024",
+    checklist_name: str = DEFAULT_CHECKLIST,
 ) -> str:
     """The self-contained report as an HTML string.
 
-    ``answers`` (a YAML path or a mapping, see :func:`medval.checklist.read_answers`)
-    fills the human items of the checklist.
+    ``checklist_name`` (``"claim-2024"`` or ``"tripod-ai-2024"``) is the
+    checklist the report fills, each item shown beside its counterparts in
+    the other checklist (``checklists/crosswalk.yaml``). ``answers`` (a YAML
+    path or a mapping, see :func:`medval.checklist.read_answers`) fills its
+    human items and must be written for that checklist.
+
+    Raises
+    ------
+    SpecError
+        On an unknown checklist or answers that do not validate against it.
     """
     import jinja2
 
@@ -169,6 +212,8 @@ def render_html(
         "calibration": calibration_context(result),
         "uncertainty": uncertainty_context(result),
         "verdicts": result.tables.get("gate.verdicts", []),
+        "skipped": result.tables.get("evaluation.skipped", []),
+        "settings": _settings_rows(result),
         "checklist": _checklist(result, answers, checklist_name),
         "pr_svg": None if pr_figure is None else Markup(pr_figure),
         "per_class": per_class_rows(result),
@@ -201,12 +246,42 @@ def write_outputs(
     *,
     generated_at: str | None = None,
     answers: Any = None,
+    checklist: str = DEFAULT_CHECKLIST,
 ) -> Outputs:
-    """Write ``result.json`` then ``report.html`` (which carries the JSON's SHA-256)."""
+    """Write ``result.json`` then ``report.html`` (which carries the JSON's SHA-256).
+
+    Parameters
+    ----------
+    answers : path or mapping, optional
+        A person's answers to the checklist (``medval checklist init``).
+    checklist : {"claim-2024", "tripod-ai-2024"}, default "claim-2024"
+        The reporting checklist the report fills.
+
+    Raises
+    ------
+    SpecError
+        On an unknown checklist (the message lists the valid ones) or answers
+        that do not validate against it (answers for another checklist
+        included); nothing is written then.
+    """
+    from medval.checklist import Answer, load_checklist, read_answers
+
+    cl = load_checklist(checklist)
+    read = isinstance(answers, Mapping) and all(isinstance(a, Answer) for a in answers.values())
+    if answers is not None and not read:
+        answers = read_answers(answers, cl)  # fail before anything is written
+    text = result.to_json().encode("utf-8")
+    digest = hashlib.sha256(text).hexdigest()
+    html = render_html(
+        result,
+        result_sha256=digest,
+        generated_at=generated_at,
+        answers=answers,
+        checklist_name=cl.id,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "result.json"
-    digest = result.write_json(json_path)
-    html = render_html(result, result_sha256=digest, generated_at=generated_at, answers=answers)
+    json_path.write_bytes(text)
     report = out_dir / "report.html"
     report.write_text(html, encoding="utf-8")
     return Outputs(result_json=json_path, report=report, result_sha256=digest)

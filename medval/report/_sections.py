@@ -27,8 +27,7 @@ def conformal_context(result: ValidationResult) -> dict[str, Any] | None:
         return None
     v = result.values
     splits, groups = [], []
-    for i, name in enumerate(v.get("evaluation.splits", [])):
-        prefix = "" if i == 0 else f"split.{name}."
+    for i, (name, prefix) in enumerate(result.split_prefixes()):
         splits.append(
             {
                 "name": name,
@@ -81,8 +80,7 @@ def per_class_rows(result: ValidationResult) -> list[dict[str, Any]]:
     if result.values.get("task.kind") != "multiclass":
         return []
     rows = []
-    for i, split in enumerate(result.values.get("evaluation.splits", [])):
-        prefix = "" if i == 0 else f"split.{split}."
+    for split, prefix in result.split_prefixes():
         for name in result.values.get("task.class_names", []):
             rows.append(
                 {
@@ -114,8 +112,7 @@ def calibration_context(result: ValidationResult) -> dict[str, Any] | None:
 
     v = result.values
     splits, curves = [], []
-    for i, name in enumerate(v.get("evaluation.splits", [])):
-        prefix = "" if i == 0 else f"split.{name}."
+    for i, (name, prefix) in enumerate(result.split_prefixes()):
         if f"{prefix}calibration.brier" not in v:
             return None
         splits.append(
@@ -159,8 +156,7 @@ def uncertainty_context(result: ValidationResult) -> dict[str, Any] | None:
         return None
     splits = []
     names = v.get("evaluation.splits", [])
-    for i, name in enumerate(names):
-        prefix = "" if i == 0 else f"split.{name}."
+    for name, prefix in result.split_prefixes():
         rec = v.get(f"{prefix}uncertainty.referral_for_sensitivity") or {}
         splits.append(
             {
@@ -240,8 +236,7 @@ def coverage_findings(result: ValidationResult) -> list[str]:
     """One sentence per split whose sets miss the target, overall or in a group."""
     target = result.values.get("conformal.confidence_level")
     out = []
-    for i, name in enumerate(result.values.get("evaluation.splits", [])):
-        prefix = "" if i == 0 else f"split.{name}."
+    for name, prefix in result.split_prefixes():
         under = [
             f"{row['column']} = {row['group']} ({row['coverage']:.2f})"
             for row in result.tables.get(f"{prefix}conformal.by_class", [])

@@ -10,7 +10,7 @@ from scipy.special import ndtri
 
 from medval._errors import InputError
 from medval._types import Estimate
-from medval.stats import check_confidence_level
+from medval.stats import check_confidence_level, check_threshold
 
 __all__ = ["ASSUMPTIONS", "estimate_performance"]
 
@@ -93,13 +93,12 @@ def estimate_performance(
                 f"positive_class must be 0 or 1 for (n, 2) probabilities; got {positive_class!r}."
             )
         q = p[:, positive_class] if p.ndim == 2 else p
-        if not np.isfinite(float(threshold)):
-            raise InputError(f"threshold must be a finite number; got {threshold!r}.")
-        pred = q >= float(threshold) if chosen is None else chosen.astype(bool)
+        thr = check_threshold(threshold)
+        pred = q >= thr if chosen is None else chosen.astype(bool)
         tp, fp = float(q[pred].sum()), float((1.0 - q[pred]).sum())
         fn, tn = float(q[~pred].sum()), float((1.0 - q[~pred]).sum())
         correct = np.where(pred, q, 1.0 - q)
-        out["threshold"] = float(threshold) if chosen is None else None
+        out["threshold"] = thr if chosen is None else None
         out["expected_confusion"] = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
         out["sensitivity"] = tp / (tp + fn) if tp + fn > 0 else None
         out["specificity"] = tn / (tn + fp) if tn + fp > 0 else None

@@ -28,6 +28,7 @@ from medval.stats import (
     check_clusters,
     check_confidence_level,
     check_scores,
+    check_threshold,
     clustered_auroc_variance,
     clustered_proportion_variance,
     holm,
@@ -250,8 +251,7 @@ def subgroup_table(
         raise InputError("groups is empty; pass e.g. {'manufacturer': cohort['manufacturer']}.")
     if min_cell < 1:
         raise InputError(f"min_cell must be at least 1; got {min_cell}.")
-    if not np.isfinite(float(threshold)):
-        raise InputError(f"threshold must be a finite number; got {threshold!r}.")
+    thr = check_threshold(threshold)
     rng, seed = normalise_random_state(random_state)
     # An int seed is passed on as such, so every subgroup's Estimate records it.
     draw: int | np.random.Generator = rng if seed is None else seed
@@ -264,7 +264,7 @@ def subgroup_table(
                 f"({y.shape[0]}). Align it with the predictions."
             )
         tables[name] = _column_rows(
-            name, labels, y, s, float(threshold), clusters, codes, tuple(metrics),
+            name, labels, y, s, thr, clusters, codes, tuple(metrics),
             (min_events, min_non_events, min_cell), cl, n_resamples, draw, _ADJUST[adjust],
         )  # fmt: skip
     return tables

@@ -6,8 +6,12 @@ registry, a vectorised stratified / patient-clustered bootstrap
 binomial intervals, operating points, paired non-inferiority comparisons
 and multiplicity adjustments. numpy and scipy only.
 
-The input checks (``check_*``, ``normalise_random_state``) are public so
-that the other analysis rooms validate arrays with the same messages.
+The input checks (``check_*``: labels, class labels, probability matrices,
+scores, thresholds, patient keys, the confidence level; and
+``normalise_random_state`` for seeds) are public so that the other analysis
+rooms validate arrays with the same messages. ``resample_counts`` is the
+one resampler (stratified and patient-clustered on request) for statistics
+computed outside ``bootstrap_ci``.
 """
 
 from __future__ import annotations
@@ -57,9 +61,12 @@ from medval.stats._proportion import (
 from medval.stats._resample import resample_counts
 from medval.stats._validate import (
     check_binary_labels,
+    check_class_labels,
     check_clusters,
     check_confidence_level,
+    check_probabilities,
     check_scores,
+    check_threshold,
     normalise_random_state,
     too_few_for_interval,
 )
@@ -80,9 +87,12 @@ __all__ = [
     "brier_score",
     "case_proportion_ci",
     "check_binary_labels",
+    "check_class_labels",
     "check_clusters",
     "check_confidence_level",
+    "check_probabilities",
     "check_scores",
+    "check_threshold",
     "choose_threshold",
     "clustered_auroc_variance",
     "clustered_proportion_ci",

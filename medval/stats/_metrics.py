@@ -23,6 +23,7 @@ from medval.stats._validate import (
     FloatArray,
     IntArray,
     check_binary_labels,
+    check_class_labels,
     check_predictions,
     check_scores,
 )
@@ -235,15 +236,12 @@ def _multiclass(y_true: ArrayLike, y_score: ArrayLike) -> tuple[IntArray, FloatA
     y = np.asarray(y_true)
     if s.ndim != 2 or s.shape[1] < 2:
         raise InputError(f"y_score must have shape (n, K) with K >= 2; got {s.shape}.")
-    if y.ndim != 1 or y.shape[0] != s.shape[0]:
-        raise InputError(
-            f"y_true must have shape ({s.shape[0]},) to match y_score {s.shape}; got {y.shape}."
-        )
+    labels = check_class_labels(
+        y, s.shape[0], s.shape[1], name="y_true", against=f"y_score {s.shape}"
+    )
     if not np.all(np.isfinite(s)):
         raise InputError("y_score contains NaN or infinite values; fix or drop those cases.")
-    if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= s.shape[1])):
-        raise InputError(f"y_true must hold class indices 0..{s.shape[1] - 1}.")
-    return y.astype(np.int64), s
+    return labels, s
 
 
 def ovr_auroc(y_true: ArrayLike, y_score: ArrayLike) -> FloatArray:

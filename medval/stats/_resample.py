@@ -8,6 +8,11 @@ exactly ``m`` draws from each stratum of ``m`` units, so class counts
 Counts are drawn as uniform integers counted with ``bincount`` per
 stratum, which keeps the counting inside the cache.
 
+This is the one resampler of the package: :func:`bootstrap_ci`, the
+paired comparisons and operating points use :func:`make_design`; the
+statistics outside them (the ECE interval, the ROC curve's band) use
+:func:`resample_counts`.
+
 References
 ----------
 Davison & Hinkley (1997), *Bootstrap Methods and their Application*,
@@ -23,7 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import ArrayLike
 
-from medval.stats._validate import IntArray, check_clusters
+from medval.stats._validate import IntArray, check_clusters, check_strata
 
 __all__ = ["BLOCK_BYTES", "Design", "make_design", "resample_counts"]
 
@@ -49,12 +54,17 @@ class Design:
         Number of units per stratum, in unit order.
     clustered : bool
         Whether units are clusters (patients) rather than cases.
+    permuted : bool, default False
+        Whether unclustered cases are numbered out of their order (cases
+        not sorted by stratum), so that counts are gathered through
+        ``unit`` like a patient's.
     """
 
     n: int
     unit: IntArray
     strata: tuple[int, ...]
     clustered: bool
+    permuted: bool = False
 
     @property
     def n_units(self) -> int:
@@ -70,7 +80,7 @@ class Design:
     def counts(self, rng: np.random.Generator, c: int) -> IntArray:
         """Draw ``c`` resamples: counts of shape (c, n), int64."""
         k = _unit_counts(rng, self.strata, c)
-        if not self.clustered:
+        if not (self.clustered or self.permuted):
             return k
         return np.take(k, self.unit, axis=1)
 
@@ -97,27 +107,33 @@ def _unit_counts(rng: np.random.Generator, strata: tuple[int, ...], c: int) -> I
 def make_design(
     strata_label: IntArray, clusters: tuple[IntArray, int] | None, *, stratify: bool
 ) -> Design:
-    """Build the design for cases already ordered by ``strata_label``.
+    """Build the resampling design of ``n`` cases.
 
     Parameters
     ----------
     strata_label : array of int, shape (n,)
-        Class of each case (non-decreasing when ``clusters`` is None and
-        ``stratify`` is True, so strata are contiguous).
+        Stratum (class) of each case, a non-negative int. The hot paths
+        pass cases already sorted by it, so that strata are contiguous
+        and counts need no gather; unsorted labels are allowed.
     clusters : (codes, K) or None
         Patient code of each case. A patient's stratum is the largest
-        label among its cases (its disease status).
+        label among its cases: with 0/1 labels a patient is diseased
+        (stratum 1) when any of their images is positive.
     stratify : bool
         Keep the number of units per stratum fixed.
     """
     n = int(strata_label.shape[0])
     if clusters is None:
-        if stratify:
-            sizes = np.bincount(strata_label)
-            strata = tuple(int(m) for m in sizes if m > 0)
-        else:
-            strata = (n,)
-        return Design(n, np.arange(n, dtype=np.int64), strata, clustered=False)
+        if not stratify:
+            return Design(n, np.arange(n, dtype=np.int64), (n,), clustered=False)
+        sizes = np.bincount(strata_label)
+        strata = tuple(int(m) for m in sizes if m > 0)
+        if n < 2 or bool(np.all(strata_label[1:] >= strata_label[:-1])):
+            return Design(n, np.arange(n, dtype=np.int64), strata, clustered=False)
+        # unsorted: number cases stratum by stratum, in their order within it
+        unit = np.empty(n, dtype=np.int64)
+        unit[np.argsort(strata_label, kind="stable")] = np.arange(n)
+        return Design(n, unit, strata, clustered=False, permuted=True)
     codes, k = clusters
     status = np.full(k, -1, dtype=np.int64)
     np.maximum.at(status, codes, strata_label)
@@ -137,12 +153,14 @@ def resample_counts(
     n_resamples: int,
     random_state: np.random.Generator,
     clusters: ArrayLike | None = None,
+    strata: ArrayLike | None = None,
 ) -> Iterator[IntArray]:
-    """Bootstrap resamples of ``n`` cases as blocks of counts, unstratified.
+    """Bootstrap resamples of ``n`` cases as blocks of counts.
 
-    For statistics outside :func:`bootstrap_ci` (e.g. the ECE) that need
-    the same resampling design: cases, or with ``clusters`` patients with
-    all their images, drawn with replacement.
+    For statistics outside :func:`bootstrap_ci` (the ECE interval, the
+    ROC curve's band) that need the same resampling design: cases, or
+    with ``clusters`` patients with all their images, drawn with
+    replacement; with ``strata``, drawn within each stratum.
 
     Parameters
     ----------
@@ -154,22 +172,45 @@ def resample_counts(
         Already normalised (:func:`normalise_random_state`).
     clusters : array, shape (n,), optional
         Patient key of each case. With one case per patient the counts
-        are the same as without clusters, for the same generator.
+        are the same as without clusters, for the same generator (and the
+        same ``strata``).
+    strata : array, shape (n,), optional
+        Stratum of each case (e.g. the 0/1 label); unstratified when
+        None. Every resample draws as many units from each stratum as it
+        holds: its number of cases, or with ``clusters`` its number of
+        patients. With ``clusters``, a patient's stratum is the largest
+        value among their cases' (in sorted order): with 0/1 labels, a
+        patient is positive when any of their images is positive, so a
+        patient with mixed labels is resampled among the positive ones.
+        Strata are numbered by sorted value and cases keep their order
+        within a stratum, so the counts do not depend on how the case
+        order interleaves strata.
 
     Yields
     ------
     array of int64, shape (c, n)
         ``W[b, i]``: how often case ``i`` appears in resample ``b``; the
         blocks' ``c`` add up to ``n_resamples``. Without clusters each
-        row sums to ``n``; with clusters, to the number of images of the
-        drawn patients.
+        row sums to ``n`` (each stratum's cases to its size); with
+        clusters, to the number of images of the drawn patients.
+
+    Raises
+    ------
+    InputError
+        On ``clusters`` or ``strata`` of the wrong shape or holding
+        missing values.
 
     References
     ----------
     Davison & Hinkley (1997), *Bootstrap Methods and their Application*,
-    sec. 3.8; Field & Welsh (2007), J. R. Stat. Soc. B 69:369-390.
+    sec. 3.2 (stratified) and 3.8 (clustered); Field & Welsh (2007),
+    J. R. Stat. Soc. B 69:369-390.
     """
-    design = make_design(np.zeros(n, dtype=np.int64), check_clusters(clusters, n), stratify=False)
+    codes = check_clusters(clusters, n)
+    if strata is None:
+        design = make_design(np.zeros(n, dtype=np.int64), codes, stratify=False)
+    else:
+        design = make_design(check_strata(strata, n), codes, stratify=True)
     c = design.chunk_size(n_resamples)
     for start in range(0, n_resamples, c):
         yield design.counts(random_state, min(c, n_resamples - start))

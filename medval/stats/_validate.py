@@ -13,16 +13,21 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from medval._errors import InputError
+from medval._types import check_class_labels
 
 __all__ = [
     "MIN_CASES",
+    "SUM_TOLERANCE",
     "FloatArray",
     "IntArray",
     "check_binary_labels",
+    "check_class_labels",
     "check_clusters",
     "check_confidence_level",
     "check_predictions",
+    "check_probabilities",
     "check_scores",
+    "check_strata",
     "check_threshold",
     "normalise_random_state",
     "too_few_for_interval",
@@ -33,6 +38,8 @@ IntArray = NDArray[np.int64]
 
 # Below this many cases an interval is reported as not estimable.
 MIN_CASES = 10
+# Probability rows must sum to 1 within this tolerance (as in medval._types.Predictions).
+SUM_TOLERANCE = 1e-3
 
 
 def check_confidence_level(confidence_level: float) -> float:
@@ -98,6 +105,40 @@ def check_scores(y_score: ArrayLike, n: int, *, name: str = "y_score") -> FloatA
     return s
 
 
+def check_probabilities(probabilities: ArrayLike, *, name: str = "probabilities") -> FloatArray:
+    """Return an (n, K) probability matrix, K >= 2, n >= 1, as float64 or raise.
+
+    Rows must be finite, in [0, 1] and sum to 1 within
+    :data:`SUM_TOLERANCE`; the messages point at logits.
+    """
+    p = np.asarray(probabilities)
+    if p.dtype.kind not in "iufb":
+        raise InputError(f"{name} must be numeric; got dtype {p.dtype}.")
+    p = p.astype(np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise InputError(
+            f"{name} must have shape (n, K) with K >= 2; got {p.shape}. "
+            "A binary score s becomes the two columns [1 - s, s]."
+        )
+    if p.shape[0] == 0:
+        raise InputError(f"{name} are empty; at least one case is needed.")
+    if not np.all(np.isfinite(p)):
+        raise InputError(f"{name} contain NaN or infinite values; check the model outputs.")
+    if p.min() < 0.0 or p.max() > 1.0:
+        raise InputError(
+            f"{name} must lie in [0, 1]; got [{p.min():.4g}, {p.max():.4g}]. "
+            "If these are logits, apply a softmax first (or use TemperatureScaler)."
+        )
+    sums = p.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > SUM_TOLERANCE)
+    if bad.size:
+        raise InputError(
+            f"{name} rows must sum to 1 (within {SUM_TOLERANCE}); row {int(bad[0])} sums to "
+            f"{float(sums[bad[0]]):.6g}. Normalise them or apply a softmax."
+        )
+    return p
+
+
 def check_threshold(threshold: Any) -> float:
     """Return a decision threshold as a finite float or raise."""
     try:
@@ -151,6 +192,27 @@ def check_clusters(clusters: ArrayLike | None, n: int) -> tuple[IntArray, int] |
     rank[np.argsort(first, kind="stable")] = np.arange(first.size)
     codes = rank[codes.astype(np.int64).ravel()]
     return codes, int(codes.max()) + 1 if n else 0
+
+
+def check_strata(strata: ArrayLike, n: int, *, name: str = "strata") -> IntArray:
+    """Encode stratum keys as codes ``0..S-1`` in sorted order of the keys.
+
+    Sorted order (not first appearance) so that "the largest stratum"
+    of a patient is well defined: for 0/1 labels, stratum 1 is positive.
+    """
+    g = np.asarray(strata)
+    if g.ndim != 1 or g.shape[0] != n:
+        raise InputError(
+            f"{name} must hold one stratum per case, shape ({n},); got shape {g.shape}. "
+            "Pass e.g. the 0/1 labels to resample within each class."
+        )
+    if g.dtype.kind == "f" and not np.all(np.isfinite(g)):
+        raise InputError(f"{name} contains NaN or infinite values; every case needs a stratum.")
+    if g.dtype.kind == "O" and any(v is None for v in g):
+        raise InputError(f"{name} contains None; every case needs a stratum.")
+    _, codes = np.unique(g, return_inverse=True)
+    out: IntArray = codes.astype(np.int64).ravel()
+    return out
 
 
 def too_few_for_interval(n: int, clusters: tuple[IntArray, int] | None) -> str | None:

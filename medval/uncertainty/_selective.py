@@ -244,14 +244,16 @@ def recommended_referral_fraction(
 ) -> dict[str, Any]:
     """Smallest referral fraction whose retained cases reach a target sensitivity.
 
-    Scans every threshold policy (Leibig et al. 2017) on a binary task and
-    returns the one referring the fewest cases such that the sensitivity
-    on the retained cases is at least ``target_sensitivity``. Fit it on a
+    Scans every threshold policy (Leibig et al. 2017) and returns the one
+    referring the fewest cases such that the sensitivity of
+    ``positive_class`` on the retained cases is at least
+    ``target_sensitivity``. With K > 2 classes the decision is the most
+    probable class (``threshold`` needs a binary task). Fit it on a
     development split and confirm it on the test split.
 
     Parameters
     ----------
-    probabilities : array of float, shape (n, 2)
+    probabilities : array of float, shape (n, K)
     labels : array of int, shape (n,)
     uncertainty : array of float, shape (n,)
     target_sensitivity : float in (0, 1], default 0.95
@@ -272,11 +274,13 @@ def recommended_referral_fraction(
     Raises
     ------
     InputError
-        If the task is not binary or a parameter is out of range.
+        If ``threshold`` is given for K > 2 classes, or a parameter is out of range.
     """
     p, y, u = _check(probabilities, labels, uncertainty)
-    if p.shape[1] != 2:
-        raise InputError(f"recommended_referral_fraction needs a binary task; got K={p.shape[1]}.")
+    if not 0 <= positive_class < p.shape[1]:
+        raise InputError(
+            f"positive_class must be a class index 0..{p.shape[1] - 1}; got {positive_class}."
+        )
     if not 0.0 < target_sensitivity <= 1.0 or not 0.0 < max_fraction <= 1.0:
         raise InputError("target_sensitivity and max_fraction must lie in (0, 1].")
     order, n_ref, thr = _policies(u)

@@ -66,16 +66,16 @@ def synthetic(
     return preds, cohort
 
 
-def as_run(result: ValidationResult, cohort: pd.DataFrame) -> ValidationResult:
-    """Add what `medval validate` records around evaluate(): the file flow and provenance."""
+def as_run(preds: Predictions, cohort: pd.DataFrame) -> ValidationResult:
+    """Evaluate with the file scan (flow, exclusions) and add what `medval validate` records."""
     from medval._provenance import package_versions, platform_summary
-    from medval.run import _cohort_tables
 
     exclusion = types.SimpleNamespace(file="site-9/x.dcm", reason="not a DICOM file")
     data = types.SimpleNamespace(
-        cohort=cohort, exclusions=[exclusion], n_files=len(cohort) + 1, manifest_sha256="ab" * 32
-    )
-    _cohort_tables(result, data, result.values["evaluation.splits"])
+        cohort=cohort, exclusions=[exclusion], n_files=len(cohort) + 1,
+        manifest_sha256="ab" * 32, deid_summary={}, paths={},
+    )  # fmt: skip
+    result = evaluate(preds, data, n_resamples=200, seed=0, small_cell=20)
     result.provenance.update(
         {
             "model_file": "model.pt",
@@ -90,14 +90,14 @@ def as_run(result: ValidationResult, cohort: pd.DataFrame) -> ValidationResult:
 
 
 def run_evaluate(preds: Predictions, cohort: pd.DataFrame) -> ValidationResult:
-    return evaluate(preds, cohort, n_resamples=200, random_state=0, small_cell=20)
+    return evaluate(preds, cohort, n_resamples=200, seed=0, small_cell=20)
 
 
 @pytest.fixture(scope="session")
 def synthetic_run() -> tuple[ValidationResult, pd.DataFrame]:
     """A result with internal and external splits, recorded as a run would."""
     preds, cohort = synthetic(5)
-    return as_run(run_evaluate(preds, cohort), cohort), cohort
+    return as_run(preds, cohort), cohort
 
 
 @pytest.fixture(scope="session")

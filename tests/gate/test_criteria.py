@@ -11,7 +11,7 @@ import pytest
 
 from medval import SpecError
 from medval.gate import json_schema, json_schema_text, read_spec, spec_criteria
-from medval.run import _DEMO_SPEC
+from medval.run import spec_template
 
 HEAD = """
 [task]
@@ -102,7 +102,7 @@ def test_baseline_section(tmp_path: Path) -> None:
             'margin = 0.02\nmetric = "aucroc"\n',
             r"baseline\.metric = 'aucroc' is not a metric; did you mean 'auroc'\? Allowed",
         ),
-        ("margin = 1.5\n", r"baseline\.margin must be in \[0, 1\)"),
+        ("margin = 1.5\n", r"baseline\.margin must be a number in \[0, 1\)"),
         ('margin = 0.1\npredictions = "a"\nmodel = "b"\n', "not both"),
         ("margin = 0.1\nmargn = 2\n", r"unknown key baseline\.margn"),
     ],
@@ -119,7 +119,7 @@ def test_reserved_name(tmp_path: Path) -> None:
 
 
 def test_demo_spec_criteria_are_valid(tmp_path: Path) -> None:
-    text = _DEMO_SPEC.format(name="m", center=40, width=400, size="64, 64", seed=0)
+    text = spec_template().format(name="m", center=40, width=400, size="64, 64", seed=0)
     spec = read_spec(_write(tmp_path, text))
     names = [c.name for c in spec.criteria]
     assert "internal-auroc" in names and "external-auroc" in names
@@ -130,10 +130,11 @@ def test_shipped_schema_is_current_and_validates_specs(tmp_path: Path) -> None:
     shipped = resources.files("medval.gate").joinpath("medval.schema.json").read_text("utf-8")
     assert shipped == json_schema_text(), "regenerate medval/gate/medval.schema.json"
     import jsonschema
+
     schema = json.loads(shipped)
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    demo = _DEMO_SPEC.format(name="m", center=40, width=400, size="64, 64", seed=0)
+    demo = spec_template().format(name="m", center=40, width=400, size="64, 64", seed=0)
     assert not list(validator.iter_errors(tomllib.loads(demo)))
     bad = tomllib.loads(demo.replace('\nbound = "low"', '\nbnd = "low"', 1))
     assert [e.message for e in validator.iter_errors(bad)]

@@ -44,14 +44,14 @@ def test_good_spec_fills_defaults_and_resolves_paths(tmp_path: Path) -> None:
             r"unknown key analysis\.confidence_levle; allowed keys",
         ),
         (("[analysis]", "[analyses]"), r"unknown section \[analyses\]"),
-        (('file = "model.pt"', "file = 3"), r"model\.file: expected string, got 3"),
+        (('file = "model.pt"', "file = 3"), r"model\.file: expected string or array, got 3"),
         (
             ('positive_class = "lesion"', 'positive_class = "tumour"'),
             r"positive_class 'tumour' is not one of",
         ),
         (
             ("confidence_level = 0.9", "confidence_level = 95"),
-            r"confidence_level must be in \[0\.5, 1\)",
+            r"confidence_level must be a number in \[0\.5, 1\)",
         ),
         (('labels = "cohort/labels.csv"', ""), r"missing required key data\.labels"),
         (('["no lesion", "lesion"]', '["a"]'), r"at least two class names"),

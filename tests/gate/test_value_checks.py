@@ -231,7 +231,7 @@ def test_a_typo_exits_2_before_the_predictions_are_read(
         (
             "analysis",
             'threshold_rule = "specificity"\nthreshold_target = 1.5',
-            r"analysis.threshold_target must be in (0, 1]; got 1.5.",
+            r"analysis.threshold_target must be a number in (0, 1]; got 1.5.",
         ),
         (
             "analysis",
@@ -394,7 +394,7 @@ def test_both_target_rules_through_evaluate(rng: np.random.Generator, rule: str)
     preds, cohort = _data(rng)
     r = evaluate(
         preds, cohort, threshold_rule=rule, threshold_target=0.85, n_resamples=200,
-        conformal_method=None, shift=False,
+        conformal=False, shift=False,
     )  # fmt: skip
     cal = (cohort["split"] == "calibration").to_numpy()
     y, s = cohort["label"].to_numpy()[cal], preds.probabilities[cal, 1]
@@ -410,7 +410,7 @@ def test_both_target_rules_through_evaluate(rng: np.random.Generator, rule: str)
         assert spec(t) >= 0.85
     assert r["operating_point.rule"] == rule and r["operating_point.target"] == 0.85
     assert r["operating_point.chosen_on"] == "calibration"
-    youden = evaluate(preds, cohort, n_resamples=200, conformal_method=None, shift=False)
+    youden = evaluate(preds, cohort, n_resamples=200, conformal=False, shift=False)
     assert "operating_point.target" not in youden.values
 
 

@@ -6,7 +6,7 @@ import pathlib
 import warnings
 from collections.abc import Callable
 
-from medval.io import _dicom
+from medval.io import _scan
 from medval.io._header import read_header
 
 
@@ -15,13 +15,13 @@ def _both(data: bytes) -> tuple[object, object]:
     cache_b: dict[str, str | None] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fast = _dicom._scan_one(data, b"salt", cache_a)
-        original = _dicom.read_header
-        _dicom.read_header = lambda *a, **k: None  # type: ignore[assignment]
+        fast = _scan.scan_one(data, b"salt", cache_a)
+        original = _scan.read_header
+        _scan.read_header = lambda *a, **k: None  # type: ignore[assignment]
         try:
-            slow = _dicom._scan_one(data, b"salt", cache_b)
+            slow = _scan.scan_one(data, b"salt", cache_b)
         finally:
-            _dicom.read_header = original
+            _scan.read_header = original
     return fast, slow
 
 
@@ -49,7 +49,7 @@ def test_demo_like_files_take_the_fast_path_and_agree(
             header = {"ReferencedImageSequence": Sequence([item, Dataset()])}
         path = dicom_writer(tmp_path / f"{name}.dcm", **header)
         data = path.read_bytes()
-        assert read_header(data, _dicom._READ_KEYWORDS) is not None, name
+        assert read_header(data, _scan.READ_KEYWORDS) is not None, name
         fast, slow = _both(data)
         assert fast == slow, name
 
@@ -72,7 +72,7 @@ def test_pydicom_bundled_files_agree() -> None:
     n_fast = 0
     for f in files:
         data = pathlib.Path(f).read_bytes()
-        n_fast += read_header(data, _dicom._READ_KEYWORDS) is not None
+        n_fast += read_header(data, _scan.READ_KEYWORDS) is not None
         fast, slow = _both(data)
         assert fast == slow, f
     assert n_fast >= 20  # the fast path is really exercised

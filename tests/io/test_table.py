@@ -30,8 +30,10 @@ def test_rows_become_a_deidentified_cohort(tmp_path: pathlib.Path) -> None:
     assert list(c.index) == ["c1", "c2", "c3"]
     assert c["label"].tolist() == [1, 0, 1]
     assert c["split"].tolist() == ["internal", "internal", "external"]
-    assert c.loc["c1", "patient_key"] == c.loc["c2", "patient_key"] == io.pseudonym(
-        "MRN-ZZ-001", salt=b"s", prefix="pt-"
+    assert (
+        c.loc["c1", "patient_key"]
+        == c.loc["c2", "patient_key"]
+        == io.pseudonym("MRN-ZZ-001", salt=b"s", prefix="pt-")
     )
     assert c.loc["c3", "site_key"] != c.loc["c1", "site_key"]
     assert c["age_band"].tolist()[:2] == ["40-59", "90+"] and c["age_band"].isna().iloc[2]
@@ -93,7 +95,7 @@ def test_table_cohort_feeds_evaluate(tmp_path: pathlib.Path) -> None:
     y = data.cohort["label"].to_numpy()
     score = 1 / (1 + np.exp(-(rng.normal(size=y.size) + 2 * y - 1)))
     preds = Predictions(list(data.cohort.index), np.c_[1 - score, score], class_names=("a", "b"))
-    r = evaluate(preds, data.cohort, n_resamples=200, conformal_method=None)
+    r = evaluate(preds, data.cohort, n_resamples=200, conformal=False)
     assert r["evaluation.clustered_by"] == "patient"
     assert r["subgroup.manufacturer=GE.auroc"].value == pytest.approx(
         r["subgroup.overall.auroc"].value

@@ -38,7 +38,7 @@ def html() -> str:
         }
     ).set_index("case_id")
     preds = Predictions(ids, np.c_[1 - score, score], class_names=(EVIL[0], EVIL[1]))
-    result = evaluate(preds, cohort, n_resamples=200, random_state=0)
+    result = evaluate(preds, cohort, n_resamples=200, seed=0)
     return render_html(result, result_sha256="0" * 64, generated_at="T")
 
 

@@ -8,11 +8,13 @@ from sklearn.metrics import roc_auc_score
 
 from medval._errors import InputError
 from medval._types import Estimate
-from medval.shift import intersect, subgroup_keys, subgroup_table
+from medval.shift import intersect, subgroup_keys, subgroup_table, subgroup_table_multiclass
 from medval.shift._subgroups import clustered_auroc_variance
 from medval.stats import (
     auroc_ci,
     benjamini_hochberg,
+    bootstrap_ci,
+    case_proportion_ci,
     delong_covariance,
     holm,
     threshold_metric_ci,
@@ -55,6 +57,25 @@ def test_clustered_metrics_match_stats(rng: np.random.Generator) -> None:
     ref = threshold_metric_ci("specificity", y[m], s[m], threshold=0.5, clusters=pid[m])
     assert rows[0]["metrics"]["specificity"]["estimate"] == ref.to_dict()
     assert rows[0]["metrics"]["auroc"]["estimate"]["method"] == "bootstrap-bca-clustered"
+
+
+def test_multiclass_intervals_resample_patients_through_stats(rng: np.random.Generator) -> None:
+    # Subgroup intervals come from the statistics room, patient-clustered with keys.
+    pid = np.repeat(np.arange(120), 3)
+    y = rng.integers(0, 3, 120)[pid]
+    p = rng.dirichlet([1, 1, 1], pid.size) + np.eye(3)[y]
+    p /= p.sum(1, keepdims=True)
+    g = np.where(pid % 2 == 0, "a", "b")
+    rows = subgroup_table_multiclass(y, p, {"g": g}, clusters=pid, n_resamples=200)["g"]
+    m = g == "a"
+    auc = rows[0]["metrics"]["auroc"]["estimate"]
+    assert auc["method"] == "bootstrap-bca-clustered"
+    ref = bootstrap_ci("macro_auroc", y[m], p[m], clusters=pid[m], n_resamples=200, random_state=0)
+    assert auc == ref.to_dict()
+    acc = case_proportion_ci(p[m].argmax(1) == y[m], clusters=pid[m])
+    assert rows[0]["metrics"]["accuracy"]["estimate"] == acc.to_dict()
+    assert acc.method != case_proportion_ci(p[m].argmax(1) == y[m]).method
+    assert rows[0]["patients"] == 60
 
 
 def test_difference_is_unpaired_delong(rng: np.random.Generator) -> None:

@@ -106,8 +106,15 @@ def test_recommended_referral_fraction() -> None:
     assert np.all(np.nan_to_num(curve["sensitivity"]) < 0.9)
     none = recommended_referral_fraction(p, y, u, target_sensitivity=1.0, max_fraction=0.01)
     assert none["fraction"] is None and "no referral" in none["reason"]
+    # K > 2: the decision is the most probable class; a threshold needs a binary task.
     with pytest.raises(InputError, match="binary"):
-        recommended_referral_fraction(np.full((2, 3), 1 / 3), np.array([0, 1]), np.zeros(2))
+        recommended_referral_fraction(
+            np.full((2, 3), 1 / 3), np.array([0, 1]), np.zeros(2), threshold=0.5
+        )
+    with pytest.raises(InputError, match=r"positive_class must be a class index 0\.\.2"):
+        recommended_referral_fraction(
+            np.full((2, 3), 1 / 3), np.array([0, 1]), np.zeros(2), positive_class=3
+        )
 
 
 def test_compare_measures() -> None:

@@ -57,9 +57,7 @@ def _cohort(
 @pytest.fixture(scope="module")
 def shifted() -> tuple[Predictions, pd.DataFrame, object]:
     preds, cohort = _cohort(np.random.default_rng(11))
-    result = evaluate(
-        preds, cohort, n_resamples=300, random_state=0, conformal_method=None, small_cell=50
-    )
+    result = evaluate(preds, cohort, n_resamples=300, seed=0, conformal=False, small_cell=50)
     return preds, cohort, result
 
 
@@ -124,7 +122,7 @@ def test_no_leak_then_a_planted_leak_is_found(shifted) -> None:
     _, _, r = shifted
     assert r["leakage.checked"] is True and r["leakage.leak"] is False
     preds, cohort = _cohort(np.random.default_rng(11), shared=3)
-    leaky = evaluate(preds, cohort, n_resamples=200, conformal_method=None, shift=True)
+    leaky = evaluate(preds, cohort, n_resamples=200, conformal=False, shift=True)
     assert leaky["leakage.leak"] is True
     assert leaky["leakage.patient_key.n_overlap"] == 3
     assert leaky["leakage.reference_splits"] == ["calibration", "train"]
@@ -141,11 +139,11 @@ def test_cohort_tables(shifted) -> None:
 
 def test_shift_off_and_without_cohort(rng: np.random.Generator) -> None:
     preds, cohort = _cohort(rng, n_patients=120)
-    r = evaluate(preds, cohort, n_resamples=200, conformal_method=None, shift=False)
+    r = evaluate(preds, cohort, n_resamples=200, conformal=False, shift=False)
     assert not any(k.startswith(("subgroup.", "shift.", "leakage.")) for k in r.values)
     labelled = Predictions(
         preds.case_ids, preds.probabilities, labels=cohort["label"].to_numpy(),
         class_names=preds.class_names,
     )  # fmt: skip
-    bare = evaluate(labelled, n_resamples=200, conformal_method=None)
+    bare = evaluate(labelled, n_resamples=200, conformal=False)
     assert "subgroup.columns" not in bare.values

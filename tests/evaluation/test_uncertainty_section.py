@@ -7,9 +7,10 @@ from scipy.stats import entropy
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from medval import Predictions, evaluate
-from medval._eval_uncertainty import calibration_section, fit_temperature, uncertainty_section
 from medval._result import ValidationResult
 from medval.calibration import TemperatureScaler, ece, ece_ci, mce
+from medval.evaluation._calibration import calibration_section, fit_temperature
+from medval.evaluation._uncertainty import uncertainty_section
 
 
 def _data(rng: np.random.Generator, n: int = 600, t: int = 8) -> tuple[Predictions, pd.DataFrame]:

@@ -1,4 +1,4 @@
-"""The shift part of :func:`medval.evaluate`: subgroups, drift, leakage, cohort tables.
+"""The shift part of :func:`medval.evaluate`: subgroups, drift, leakage.
 
 Subgroups are computed on the evaluated splits pooled (so a scanner that only
 the external site has is compared with the others); drift compares each
@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medval._result import ValidationResult
+from medval.evaluation._inputs import Inputs
+from medval.evaluation._section import Part, Section
 from medval.shift import (
     bbsd_ks,
     drift_report,
@@ -28,7 +30,7 @@ from medval.shift import (
 )
 from medval.stats import auroc_ci, bootstrap_ci
 
-__all__ = ["cohort_tables", "shift_section"]
+__all__ = ["SECTION", "shift_section"]
 
 # Cohort columns that describe acquisition or demographics (drift candidates).
 _DRIFT_COLUMNS = (
@@ -36,7 +38,6 @@ _DRIFT_COLUMNS = (
     "slice_thickness", "pixel_spacing", "magnetic_field_strength", "convolution_kernel",
     "rows", "columns", "photometric_interpretation", "sex", "age_band",
 )  # fmt: skip
-_PROTOCOL_COLUMNS = ("kvp", "slice_thickness", "pixel_spacing", "convolution_kernel")
 _MMD_MAX = 2000  # cases per side for the O(n^2) kernel test
 
 
@@ -218,7 +219,7 @@ def _drift(
         )
     columns = [c for c in _DRIFT_COLUMNS if c in cohort.columns]
     frame = cohort.loc[ids, columns].reset_index(drop=True)
-    p_cal = _with_temperature(probabilities, result.values.get("calibration.temperature"))
+    p_cal = _with_temperature(probabilities, settings.get("temperature"))
     frame = pd.concat([frame, pd.DataFrame(_output_frame(probabilities, epistemic))], axis=1)
     cl = settings["drift_confidence_level"]
     result.values["shift.reference_split"] = reference
@@ -335,47 +336,34 @@ def shift_section(
         )  # fmt: skip
 
 
-def cohort_tables(
-    result: ValidationResult, cohort: Any, splits: Sequence[str], *, positive_class: int
-) -> None:
-    """ "Table 1" per split and the acquisition protocol per scanner (CLAIM item 13).
+def _run(inputs: Inputs, earlier: Part) -> Part:
+    out = Part()
+    c, p = inputs.config, inputs.predictions
+    epistemic = None
+    if p.mc_probabilities is not None:
+        from medval.uncertainty import decompose
 
-    Only aggregate counts and ranges of de-identified columns are written;
-    cells under the small-cell limit are kept as counts (they describe the
-    cohort, not a subgroup's performance).
-    """
-    table1: list[dict[str, Any]] = []
-    for split in splits:
-        part = cohort[cohort["split"] == split]
-        if part.empty:
-            continue
-        row: dict[str, Any] = {"split": split, "n_cases": len(part)}
-        if "patient_key" in part.columns:
-            row["n_patients"] = int(part["patient_key"].nunique())
-        if "label" in part.columns:
-            row["n_positive"] = int((part["label"] == positive_class).sum())
-        for col in ("sex", "age_band", "manufacturer"):
-            if col in part.columns:
-                counts = part[col].fillna("unknown").astype(str).value_counts().sort_index()
-                row[col] = {str(k): int(v) for k, v in counts.items()}
-        table1.append(row)
-    result.tables["cohort.table1"] = table1
-    keys = [c for c in ("manufacturer", "model_name") if c in cohort.columns]
-    if not keys:
-        return
-    protocols: list[dict[str, Any]] = []
-    frame = cohort.assign(**{c: cohort[c].fillna("unknown").astype(str) for c in keys})
-    for key, g in frame.groupby(keys, sort=True):
-        names = key if isinstance(key, tuple) else (key,)
-        row = {c: str(v) for c, v in zip(keys, names, strict=True)}
-        row["n_cases"] = len(g)
-        for col in _PROTOCOL_COLUMNS:
-            if col not in g.columns or g[col].isna().all():
-                row[col] = None
-            elif g[col].dtype.kind in "fi":
-                lo, hi = float(g[col].min()), float(g[col].max())
-                row[col] = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
-            else:
-                row[col] = ", ".join(sorted(g[col].dropna().astype(str).unique())[:4])
-        protocols.append(row)
-    result.tables["cohort.acquisition"] = protocols
+        epistemic = decompose(p.mc_probabilities, measure=c.uncertainty_measure).epistemic
+    settings = {
+        "threshold": inputs.threshold, "positive_class": inputs.positive_class,
+        "confidence_level": c.confidence_level, "n_resamples": c.n_resamples, "seed": c.seed,
+        "min_events": c.subgroup_min_events, "min_non_events": c.subgroup_min_non_events,
+        "min_cell": c.small_cell, "adjust": c.subgroup_adjust,
+        "drift_confidence_level": c.drift_confidence_level, "drift_reference": c.drift_reference,
+        "temperature": earlier.values.get("calibration.temperature"),
+    }  # fmt: skip
+    shift_section(
+        out, inputs.cohort, p.case_ids, inputs.y, inputs.scores,
+        p.probabilities.astype(np.float64), inputs.splits, inputs.clusters,
+        test_splits=inputs.test_splits,
+        development_splits=[s for s in ("train", c.calibration_split) if s is not None],
+        epistemic=epistemic, embeddings=p.embeddings, columns=c.subgroup_columns,
+        intersections=c.subgroup_intersections,
+        labels=inputs.labels if inputs.multiclass else None, settings=settings,
+    )  # fmt: skip
+    return out
+
+
+SECTION = Section(
+    "shift", "subgroups, drift and leakage", _run, needs=("cohort",), switch=("shift",)
+)

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 from medval import InputError, Predictions, SpecError, evaluate
-from medval._eval_conformal import conformal_section
 from medval._result import ValidationResult
 from medval.conformal import (
     ConformalClassifier,
@@ -15,6 +14,7 @@ from medval.conformal import (
     coverage_report,
     domain_likelihood_ratios,
 )
+from medval.evaluation._conformal import conformal_section
 
 
 def _data(rng: np.random.Generator, n: int = 900) -> tuple[Predictions, pd.DataFrame]:
@@ -42,7 +42,7 @@ def test_conformal_keys_match_a_direct_computation(rng: np.random.Generator) -> 
         preds,
         cohort,
         n_resamples=200,
-        random_state=4,
+        seed=4,
         conformal_level=0.85,
         conformal_temperature=False,
     )
@@ -68,10 +68,10 @@ def test_conformal_keys_match_a_direct_computation(rng: np.random.Generator) -> 
 
 
 def test_temperature_half_by_default(rng: np.random.Generator) -> None:
-    from medval._eval_conformal import temperature_for_conformal
+    from medval.evaluation._conformal import temperature_for_conformal
 
     preds, cohort = _data(rng)
-    r = evaluate(preds, cohort, n_resamples=200, random_state=4)
+    r = evaluate(preds, cohort, n_resamples=200, seed=4)
     y = cohort["label"].to_numpy()
     split = cohort["split"].to_numpy()
     out = temperature_for_conformal(
@@ -98,7 +98,7 @@ def test_patient_overlap_between_calibration_and_test_is_an_error(rng: np.random
     cohort.loc[cohort.index[3], "patient_key"] = "p0"  # patient 1 is internal
     with pytest.raises(InputError, match="p0"):
         evaluate(preds, cohort, n_resamples=200)
-    r = evaluate(preds, cohort, n_resamples=200, conformal_method=None, triage_max_fnr=None)
+    r = evaluate(preds, cohort, n_resamples=200, conformal=False, triage_max_fnr=None)
     assert "conformal.coverage" not in r
 
 
@@ -112,7 +112,7 @@ def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
         cohort,
         n_resamples=200,
         conformal_mondrian="class",
-        random_state=2,
+        seed=2,
         conformal_temperature=False,
     )
     cp = ConformalClassifier(
@@ -137,7 +137,7 @@ def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
 
 def test_split_comparison_size_strata_and_flags(rng: np.random.Generator) -> None:
     preds, cohort = _data(rng)
-    r = evaluate(preds, cohort, n_resamples=200, random_state=4, conformal_temperature=False)
+    r = evaluate(preds, cohort, n_resamples=200, seed=4, conformal_temperature=False)
     y = cohort["label"].to_numpy()
     split = cohort["split"].to_numpy()
     cp = ConformalClassifier("aps", random_state=4)

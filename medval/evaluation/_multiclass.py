@@ -18,8 +18,10 @@ from numpy.typing import NDArray
 
 from medval import stats
 from medval._result import ValidationResult
+from medval.evaluation._inputs import Inputs
+from medval.evaluation._section import Part, Section
 
-__all__ = ["multiclass_block"]
+__all__ = ["SECTION", "multiclass_block"]
 
 
 def multiclass_block(
@@ -82,3 +84,21 @@ def multiclass_block(
                 )
             )
     result.values[f"{prefix}operating_point.decision"] = "most probable class"
+
+
+def _run(inputs: Inputs, earlier: Part) -> Part:
+    out = Part()
+    c = inputs.config
+    p = inputs.predictions
+    for name in inputs.test_splits:
+        m = inputs.mask(name)
+        multiclass_block(
+            out, inputs.prefix(name), inputs.labels[m], p.probabilities[m],
+            None if inputs.clusters is None else inputs.clusters[m],
+            class_names=p.class_names, confidence_level=c.confidence_level,
+            n_resamples=c.n_resamples, seed=c.seed,
+        )  # fmt: skip
+    return out
+
+
+SECTION = Section("multiclass", "discrimination (multiclass)", _run, tasks=("multiclass",))

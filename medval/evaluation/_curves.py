@@ -14,49 +14,30 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medval._result import ValidationResult
-from medval.stats import check_clusters
+from medval.evaluation._inputs import Inputs
+from medval.evaluation._section import Part, Section
+from medval.stats import resample_counts
 
-__all__ = ["curve_tables", "failure_tables"]
+__all__ = ["CURVES", "FAILURES", "curve_tables", "failure_tables"]
 
 _GRID = np.linspace(0.0, 1.0, 101)
 _BAND_RESAMPLES = 200
 
 
-def _roc(y: NDArray[np.int64], s: NDArray[np.float64], w: NDArray[np.float64]) -> NDArray[Any]:
-    """TPR on the FPR grid for case weights ``w`` (bootstrap counts)."""
+def _roc(y: NDArray[np.int64], s: NDArray[np.float64], w: NDArray[Any]) -> NDArray[Any]:
+    """TPR on the FPR grid for case weights ``w``: shape (n,) gives (101,),
+    a block of bootstrap counts (c, n) gives one curve per row, (c, 101)."""
     order = np.argsort(-s, kind="mergesort")
-    ys, ws, ss = y[order], w[order], s[order]
+    ys, ss = y[order], s[order]
+    ws = np.atleast_2d(np.asarray(w, dtype=np.float64))[:, order]
     last = np.r_[np.flatnonzero(np.diff(ss)), ys.size - 1]  # ties move together
-    tp = np.cumsum(ws * ys)[last]
-    fp = np.cumsum(ws * (1 - ys))[last]
-    tpr = np.r_[0.0, tp / max(tp[-1], 1e-12)]
-    fpr = np.r_[0.0, fp / max(fp[-1], 1e-12)]
-    out: NDArray[Any] = np.interp(_GRID, fpr, tpr)
-    return out
-
-
-def _weights(
-    rng: np.random.Generator, y: NDArray[np.int64], clusters: NDArray[Any] | None
-) -> NDArray[np.float64]:
-    """Stratified bootstrap counts per case (per patient when clustered)."""
-    # Codes by first appearance: pseudonyms are salted per run, their order is not stable.
-    coded = check_clusters(clusters, y.size)
-    if coded is None:
-        w = np.zeros(y.size)
-        for cls in (0, 1):
-            idx = np.flatnonzero(y == cls)
-            w[idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size))
-        return w
-    codes, k = coded
-    sick = np.zeros(k, dtype=bool)
-    np.logical_or.at(sick, codes, y.astype(bool))
-    per_patient = np.zeros(sick.size)
-    for status in (False, True):
-        idx = np.flatnonzero(sick == status)
-        if idx.size:
-            per_patient[idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size))
-    out: NDArray[np.float64] = per_patient[codes]
-    return out
+    tp = np.cumsum(ws * ys, axis=1)[:, last]
+    fp = np.cumsum(ws * (1 - ys), axis=1)[:, last]
+    start = np.zeros((ws.shape[0], 1))
+    tpr = np.hstack([start, tp / np.maximum(tp[:, -1:], 1e-12)])
+    fpr = np.hstack([start, fp / np.maximum(fp[:, -1:], 1e-12)])
+    out: NDArray[Any] = np.array([np.interp(_GRID, f, t) for f, t in zip(fpr, tpr, strict=True)])
+    return out if np.ndim(w) == 2 else out[0]
 
 
 def curve_tables(
@@ -82,8 +63,17 @@ def curve_tables(
     if not 0 < n_pos < y.size:
         return
     tpr = _roc(y, s, np.ones(y.size))
-    rng = np.random.default_rng(seed)
-    boot = np.array([_roc(y, s, _weights(rng, y, clusters)) for _ in range(_BAND_RESAMPLES)])
+    # The statistics room's resampler, stratified by class: cases, or with
+    # clusters whole patients (a patient is positive if any image is).
+    # Patients are numbered by first appearance: pseudonyms are salted per run.
+    draws = resample_counts(
+        y.size,
+        n_resamples=_BAND_RESAMPLES,
+        random_state=np.random.default_rng(seed),
+        clusters=clusters,
+        strata=y,
+    )
+    boot = np.concatenate([_roc(y, s, w) for w in draws])
     a = (1.0 - confidence_level) / 2
     low, high = np.quantile(boot, [a, 1 - a], axis=0)
     result.tables[f"{prefix}curves.roc"] = [
@@ -155,3 +145,44 @@ def failure_tables(
         for q in range(4)
         if (quartile == q).any()
     ]
+
+
+def _curves(inputs: Inputs, earlier: Part) -> Part:
+    out = Part()
+    for name in inputs.test_splits:
+        curve_tables(
+            out, inputs.prefix(name), *inputs.split_arrays(name), threshold=inputs.threshold,
+            confidence_level=inputs.config.confidence_level, seed=inputs.config.seed,
+        )  # fmt: skip
+    return out
+
+
+def _failure_uncertainty(inputs: Inputs) -> NDArray[np.float64] | None:
+    """Epistemic uncertainty with MC samples, else the predictive entropy."""
+    from medval.uncertainty import decompose, predictive_entropy
+
+    p = inputs.predictions
+    if p.mc_probabilities is not None:
+        parts = decompose(p.mc_probabilities, measure=inputs.config.uncertainty_measure)
+        return np.asarray(parts.epistemic, dtype=np.float64)
+    return predictive_entropy(p.probabilities)
+
+
+def _failures(inputs: Inputs, earlier: Part) -> Part:
+    out = Part()
+    unc = _failure_uncertainty(inputs)
+    columns = [c for c in ("manufacturer", "sex", "age_band") if c in inputs.config.group_columns]
+    groups = inputs.columns(columns)
+    for name in inputs.test_splits:
+        m = inputs.mask(name)
+        y, s, _ = inputs.split_arrays(name)
+        failure_tables(
+            out, inputs.prefix(name), y, s, threshold=inputs.threshold,
+            groups={c: v[m] for c, v in groups.items()},
+            uncertainty=None if unc is None else unc[m], min_cell=inputs.config.small_cell,
+        )  # fmt: skip
+    return out
+
+
+CURVES = Section("curves", "ROC and PR curves, confusion matrix", _curves, tasks=("binary",))
+FAILURES = Section("failures", "failure analysis", _failures, needs=("cohort",), tasks=("binary",))

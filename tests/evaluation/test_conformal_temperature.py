@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from medval import conformal
-from medval._eval_conformal import raw_threshold, temperature_for_conformal
 from medval.calibration import TemperatureScaler
+from medval.evaluation._conformal import raw_threshold, temperature_for_conformal
 
 
 def _overconfident(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -21,9 +21,7 @@ def test_halves_are_patient_disjoint_and_the_fit_uses_one_half(rng: np.random.Ge
     p, y = _overconfident(rng, 600)
     patients = np.repeat(np.arange(200), 3).astype(str)
     splits = np.where(np.arange(600) < 300, "calibration", "internal")
-    out = temperature_for_conformal(
-        p, y, splits, patients, calibration_split="calibration", seed=4
-    )
+    out = temperature_for_conformal(p, y, splits, patients, calibration_split="calibration", seed=4)
     assert out is not None
     scaled, new_splits, info = out
     fit = new_splits == "calibration (temperature half)"

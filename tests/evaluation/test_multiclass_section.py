@@ -34,7 +34,7 @@ def data() -> tuple[Predictions, pd.DataFrame]:
 
 def test_multiclass_metrics_match_sklearn(data: tuple[Predictions, pd.DataFrame]) -> None:
     preds, cohort = data
-    r = evaluate(preds, cohort, n_resamples=200, random_state=0, positive_class=2)
+    r = evaluate(preds, cohort, n_resamples=200, seed=0, positive_class=2)
     internal = (cohort["split"] == "internal").to_numpy()
     y, p = cohort["label"].to_numpy()[internal], preds.probabilities[internal]
     assert r["task.kind"] == "multiclass"
@@ -52,16 +52,14 @@ def test_multiclass_metrics_match_sklearn(data: tuple[Predictions, pd.DataFrame]
     for j, name in enumerate(CLASSES):
         assert r[f"operating_point.sensitivity.{name}"].value == pytest.approx(recall[j])
         assert r[f"operating_point.ppv.{name}"].value == pytest.approx(precision[j])
-    assert r["cohort.class_counts"] == {
-        name: int((y == j).sum()) for j, name in enumerate(CLASSES)
-    }
+    assert r["cohort.class_counts"] == {name: int((y == j).sum()) for j, name in enumerate(CLASSES)}
 
 
 def test_multiclass_conformal_calibration_shift_and_report(
     data: tuple[Predictions, pd.DataFrame],
 ) -> None:
     preds, cohort = data
-    r = evaluate(preds, cohort, n_resamples=200, random_state=0)
+    r = evaluate(preds, cohort, n_resamples=200, seed=0)
     assert r["conformal.coverage"].value is not None
     assert {row["group"] for row in r["conformal.by_class"]} == set(CLASSES)
     assert "triage.threshold" not in r.values

@@ -10,11 +10,13 @@ from numpy.typing import NDArray
 
 from medval import conformal
 from medval._errors import InputError
-from medval._result import ValidationResult
+from medval._result import ValidationResult, split_prefix
 from medval._types import Estimate
 from medval.conformal import min_calibration_size
+from medval.evaluation._inputs import Inputs
+from medval.evaluation._section import Part, Section
 
-__all__ = ["conformal_section"]
+__all__ = ["SECTION", "conformal_section", "raw_threshold", "temperature_for_conformal"]
 
 
 def _rows(per: Mapping[Any, Mapping[str, Any]], column: str) -> list[dict[str, Any]]:
@@ -128,8 +130,8 @@ def conformal_section(
     by_split: list[dict[str, Any]] = []
     sizes = np.full(splits.shape[0], np.nan)
     reference: tuple[int, int] | None = None
-    for i, name in enumerate(test_splits):
-        prefix = "" if i == 0 else f"split.{name}."
+    for name in test_splits:
+        prefix = split_prefix(name, test_splits)
         mask = splits == name
         sets = model.predict_sets(
             probabilities[mask], None if by_column is None else by_column[mask]
@@ -319,3 +321,48 @@ def raw_threshold(scaled: float, temperature: float) -> float:
     t = min(max(scaled, 1e-12), 1 - 1e-12)
     z = temperature * float(np.log(t / (1 - t)))
     return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def _run(inputs: Inputs, earlier: Part) -> Part:
+    out = Part()
+    c, p = inputs.config, inputs.predictions
+    calibration = str(inputs.calibration_split)
+    columns = [*c.group_columns]
+    if c.conformal_mondrian not in (None, "class", *columns):
+        columns.append(str(c.conformal_mondrian))
+    conf_p, conf_splits = p.probabilities, inputs.splits
+    if c.conformal_temperature:
+        scaled = temperature_for_conformal(
+            p.probabilities, inputs.labels, inputs.splits, inputs.clusters,
+            calibration_split=calibration, seed=c.seed,
+        )  # fmt: skip
+        if scaled is not None:
+            conf_p, conf_splits, info = scaled
+            out.values.update(info)
+        else:
+            out.values["conformal.temperature"] = None
+            out.values["conformal.temperature_fitted_on"] = (
+                "not applied: the calibration split is too small to halve"
+            )
+    out.shared["conformal.set_sizes"] = conformal_section(
+        out, conf_p, inputs.labels, inputs.y, conf_splits,
+        calibration_split=calibration, test_splits=inputs.test_splits,
+        class_names=p.class_names, groups=inputs.columns(columns), patients=inputs.clusters,
+        method=c.conformal_method, mondrian=c.conformal_mondrian,
+        confidence_level=c.conformal_level,
+        triage_max_fnr=None if inputs.multiclass else c.triage_max_fnr,
+        positive_class=inputs.positive_class, ci_level=c.confidence_level, seed=c.seed,
+        embeddings=p.embeddings,
+    )  # fmt: skip
+    temperature = out.values.get("conformal.temperature")
+    if temperature is not None and "triage.threshold" in out.values:
+        # Report the triage threshold on the model's own probability scale.
+        out.values["triage.threshold_scaled"] = out.values["triage.threshold"]
+        out.values["triage.threshold"] = raw_threshold(out.values["triage.threshold"], temperature)
+    return out
+
+
+SECTION = Section(
+    "conformal", "conformal prediction sets and triage", _run, needs=("calibration",),
+    switch=("conformal",),
+)  # fmt: skip

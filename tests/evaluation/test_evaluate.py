@@ -28,7 +28,7 @@ def test_metrics_match_sklearn_and_threshold_comes_from_calibration(
     rng: np.random.Generator,
 ) -> None:
     preds, cohort = _data(rng)
-    r = evaluate(preds, cohort, n_resamples=300, random_state=3)
+    r = evaluate(preds, cohort, n_resamples=300, seed=3)
     y = cohort["label"].to_numpy()
     s = preds.probabilities[:, 1]
     internal = (cohort["split"] == "internal").to_numpy()
@@ -54,8 +54,8 @@ def test_metrics_match_sklearn_and_threshold_comes_from_calibration(
 
 def test_same_seed_same_numbers(rng: np.random.Generator) -> None:
     preds, cohort = _data(rng)
-    a = evaluate(preds, cohort, n_resamples=200, random_state=7).to_json()
-    b = evaluate(preds, cohort, n_resamples=200, random_state=7).to_json()
+    a = evaluate(preds, cohort, n_resamples=200, seed=7).to_json()
+    b = evaluate(preds, cohort, n_resamples=200, seed=7).to_json()
     assert a == b
 
 
@@ -63,18 +63,18 @@ def test_progress_bar_goes_to_stderr_and_changes_no_number(
     rng: np.random.Generator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     preds, cohort = _data(rng, 300)
-    quiet = evaluate(preds, cohort, n_resamples=100, random_state=7, progress=False).to_json()
+    quiet = evaluate(preds, cohort, n_resamples=100, seed=7, progress=False).to_json()
     assert "evaluate" not in capsys.readouterr().err
-    shown = evaluate(preds, cohort, n_resamples=100, random_state=7, progress=True).to_json()
+    shown = evaluate(preds, cohort, n_resamples=100, seed=7, progress=True).to_json()
     assert shown == quiet
     captured = capsys.readouterr()
     assert captured.out == ""
     for block in (
-        "internal: discrimination, operating point",
-        "external: curves",
-        "conformal sets",
+        "discrimination and operating point",
+        "ROC and PR curves, confusion matrix",
+        "conformal prediction sets and triage",
         "calibration",
-        "subgroups, drift, leakage",
+        "subgroups, drift and leakage",
         "failure analysis",
     ):
         assert f"evaluate: {block}" in captured.err
@@ -108,7 +108,7 @@ def test_every_registry_metric_carries_a_clustered_interval(rng: np.random.Gener
     )
 
     preds, cohort = _data(rng)
-    r = evaluate(preds, cohort, n_resamples=300, random_state=1, conformal_method=None)
+    r = evaluate(preds, cohort, n_resamples=300, seed=1, conformal=False)
     internal = (cohort["split"] == "internal").to_numpy()
     y, s = cohort["label"].to_numpy()[internal], preds.probabilities[internal, 1]
     pred = (s >= r["operating_point.threshold"]).astype(int)
@@ -129,8 +129,8 @@ def test_positive_class_zero_mirrors_positive_class_one(rng: np.random.Generator
     preds, cohort = _data(rng)
     flipped = Predictions(preds.case_ids, preds.probabilities[:, ::-1], class_names=("pos", "neg"))
     mirrored = cohort.assign(label=1 - cohort["label"])
-    a = evaluate(preds, cohort, n_resamples=200, random_state=5)
-    b = evaluate(flipped, mirrored, positive_class=0, n_resamples=200, random_state=5)
+    a = evaluate(preds, cohort, n_resamples=200, seed=5)
+    b = evaluate(flipped, mirrored, positive_class=0, n_resamples=200, seed=5)
     assert b["task.positive_class"] == "pos"
     for key, est in a.estimates.items():
         other = b.estimates[key]

@@ -1,0 +1,40 @@
+"""The sections :func:`medval.evaluate` runs, in order.
+
+Adding an analysis is one new module defining a :class:`Section` and one line
+here (see ``docs/architecture.md``, "Adding a section"). Order matters only
+where a section reads what an earlier one returned (``earlier``): the
+uncertainty section reads the conformal set sizes, the shift section the
+calibration temperature, the pixel-duplicate check the leakage verdict.
+"""
+
+from __future__ import annotations
+
+from medval.evaluation import (
+    _calibration,
+    _cohort,
+    _conformal,
+    _curves,
+    _discrimination,
+    _multiclass,
+    _reference,
+    _shift,
+    _uncertainty,
+)
+from medval.evaluation._section import Section
+
+__all__ = ["SECTIONS"]
+
+SECTIONS: tuple[Section, ...] = (
+    _discrimination.SECTION,
+    _multiclass.SECTION,
+    _curves.CURVES,
+    _conformal.SECTION,
+    _calibration.SECTION,
+    _uncertainty.SECTION,
+    _shift.SECTION,
+    _cohort.COHORT,
+    _curves.FAILURES,
+    _cohort.FLOW,
+    _cohort.DUPLICATES,
+    _reference.SECTION,
+)

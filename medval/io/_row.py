@@ -1,0 +1,124 @@
+"""One cohort row from one DICOM header: typed tag values, pseudonymous keys, de-id values.
+
+The readers accept either a pydicom dataset or the ``dict`` of values from
+the fast header reader (:mod:`medval.io._header`), so both paths of the scan
+build identical rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+from medval.io._phi import age_band, pseudonym, sex
+
+__all__ = [
+    "DATE_KEYWORDS",
+    "DEID_KEYWORDS",
+    "cohort_row",
+    "deid_values",
+    "tag_int",
+    "tag_number",
+    "tag_text",
+]
+
+DEID_KEYWORDS = ("PatientIdentityRemoved", "BurnedInAnnotation", "DeidentificationMethod")
+DATE_KEYWORDS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+
+
+@functools.cache
+def _tag(keyword: str) -> int:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    if tag is None:  # pragma: no cover - keywords read by the scan are all in the dictionary
+        raise KeyError(keyword)
+    return int(tag)
+
+
+def _value(ds: Any, keyword: str) -> Any:
+    if isinstance(ds, dict):  # values from the fast header reader
+        return ds.get(keyword)
+    # Lookup by tag skips pydicom's per-call keyword resolution (hot in big scans).
+    elem = ds.get(_tag(keyword))
+    return None if elem is None else elem.value
+
+
+def tag_text(ds: Any, keyword: str) -> str | None:
+    """A header value as text, or None when absent, empty or unreadable."""
+    try:
+        value = _value(ds, keyword)
+    except Exception:
+        return None
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        text = "/".join(str(v).strip() for v in value)
+    else:
+        text = str(value).strip()
+    return text or None
+
+
+def tag_number(ds: Any, keyword: str) -> float | None:
+    """A header value as a finite float (first of several), or None."""
+    try:
+        value = _value(ds, keyword)
+        if value is not None and not isinstance(value, (str, int, float)):
+            value = value[0]  # PixelSpacing: row spacing first
+        number = float(value) if value not in (None, "") else math.nan
+    except Exception:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def tag_int(ds: Any, keyword: str, default: int | None = None) -> int | None:
+    """A header value as an int, or ``default`` when absent or unreadable."""
+    number = tag_number(ds, keyword)
+    return default if number is None else int(number)
+
+
+def deid_values(ds: Any) -> tuple[str, str, str]:
+    """The three de-identification values counted by :func:`medval.io._dicom.summarise_deid`."""
+    pir = (tag_text(ds, "PatientIdentityRemoved") or "absent").upper()
+    bia = (tag_text(ds, "BurnedInAnnotation") or "absent").upper()
+    method = "present" if tag_text(ds, "DeidentificationMethod") else "absent"
+    return (
+        pir if pir in {"YES", "NO"} else pir.lower() if pir == "ABSENT" else "other",
+        bia if bia in {"YES", "NO"} else bia.lower() if bia == "ABSENT" else "other",
+        method,
+    )
+
+
+def cohort_row(ds: Any, salt: bytes) -> dict[str, Any]:
+    """The whitelisted columns of one header, identifiers replaced by salted keys."""
+    institution, station = tag_text(ds, "InstitutionName"), tag_text(ds, "StationName")
+    site = institution or station
+    birth = tag_text(ds, "PatientBirthDate")
+    date = next((d for d in map(lambda k: tag_text(ds, k), DATE_KEYWORDS) if d), None)
+    study = tag_text(ds, "StudyInstanceUID")
+    spacing = tag_number(ds, "PixelSpacing")
+    return {
+        "patient_key": pseudonym(tag_text(ds, "PatientID") or "", salt=salt, prefix="pt-"),
+        "study_key": None if study is None else pseudonym(study, salt=salt, prefix="st-"),
+        "site_key": None if site is None else pseudonym(site, salt=salt, prefix="site-"),
+        # Station names repeat across sites ("CT01"), so key them within the site.
+        "station_key": None
+        if station is None
+        else pseudonym(f"{institution or ''}\x00{station}", salt=salt, prefix="stn-"),
+        "modality": tag_text(ds, "Modality"),
+        "manufacturer": tag_text(ds, "Manufacturer"),
+        "model_name": tag_text(ds, "ManufacturerModelName"),
+        "software_version": tag_text(ds, "SoftwareVersions"),
+        "body_part": tag_text(ds, "BodyPartExamined"),
+        "kvp": tag_number(ds, "KVP"),
+        "slice_thickness": tag_number(ds, "SliceThickness"),
+        "pixel_spacing": spacing if spacing is not None else tag_number(ds, "ImagerPixelSpacing"),
+        "magnetic_field_strength": tag_number(ds, "MagneticFieldStrength"),
+        "convolution_kernel": tag_text(ds, "ConvolutionKernel"),
+        "rows": tag_int(ds, "Rows"),
+        "columns": tag_int(ds, "Columns"),
+        "photometric_interpretation": tag_text(ds, "PhotometricInterpretation"),
+        "sex": sex(tag_text(ds, "PatientSex")),
+        "age_band": age_band(tag_text(ds, "PatientAge"), birth_date=birth, study_date=date),
+    }

@@ -1,0 +1,122 @@
+"""One file's bytes to a cohort row or an exclusion reason (the header scan).
+
+The header is parsed from memory with only :data:`READ_KEYWORDS` kept: by
+the fast reader (:mod:`medval.io._header`) when it can, else by pydicom
+with the pixel data deferred. Both paths give the same answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import Any
+
+from medval.io._header import PixelInfo, read_header
+from medval.io._pixels import PIXEL_KEYWORDS, pixel_check, pixel_problem
+from medval.io._row import DATE_KEYWORDS, DEID_KEYWORDS, cohort_row, deid_values, tag_text
+
+__all__ = ["READ_KEYWORDS", "scan_one", "short_message"]
+
+# Everything the scan looks at; pydicom skips the values of all other tags.
+READ_KEYWORDS = (
+    "SpecificCharacterSet", "SOPClassUID", "Modality", "PatientID", "StudyInstanceUID",
+    "InstitutionName", "StationName", "Manufacturer", "ManufacturerModelName",
+    "SoftwareVersions", "BodyPartExamined", "KVP", "SliceThickness", "PixelSpacing",
+    "ImagerPixelSpacing", "MagneticFieldStrength", "ConvolutionKernel", "Rows", "Columns",
+    "PhotometricInterpretation", "PatientSex", "PatientAge", "PatientBirthDate",
+    "SamplesPerPixel", "BitsAllocated", "NumberOfFrames",
+    *DATE_KEYWORDS, *DEID_KEYWORDS, *PIXEL_KEYWORDS,
+)  # fmt: skip
+_DEFER_SIZE = 1024
+_MSG_LIMIT = 120
+
+
+def short_message(exc: BaseException) -> str:
+    """An exception as one line of at most 120 characters."""
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return msg if len(msg) <= _MSG_LIMIT else msg[: _MSG_LIMIT - 3] + "..."
+
+
+def _truncated_header(ds: Any, size: int) -> str | None:
+    """pydicom stops silently at end of file; spot a file cut in its header."""
+    meta = getattr(ds, "file_meta", None)
+    group_length = None if meta is None else meta.get("FileMetaInformationGroupLength")
+    if group_length is None:
+        return None
+    try:
+        length = int(group_length)
+    except (TypeError, ValueError):  # a file cut inside the group length itself
+        return "file ends inside the file meta information"
+    if 132 + 12 + length > size:
+        return "file ends inside the file meta information"
+    return None
+
+
+def scan_one(
+    data: bytes, salt: bytes, cache: dict[str, str | None]
+) -> tuple[dict[str, Any] | None, str | None, tuple[str, str, str] | None]:
+    """Parse one file's bytes: (row, None, deid) or (None, reason, None).
+
+    ``cache`` maps a compressed transfer syntax to its decoder problem (or
+    None); pass the same dict for every file of one scan.
+    """
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    fast = read_header(data, READ_KEYWORDS)
+    if fast is not None:
+        return _scan_values(fast[0], fast[1], len(data), salt, cache)
+    try:
+        ds = dcmread(io.BytesIO(data), defer_size=_DEFER_SIZE, specific_tags=list(READ_KEYWORDS))
+    except InvalidDicomError:
+        return None, "not a DICOM file", None
+    except Exception as exc:
+        return None, f"truncated or corrupt: {short_message(exc)}", None
+    cut = _truncated_header(ds, len(data))
+    if cut:
+        return None, f"truncated or corrupt: {cut}", None
+    if tag_text(ds, "SOPClassUID") is None and tag_text(ds, "Modality") is None:
+        return None, "missing required tag SOPClassUID", None
+    if tag_text(ds, "PatientID") is None:
+        return None, "missing required tag PatientID", None
+    tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    try:
+        problem = pixel_problem(ds, len(data), tsyntax, cache)
+        row = None if problem else cohort_row(ds, salt)
+    except Exception as exc:
+        return None, f"truncated or corrupt: {short_message(exc)}", None
+    if problem:
+        return None, problem, None
+    return row, None, deid_values(ds)
+
+
+@functools.cache
+def _uid(value: str) -> Any:
+    from pydicom.uid import UID
+
+    return UID(value)
+
+
+def _scan_values(
+    values: dict[str, Any],
+    pixel: PixelInfo | None,
+    size: int,
+    salt: bytes,
+    cache: dict[str, str | None],
+) -> tuple[dict[str, Any] | None, str | None, tuple[str, str, str] | None]:
+    """:func:`scan_one` for header values read by the fast reader."""
+    if tag_text(values, "SOPClassUID") is None and tag_text(values, "Modality") is None:
+        return None, "missing required tag SOPClassUID", None
+    if tag_text(values, "PatientID") is None:
+        return None, "missing required tag PatientID", None
+    if pixel is None:
+        return None, "pixel data missing", None
+    tsyntax = _uid(values["TransferSyntaxUID"])
+    try:
+        problem = pixel_check(values, pixel[1], pixel[2], size, tsyntax, cache)
+        row = None if problem else cohort_row(values, salt)
+    except Exception as exc:
+        return None, f"truncated or corrupt: {short_message(exc)}", None
+    if problem:
+        return None, problem, None
+    return row, None, deid_values(values)

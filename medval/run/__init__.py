@@ -1,0 +1,12 @@
+"""End-to-end jobs: a spec on the user's data, and the embedded demo.
+
+Orchestrates io → inference → :func:`medval.evaluate` → gate → report; holds
+no statistics.
+"""
+
+from medval.run._demo import run_demo, spec_template
+from medval.run._log import RunOutcome
+from medval.run._spec import read_data, run_spec
+from medval.run._summary import summary_table
+
+__all__ = ["RunOutcome", "read_data", "run_demo", "run_spec", "spec_template", "summary_table"]

@@ -1,0 +1,118 @@
+"""The embedded demo: a synthetic multi-site DICOM cohort, the shipped CNN, a full run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from medval.run._log import Log, RunOutcome
+from medval.run._spec import run_spec
+
+__all__ = ["run_demo", "spec_template"]
+
+
+def spec_template() -> str:
+    """The commented ``medval.toml`` the demo writes (``medval/demo/spec.toml.template``)."""
+    return resources.files("medval.demo").joinpath("spec.toml.template").read_text("utf-8")
+
+
+def run_demo(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    train: bool = False,
+    progress: bool = False,
+    quiet: bool = False,
+    argv: Sequence[str] | None = None,
+    trainer: Callable[..., Any] | None = None,
+    reproduce: str | Path | None = None,
+    tolerance: float | None = None,
+    checklist: str = "claim-2024",
+) -> RunOutcome:
+    """The embedded main job: synthetic multi-site DICOM cohort → CNN → report.
+
+    Writes the cohort to ``out_dir/cohort/``, the model's weights to
+    ``out_dir/model.pt``, a copyable spec to ``out_dir/medval.toml`` and the
+    validation outputs (``report.html``, ``result.json``, ``run.log``) to
+    ``out_dir``.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the synthetic cohort and of every statistic.
+    train : bool, default False
+        Retrain the CNN on this cohort's development sites with the shipped
+        recipe (:func:`medval.demo.load_recipe`, its training seed included)
+        instead of using the shipped weights. The trained model
+        depends on the machine (CPU kernels, threads); the shipped one does
+        not.
+    trainer : callable, optional
+        Replaces :func:`medval.demo.train` when ``train=True`` (tests).
+    reproduce, tolerance, checklist
+        As in :func:`run_spec`.
+    """
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from medval import demo, io
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = Log(quiet)
+    log(f"writing a synthetic multi-site DICOM cohort to {out.name}/cohort (seed {seed})")
+    info = demo.write_cohort(out / "cohort", seed=seed)
+    recipe = demo.load_recipe()
+    if train:
+        data = io.load_cohort(
+            out / "cohort" / "dicom",
+            out / "cohort" / "labels.csv",
+            class_names=list(info.class_names),
+            progress=progress,
+        )
+        train_ids = list(data.cohort.index[data.cohort["split"] == "train"])
+        dataset = io.DicomDataset(
+            [data.paths[c] for c in train_ids], train_ids, window=info.window, size=info.image_size
+        )
+        labels = data.cohort.loc[train_ids, "label"].to_numpy(dtype=np.int64)
+        log(
+            f"training the demo CNN on {len(train_ids)} images from the development sites "
+            "(the trained model depends on this machine's CPU kernels and threads)"
+        )
+        model = demo.make_model()
+        settings = {k: recipe[k] for k in ("epochs", "batch_size", "lr", "augment")}
+        (trainer or demo.train)(
+            model, dataset, labels, seed=int(recipe["train_seed"]), progress=progress, **settings
+        )
+        torch.save(model.state_dict(), out / "model.pt")
+    else:
+        log(
+            f"using the shipped demo weights (trained once on cohort seed "
+            f"{recipe['cohort_seed']}; --train retrains on this machine)"
+        )
+        shutil.copyfile(demo.shipped_weights(), out / "model.pt")
+    spec_path = out / "medval.toml"
+    center, width = info.window
+    spec_path.write_text(
+        spec_template().format(
+            name=spec_path.name,
+            center=center,
+            width=width,
+            size=", ".join(map(str, info.image_size)),
+            seed=seed,
+        ),
+        encoding="utf-8",
+    )
+    return run_spec(
+        spec_path,
+        out_dir=out,
+        progress=progress,
+        quiet=quiet,
+        argv=argv,
+        reproduce=reproduce,
+        tolerance=tolerance,
+        checklist=checklist,
+    )

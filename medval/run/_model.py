@@ -1,0 +1,184 @@
+"""The model step of a spec run: the model's (or the baseline's) predictions on the cases.
+
+``model.file`` may list several files, all built by ``model.factory``: a deep
+ensemble (Lakshminarayanan et al. 2017). :func:`medval.inference.predict` runs
+them together: the ensemble's probabilities are the mean of the members'
+probabilities (never of logits), and with ``model.mc_samples = T`` every
+member's T MC-dropout samples (times the ``model.tta`` augmentations) are
+stacked along the sample axis of ``mc_probabilities``, so the uncertainty
+analysis sees members x augmentations x T samples. Embeddings come from the
+first member.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from medval._errors import SpecError
+from medval._provenance import file_sha256
+from medval.gate import Spec
+
+__all__ = ["Scored", "baseline_scores", "ensemble_sha256", "model_files", "model_predictions"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """The candidate's predictions and what the baseline step reuses."""
+
+    predictions: Any  # medval.Predictions
+    provenance: dict[str, Any]
+    loader: Any = None  # the DataLoader over the cases (None with model.predictions)
+    device: Any = None
+
+
+def model_predictions(
+    spec: Spec, data: Any, used: Sequence[str], *, trust_pickle: bool, progress: bool, log: Any
+) -> Scored:
+    """Run the spec's model on the ``used`` cases, or read its precomputed predictions."""
+    import numpy as np
+
+    from medval import gate, io
+    from medval._types import Predictions
+
+    class_names = list(spec["task.class_names"])
+    if spec["model.predictions"] is not None:
+        path = spec.resolve("model.predictions")
+        log(f"reading the model's predictions from {path.name}")
+        pos_name = spec["task.positive_class"] or class_names[1]
+        score = gate.read_baseline_scores(path, [str(c) for c in used], what="model predictions")
+        columns = [1.0 - score, score] if class_names.index(pos_name) == 1 else [score, 1 - score]
+        preds = Predictions(
+            np.asarray(used, dtype=str), np.column_stack(columns), class_names=tuple(class_names)
+        )
+        return Scored(preds, {"model_file": path.name, "model_sha256": file_sha256(path),
+                              "model_kind": "precomputed predictions"})  # fmt: skip
+    from torch.utils.data import DataLoader
+
+    from medval.inference import predict, resolve_device
+
+    models = [
+        io.load_model(
+            path,
+            factory=spec["model.factory"],
+            trust_pickle=trust_pickle or bool(spec["model.trust_pickle"]),
+        )
+        for path in model_files(spec)
+    ]
+    window = spec["preprocess.window"]
+    size = spec["preprocess.size"]
+    dataset = io.DicomDataset(
+        [data.paths[c] for c in used],
+        list(used),
+        window=None if window is None else (float(window[0]), float(window[1])),
+        size=None if size is None else (size if isinstance(size, int) else tuple(size)),
+    )
+    loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
+    device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
+    mc, tta = spec["model.mc_samples"], spec["model.tta"]
+    what = "the model" if len(models) == 1 else f"an ensemble of {len(models)} models"
+    augment = "" if tta == "none" else f", test-time augmentation {tta!r}"
+    log(f"running {what} on {len(used)} cases ({device}, {mc} MC-dropout samples{augment})")
+    preds = predict(
+        models[0].module if len(models) == 1 else [m.module for m in models],
+        loader,
+        output=spec["model.output"],
+        device=device,
+        class_names=class_names,
+        progress=progress,
+        mc_samples=mc,
+        seed=spec["analysis.seed"],
+        embeddings=spec["model.embeddings"],
+        tta=None if tta == "none" else tta,
+    )
+    provenance = _model_provenance(models)
+    if tta != "none":
+        provenance["tta"] = tta
+    return Scored(preds, provenance, loader, device)
+
+
+def model_files(spec: Spec) -> list[Path]:
+    """``model.file`` as absolute paths: one, or the ensemble's members in order."""
+    files = spec["model.file"]
+    if files is None:
+        return []
+    names = files if isinstance(files, list) else [files]
+    return [(spec.path.parent / str(f)).resolve() for f in names]
+
+
+def ensemble_sha256(member_sha256: Sequence[str]) -> str:
+    """An ensemble's digest: SHA-256 of its members' hex digests, one per line, in order."""
+    text = "".join(f"{h}\n" for h in member_sha256)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _model_provenance(models: Sequence[Any]) -> dict[str, Any]:
+    """One file: its name, SHA-256 and kind. An ensemble: the lists and one combined digest.
+
+    ``model_sha256`` stays one string either way (``medval diff`` compares it); for an
+    ensemble it is :func:`ensemble_sha256` of the members' digests (so it changes when a
+    member, or their order, changes) and ``ensemble_sha256`` lists them.
+    """
+    if len(models) == 1:
+        m = models[0]
+        return {"model_file": m.path_name, "model_sha256": m.sha256, "model_kind": m.kind}
+    kinds = sorted({m.kind for m in models})
+    return {
+        "model_file": [m.path_name for m in models],
+        "model_sha256": ensemble_sha256([m.sha256 for m in models]),
+        "ensemble_sha256": [m.sha256 for m in models],
+        "ensemble_members": len(models),
+        "model_kind": ", ".join(kinds),
+    }
+
+
+def baseline_scores(
+    spec: Spec,
+    override: str | Path | None,
+    case_ids: Sequence[str],
+    scored: Scored,
+    *,
+    trust_pickle: bool,
+    log: Any,
+) -> tuple[Any, str, dict[str, Any]]:
+    """The baseline's positive-class probability per case, its name, and its provenance."""
+    import numpy as np
+
+    from medval import gate, io
+
+    b = spec.sections["baseline"]
+    pos = spec["task.positive_class"]
+    pos_index = 1 if pos is None else list(spec["task.class_names"]).index(pos)
+    if override is not None or b["predictions"] is not None:
+        path = Path(override) if override is not None else spec.resolve("baseline.predictions")
+        log(f"reading baseline predictions {path.name}")
+        return gate.read_baseline_scores(path, list(case_ids)), path.name, {}
+    if b["model"] is None:
+        raise SpecError(
+            "[baseline] needs baseline.predictions or baseline.model (or --baseline FILE)."
+        )
+    if scored.loader is None:
+        raise SpecError(
+            "baseline.model needs the images: with model.predictions, give the "
+            "baseline's predictions too (baseline.predictions)."
+        )
+    from medval.inference import predict
+
+    model = io.load_model(
+        spec.resolve("baseline.model"),
+        factory=b["factory"],
+        trust_pickle=trust_pickle or bool(b["trust_pickle"]),
+    )
+    log(f"running the baseline model {model.path_name}")
+    bp = predict(
+        model.module,
+        scored.loader,
+        output=b["output"],
+        device=scored.device,
+        class_names=list(spec["task.class_names"]),
+    )
+    scores = bp.probabilities[:, pos_index].astype(np.float64)
+    return scores, model.path_name, {"baseline_model_sha256": model.sha256}

@@ -1,0 +1,230 @@
+"""A spec on the user's data: read spec → load cohort → predict → evaluate → write.
+
+Holds no statistics: :func:`medval.evaluate` computes everything, the same
+function the Python API calls.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from medval._errors import DataError, SpecError
+from medval._provenance import (
+    command_line,
+    environment_fingerprint,
+    file_sha256,
+    git_commit,
+    package_versions,
+    platform_summary,
+)
+from medval._result import ValidationResult
+from medval.gate import EvaluationConfig, Spec, read_spec
+from medval.run._log import Log, RunOutcome
+from medval.run._model import baseline_scores, model_files, model_predictions
+
+__all__ = ["read_data", "run_spec"]
+
+
+def run_spec(
+    spec: Spec | str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    trust_pickle: bool = False,
+    progress: bool = False,
+    quiet: bool = False,
+    argv: Sequence[str] | None = None,
+    baseline: str | Path | None = None,
+    reproduce: str | Path | None = None,
+    tolerance: float | None = None,
+    checklist: str = "claim-2024",
+) -> RunOutcome:
+    """Run a validation spec: read the cohort, predict, evaluate, judge, write outputs.
+
+    Parameters
+    ----------
+    spec : Spec or path to ``medval.toml``
+    out_dir : path, optional
+        Default: the spec's ``output.dir`` relative to the spec file.
+    trust_pickle : bool, default False
+        Load a model file that is a full pickle (it can execute code).
+    progress, quiet : bool
+        Progress bars; silence step messages.
+    argv : sequence of str, optional
+        The command line to record (paths reduced to their last part).
+    baseline : path, optional
+        Baseline predictions CSV (overrides ``baseline.predictions``; the
+        margin comes from the spec's ``[baseline]``).
+    reproduce : path, optional
+        An earlier run's ``result.json``: the new result is compared with it
+        (:func:`medval.diff.diff_results`) and the report states whether it
+        reproduces that run within ``tolerance``.
+    tolerance : float, optional
+        For ``reproduce``; default :data:`medval.diff.DEFAULT_TOLERANCE`.
+    checklist : str, default "claim-2024"
+        The report's checklist (``"tripod-ai-2024"`` for TRIPOD+AI).
+    """
+    import numpy as np
+
+    from medval import gate
+    from medval.evaluation import evaluate
+    from medval.report import write_outputs
+
+    if not isinstance(spec, Spec):
+        spec = read_spec(spec)
+    earlier = None if reproduce is None else _read_earlier(reproduce, tolerance)
+    if baseline is not None and not spec.has("baseline"):
+        raise SpecError(
+            "--baseline needs a [baseline] section in the spec with a pre-declared margin."
+        )
+    log = Log(quiet)
+    out = Path(out_dir) if out_dir is not None else spec.resolve("output.dir")
+    class_names = list(spec["task.class_names"])
+    data = read_data(spec, salt=os.environ.get(spec["data.salt_env"]), progress=progress, log=log)
+    cohort = data.cohort
+    used = [str(c) for c in cohort.index[cohort["split"] != "train"]]
+    if not used:
+        raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
+    # Every split and column the spec names, checked before the model loads or a pixel is read.
+    gate.check_spec_against_cohort(spec, cohort.loc[used])
+    scored = model_predictions(
+        spec, data, used, trust_pickle=trust_pickle, progress=progress, log=log
+    )
+    preds = scored.predictions.with_labels(
+        np.asarray(cohort["label"].reindex(list(scored.predictions.case_ids)), dtype=np.int64)
+    )
+    provenance = dict(scored.provenance)
+    reference, reference_name = None, "baseline"
+    if spec.has("baseline"):
+        reference, reference_name, extra = baseline_scores(
+            spec, baseline, [str(c) for c in preds.case_ids], scored,
+            trust_pickle=trust_pickle, log=log,
+        )  # fmt: skip
+        provenance.update(extra)
+        log(f"comparing with the baseline (margin {spec['baseline.margin']})")
+    pos = spec["task.positive_class"]
+    pos_index = 1 if pos is None else class_names.index(pos)
+    log("computing metrics and confidence intervals")
+    result = evaluate(
+        preds, data, config=EvaluationConfig.from_sections(spec.sections),
+        positive_class=pos_index, reference=reference, reference_name=reference_name,
+        progress=progress,
+    )  # fmt: skip
+    if "leakage.pixel_duplicate_groups" in result.values:
+        log("hashed pixel data for duplicates")
+    result.provenance.update(
+        {
+            **provenance,
+            "preprocess": {
+                "window (center, width)": spec["preprocess.window"],
+                "resize to": spec["preprocess.size"],
+                "model output": spec["model.output"],
+                "MC-dropout samples": spec["model.mc_samples"],
+                **_model_settings(spec),
+            },
+            "spec_sha256": file_sha256(spec.path),
+            "git_commit": git_commit(spec.path.parent),
+            "versions": package_versions(),
+            "platform": platform_summary(),
+            "device": "none (precomputed predictions)"
+            if scored.device is None
+            else str(scored.device.type),
+            "environment": environment_fingerprint(scored.device),
+            "command": command_line(argv),
+        }
+    )
+    verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
+    gate.record(result, verdicts)
+    if earlier is not None:
+        _record_reproduction(result, earlier, tolerance, log)
+    outputs = write_outputs(result, out, checklist=checklist)
+    if len(class_names) == 2:  # the baseline format: one positive-class probability
+        gate.write_predictions_csv(
+            out / "predictions.csv",
+            [str(c) for c in preds.case_ids],
+            [str(x) for x in cohort["split"].reindex(list(preds.case_ids))],
+            [] if preds.labels is None else [int(x) for x in preds.labels],
+            [float(x) for x in preds.probabilities[:, pos_index]],
+        )
+    log(f"wrote {outputs.report} and {outputs.result_json.name}")
+    (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
+    return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
+
+
+def _model_settings(spec: Spec) -> dict[str, Any]:
+    """The model step's settings for the report (none with precomputed predictions)."""
+    if spec["model.file"] is None:
+        return {}
+    return {
+        "test-time augmentation": spec["model.tta"],
+        "ensemble members": len(model_files(spec)),
+    }
+
+
+def _read_earlier(path: str | Path, tolerance: float | None) -> tuple[ValidationResult, str]:
+    """The run to reproduce, read (and the tolerance checked) before any heavy work."""
+    from medval.diff import DEFAULT_TOLERANCE
+
+    t = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if not (isinstance(t, (int, float)) and t >= 0 and t == t and t != float("inf")):
+        raise SpecError(f"--tolerance must be a finite number >= 0; got {tolerance!r}.")
+    p = Path(path)
+    if p.is_dir():
+        p = p / "result.json"
+    result = ValidationResult.read_json(p)
+    return result, file_sha256(p)
+
+
+def _record_reproduction(
+    result: ValidationResult,
+    earlier: tuple[ValidationResult, str],
+    tolerance: float | None,
+    log: Log,
+) -> None:
+    from medval.diff import DEFAULT_TOLERANCE, diff_results
+
+    t = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
+    d = diff_results(earlier[0], result, tolerance=t)
+    largest = "none" if d.largest is None else f"{d.largest[0]:.3g} ({d.largest[1]})"
+    result.provenance["reproduces"] = {
+        "result_sha256": earlier[1],
+        "tolerance": t,
+        "agree": d.agree,
+        "compared": sum(d.compared.values()),
+        "n_differences": len(d.differences),
+        "largest": largest,
+    }
+    word = "reproduces" if d.agree else "does NOT reproduce"
+    log(f"{word} run {earlier[1][:16]} within {t:g} ({len(d.differences)} differences)")
+
+
+def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) -> Any:
+    """The spec's cohort: DICOM folder + labels CSV, or a metadata table."""
+    from medval import io
+
+    class_names = list(spec["task.class_names"])
+    if spec["data.table"] is not None:
+        path = spec.resolve("data.table")
+        if log is not None:
+            log(f"reading the metadata table {path.name}")
+        data = io.read_cohort_table(path, class_names=class_names, salt=salt)
+    else:
+        if log is not None:
+            workers = spec["data.workers"]
+            log(
+                "reading DICOM headers and labels"
+                + (f" ({workers} processes)" if workers > 1 else "")
+            )
+        data = io.load_cohort(
+            spec.resolve("data.dicom_dir"),
+            spec.resolve("data.labels"),
+            class_names=class_names,
+            salt=salt,
+            progress=progress,
+            workers=spec["data.workers"],
+        )
+    if log is not None:
+        log(f"{len(data.cohort)} cases included, {len(data.exclusions)} files excluded")
+    return data

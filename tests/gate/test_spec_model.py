@@ -1,0 +1,98 @@
+"""The spec keys of the model step: model.file lists (ensembles), model.tta, data.workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medval import ExitCode, SpecError
+from medval.cli import main
+from medval.gate import json_schema, read_spec
+from medval.gate._spec import TTA_CHOICES
+
+SPEC = """
+[task]
+class_names = ["no lesion", "lesion"]
+[data]
+dicom_dir = "cohort/dicom"
+labels = "cohort/labels.csv"
+{data}
+[model]
+factory = "medval.demo:make_model"
+{model}
+"""
+
+
+def _write(tmp_path: Path, model: str, data: str = "") -> Path:
+    p = tmp_path / "medval.toml"
+    p.write_text(SPEC.format(model=model, data=data), encoding="utf-8")
+    return p
+
+
+def test_defaults_are_one_file_no_tta_one_process(tmp_path: Path) -> None:
+    spec = read_spec(_write(tmp_path, 'file = "model.pt"'))
+    assert spec["model.file"] == "model.pt"
+    assert spec["model.tta"] == "none"
+    assert spec["data.workers"] == 1
+
+
+def test_a_list_of_model_files_is_an_ensemble(tmp_path: Path) -> None:
+    spec = read_spec(_write(tmp_path, 'file = ["fold0.pt", "fold1.pt", "fold2.pt"]'))
+    assert spec["model.file"] == ["fold0.pt", "fold1.pt", "fold2.pt"]
+
+
+@pytest.mark.parametrize("tta", TTA_CHOICES)
+def test_every_tta_alias_is_accepted(tmp_path: Path, tta: str) -> None:
+    spec = read_spec(_write(tmp_path, f'file = "model.pt"\ntta = "{tta}"', "workers = 4"))
+    assert spec["model.tta"] == tta
+    assert spec["data.workers"] == 4
+
+
+def test_tta_choices_are_the_inference_aliases() -> None:
+    from medval.inference import TTA
+
+    assert set(TTA_CHOICES) == {"none", *TTA}
+    model = json_schema()["properties"]["model"]["properties"]
+    assert model["tta"]["enum"] == list(TTA_CHOICES)
+    assert model["file"]["type"] == ["string", "array"]
+    assert json_schema()["properties"]["data"]["properties"]["workers"]["default"] == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "match"),
+    [
+        (
+            'file = "m.pt"\ntta = "hflp"',
+            "",
+            r"model\.tta = 'hflp' is not allowed; did you mean 'hflip'\? "
+            r"Allowed: 'none', 'hflip', 'flips'\.",
+        ),
+        ('file = "m.pt"\ntta = ["hflip"]', "", r"model\.tta: expected string"),
+        ("file = []", "", r"model\.file is an empty list"),
+        ('file = ["a.pt", 3]', "", r"model\.file\[1\] must be a model file path"),
+        ('file = ["a.pt", "b.pt", "a.pt"]', "", r"model\.file lists 'a\.pt' twice"),
+        ("file = 3", "", r"model\.file: expected string or array, got 3"),
+        ('file = "m.pt"', "workers = 0", r"data\.workers must be an integer >= 1"),
+        ('file = "m.pt"', "workers = -2", r"data\.workers must be an integer >= 1.*got -2"),
+        ('file = "m.pt"', 'workers = "4"', r"data\.workers: expected integer, got '4'"),
+        ('file = "m.pt"', "workers = 2.0", r"data\.workers: expected integer"),
+        ('file = "m.pt"', "workers = true", r"data\.workers: expected integer, got True"),
+    ],
+)
+def test_bad_model_step_keys_name_the_key(
+    tmp_path: Path, model: str, data: str, match: str
+) -> None:
+    with pytest.raises(SpecError, match=match):
+        read_spec(_write(tmp_path, model, data))
+
+
+def test_a_tta_typo_exits_2_before_any_data_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Neither the cohort folder nor the model files exist: the spec is refused first.
+    spec = _write(tmp_path, 'file = ["fold0.pt", "fold1.pt"]\ntta = "flip"', "workers = 2")
+    assert main(["validate", str(spec), "--quiet"]) == ExitCode.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert "model.tta = 'flip' is not allowed; did you mean" in err, err
+    assert not (tmp_path / "validation").exists()
