@@ -157,8 +157,15 @@ class ValidationResult:
         Path(path).write_bytes(text)
         return hashlib.sha256(text).hexdigest()
 
-    def write_report(self, out_dir: str | Path) -> Path:
-        """Write ``result.json`` and a self-contained ``report.html`` into ``out_dir``."""
+    def write_report(
+        self, out_dir: str | Path, *, checklist: str = "claim-2024", answers: Any = None
+    ) -> Path:
+        """Write ``result.json`` and a self-contained ``report.html`` into ``out_dir``.
+
+        ``checklist`` is the checklist the report fills (``"claim-2024"`` or
+        ``"tripod-ai-2024"``); ``answers`` its human items
+        (:func:`medval.checklist.read_answers`).
+        """
         from medval.report import write_outputs
 
-        return write_outputs(self, Path(out_dir)).report
+        return write_outputs(self, Path(out_dir), checklist=checklist, answers=answers).report

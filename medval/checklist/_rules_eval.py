@@ -34,7 +34,8 @@ def model(r: ValidationResult) -> Evidence | None:
     p, v = r.provenance, r.values
     parts = []
     if p.get("model_file"):
-        parts.append(f"model file {p['model_file']} ({p.get('model_kind', 'unknown kind')})")
+        kind = p.get("model_kind", "unknown kind")
+        parts.append(f"model file {_file_names(p['model_file'])} ({_file_names(kind)})")
     if p.get("model_sha256"):
         parts.append(f"SHA-256 {str(p['model_sha256'])[:16]}…")
     if v.get("task.class_names"):
@@ -62,15 +63,26 @@ def training_record(r: ValidationResult) -> Evidence | None:
     return Evidence("; ".join(f"{k}: {v}" for k, v in sorted(training.items())) + ".", False)
 
 
+def _file_names(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def ensembling(r: ValidationResult) -> Evidence | None:
     p = r.provenance
     t = r.values.get("uncertainty.mc_samples")
-    how = f"the mean of {t} MC-dropout passes" if t else "one deterministic pass"
     members = p.get("ensemble_members")
+    tta = f", test-time augmentation {p['tta']}" if p.get("tta") else ""
     if members:
-        return Evidence(f"{members} ensemble members; probabilities are {how} of each.", False)
+        # uncertainty.mc_samples counts every member's samples; the spec's count is per member.
+        mc = (p.get("preprocess") or {}).get("MC-dropout samples")
+        each = f"the mean of {mc} MC-dropout passes" if mc else "one deterministic pass"
+        return Evidence(
+            f"{members} ensemble members ({_file_names(p.get('model_file', ''))}), each "
+            f"{each}; probabilities are the mean over the members{tta}.",
+            False,
+        )
+    how = f"the mean of {t} MC-dropout passes" if t else "one deterministic pass"
     if p.get("model_file"):
-        tta = f", test-time augmentation {p['tta']}" if p.get("tta") else ""
         return Evidence(
             f"No ensemble: one model file ({p['model_file']}); probabilities are {how}{tta}."
         )

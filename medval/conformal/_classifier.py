@@ -21,6 +21,7 @@ from medval.conformal._checks import (
 from medval.conformal._quantile import conformal_quantile
 from medval.conformal._raps import RAPS_LAMBDA_GRID, tune_raps
 from medval.conformal._scores import EPSILON, Regularization, get_score
+from medval.stats import normalise_random_state
 
 __all__ = ["RAPS_LAMBDA_GRID", "ConformalClassifier"]
 
@@ -195,7 +196,7 @@ class ConformalClassifier:
         if groups is not None and self.groups == "class":
             raise InputError("groups='class' calibrates per label; do not pass groups as well.")
         g = None if groups is None else check_groups(groups, n)
-        rng = np.random.default_rng(self.random_state)
+        rng = normalise_random_state(self.random_state)[0]
 
         reg = None
         keep: NDArray[np.intp] | None = None
@@ -332,7 +333,7 @@ class ConformalClassifier:
         u = None
         if self.randomized:
             seed = self._predict_seed if random_state is None else random_state
-            u = np.random.default_rng(seed).random((m,))
+            u = normalise_random_state(seed)[0].random((m,))
         reg = self._regularization
         if self.groups == "class":
             q = np.array([self.quantiles_[j] for j in range(k)], dtype=self._score_dtype)

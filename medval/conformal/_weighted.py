@@ -10,6 +10,7 @@ from medval._errors import InputError, NotCalibratedError
 from medval.conformal._checks import check_labels, check_probabilities
 from medval.conformal._quantile import effective_sample_size, weighted_quantile_threshold
 from medval.conformal._scores import Regularization, get_score
+from medval.stats import normalise_random_state
 
 __all__ = [
     "WeightedConformalClassifier",
@@ -150,7 +151,7 @@ def domain_likelihood_ratios(
     sd = x.std(axis=0)
     z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     d = np.r_[np.zeros(nc), np.ones(nt)]
-    rng = np.random.default_rng(random_state)
+    rng = normalise_random_state(random_state)[0]
     fold = np.r_[rng.permutation(nc) % n_folds, rng.permutation(nt) % n_folds]
     p = np.empty(nc + nt)
     for f in range(int(n_folds)):
@@ -232,7 +233,7 @@ class WeightedConformalClassifier:
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
             raise InputError(f"weights must be ({n},) finite non-negative likelihood ratios.")
-        rng = np.random.default_rng(self.random_state)
+        rng = normalise_random_state(self.random_state)[0]
         u = rng.random((n,)) if self.randomized else None
         self.scores_ = self.score.calibration_scores(p, y, u=u, regularization=self.regularization)
         self.weights_ = w
@@ -265,5 +266,5 @@ class WeightedConformalClassifier:
         )
         # +inf threshold = the full set; clamp so the set rules stay finite
         thresholds = np.minimum(thresholds, np.finfo(np.float64).max / 4)
-        u = np.random.default_rng(self._predict_seed).random((m,)) if self.randomized else None
+        u = normalise_random_state(self._predict_seed)[0].random((m,)) if self.randomized else None
         return self.score.row_sets(p, thresholds, u=u, regularization=self.regularization)

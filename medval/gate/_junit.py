@@ -120,7 +120,11 @@ def suite_properties(result: ValidationResult) -> dict[str, str | None]:
         "medval.model_sha256": prov.get("model_sha256"),
         "medval.data_manifest_sha256": prov.get("data_manifest_sha256"),
         "medval.spec_sha256": prov.get("spec_sha256"),
-        "medval.model_file": prov.get("model_file"),
+        "medval.model_file": (
+            ", ".join(map(str, prov["model_file"]))
+            if isinstance(prov.get("model_file"), list)
+            else prov.get("model_file")
+        ),
         "medval.version": versions.get("medval"),
         "medval.seed": None if prov.get("seed") is None else str(prov["seed"]),
         "medval.gate_status": result.values.get("gate.status"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from medval import evaluate
 from medval.report import render_html
@@ -33,3 +34,12 @@ def test_a_dataframe_cohort_lists_exactly_what_needs_files_or_a_baseline() -> No
     assert skipped == {"reference", "cohort_flow", "pixel_duplicates"}
     page = render_html(result, result_sha256="0" * 64)
     assert "non-inferiority against the baseline</strong> was not run" in page
+
+
+def test_write_report_fills_the_checklist_asked_for(tmp_path: Path) -> None:
+    preds, cohort = synthetic(10, mc=False)
+    result = evaluate(preds, cohort, n_resamples=200)
+    page = result.write_report(tmp_path / "t", checklist="tripod-ai-2024").read_text("utf-8")
+    assert "Checklist: TRIPOD+AI" in page
+    page = result.write_report(tmp_path / "c").read_text("utf-8")
+    assert "Checklist: CLAIM" in page
