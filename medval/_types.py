@@ -22,31 +22,22 @@ __all__ = [
     "Predictions",
     "check_class_labels",
     "check_cohort",
+    "check_concentrations",
 ]
 
 # Columns a Cohort may carry. Everything here is de-identified by io/: keys
 # are salted hashes, ages are banded. Anything else is refused.
 DICOM_COLUMNS: tuple[str, ...] = (
-    "patient_key",
-    "study_key",
-    "site_key",
-    "station_key",
-    "modality",
-    "manufacturer",
-    "model_name",
-    "software_version",
-    "body_part",
-    "kvp",
-    "slice_thickness",
-    "pixel_spacing",
-    "magnetic_field_strength",
-    "convolution_kernel",
-    "rows",
-    "columns",
-    "photometric_interpretation",
-    "sex",
-    "age_band",
-)
+    "patient_key", "study_key", "site_key", "station_key",
+    "modality", "manufacturer", "model_name", "software_version", "body_part",
+    "kvp", "slice_thickness", "pixel_spacing", "magnetic_field_strength", "convolution_kernel",
+    "rows", "columns", "photometric_interpretation",
+    # Per-modality acquisition fields (technical tags only; see io/_phi.py and io/_row.py).
+    "bits_stored", "exposure_mas", "ctdi_vol", "sequence_name", "scanning_sequence",
+    "echo_time", "repetition_time", "detector_type", "exposure_index", "view_position",
+    "compression_force", "body_part_thickness",
+    "sex", "age_band",
+)  # fmt: skip
 COHORT_COLUMNS: frozenset[str] = frozenset((*DICOM_COLUMNS, "split", "label"))
 
 _SUM_TOLERANCE = 1e-3
@@ -102,13 +93,15 @@ class Predictions:
         Penultimate features, for drift monitors.
     class_names : sequence of str, optional
         Names of the K classes; defaults to ``"0" .. "K-1"``.
+    concentrations : array of float, shape (n, K), optional
+        Dirichlet of an evidential head; its mean is ``probabilities`` (:meth:`from_dirichlet`).
 
     Raises
     ------
     InputError
         If shapes disagree, probabilities are not in [0, 1] or do not sum to
-        one (the message hints at :meth:`from_logits`), or labels are out of
-        range.
+        one (the message hints at :meth:`from_logits`), labels are out of
+        range, or concentrations are invalid or not the probabilities'.
     """
 
     case_ids: NDArray[np.str_]
@@ -117,6 +110,7 @@ class Predictions:
     mc_probabilities: NDArray[np.floating[Any]] | None = None
     embeddings: NDArray[np.floating[Any]] | None = None
     class_names: tuple[str, ...] = ()
+    concentrations: NDArray[np.floating[Any]] | None = None
 
     def __post_init__(self) -> None:
         p = np.asarray(self.probabilities)
@@ -150,6 +144,16 @@ class Predictions:
                 f"class_names has {len(names)} names but probabilities have {k} columns."
             )
         object.__setattr__(self, "class_names", names)
+        if self.concentrations is not None:
+            a = check_concentrations(self.concentrations, name="concentrations")
+            mean = a / a.sum(axis=1, keepdims=True)
+            if mean.shape != p.shape or not np.allclose(mean, p, rtol=0.0, atol=_SUM_TOLERANCE):
+                raise InputError(
+                    f"concentrations {a.shape} must be a Dirichlet whose mean alpha / alpha.sum(1) "
+                    f"is the probabilities ({n}, {k}); use Predictions.from_dirichlet(...), and "
+                    "drop concentrations when recalibrating."
+                )
+            object.__setattr__(self, "concentrations", a)
 
     @property
     def n_cases(self) -> int:
@@ -194,6 +198,29 @@ class Predictions:
             class_names=tuple(class_names),
         )
 
+    @classmethod
+    def from_dirichlet(
+        cls,
+        case_ids: ArrayLike,
+        alpha: ArrayLike,
+        *,
+        labels: ArrayLike | None = None,
+        class_names: Sequence[str] = (),
+    ) -> Predictions:
+        """Build from the Dirichlet ``alpha`` (n, K) > 0 of an evidential head (raw evidence + 1).
+
+        Sensoy, Kaplan and Kandemir (2018, NeurIPS). ``probabilities`` are the mean
+        ``alpha / alpha.sum(1)``; :func:`medval.uncertainty.dirichlet_decompose` reads alpha.
+        """
+        a = check_concentrations(alpha)
+        return cls(
+            case_ids=np.asarray(case_ids),
+            probabilities=a / a.sum(axis=1, keepdims=True),
+            labels=None if labels is None else np.asarray(labels),
+            class_names=tuple(class_names),
+            concentrations=a,
+        )
+
     def subset(self, mask: ArrayLike) -> Predictions:
         """Rows selected by a boolean mask or integer index array."""
         idx = np.asarray(mask)
@@ -206,6 +233,7 @@ class Predictions:
             else self.mc_probabilities[:, idx],
             embeddings=None if self.embeddings is None else self.embeddings[idx],
             class_names=self.class_names,
+            concentrations=None if self.concentrations is None else self.concentrations[idx],
         )
 
     def with_labels(self, labels: ArrayLike) -> Predictions:
@@ -237,6 +265,26 @@ def check_class_labels(
             f"{int(yi[bad[0]])} ({bad.size} of {n} rows out of range)."
         )
     return yi
+
+
+def check_concentrations(alpha: ArrayLike, *, name: str = "alpha") -> NDArray[np.float64]:
+    """Dirichlet concentrations (n, K), K >= 2, finite and > 0, as float64; else InputError."""
+    a = np.asarray(alpha, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] < 2:
+        raise InputError(
+            f"{name} must have shape (n, K) with K >= 2 Dirichlet concentrations (a binary "
+            f"evidential head gives two); got {a.shape}."
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.isfinite(a.sum(axis=1)) | (a <= 0.0).any(axis=1)  # sums overflow too
+    if bad.any():
+        row = int(np.argmax(bad))
+        got = "a value <= 0" if (a[row] <= 0.0).any() else "a NaN, infinite or overflowing value"
+        raise InputError(
+            f"{name} must be positive Dirichlet concentrations (evidence + 1); got {got} in row "
+            f"{row} ({int(bad.sum())} rows). Add 1 to raw evidence; logits need from_logits."
+        )
+    return a
 
 
 @dataclasses.dataclass(frozen=True)

@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--trust-pickle",
         action="store_true",
-        help="allow a model file that is a full pickle (it can run code: only for trusted files)",
+        help="allow a model file that is a full pickle or TorchScript (both can run code: "
+        "only for trusted files)",
     )
     v.add_argument(
         "--junit-xml", metavar="PATH", help="write JUnit XML, one testcase per criterion"

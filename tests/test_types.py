@@ -61,6 +61,46 @@ def test_from_logits_matches_scipy_softmax(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(q.probabilities[:, 1], expit(one), rtol=1e-12)
 
 
+def test_from_dirichlet_mean_and_concentrations(rng: np.random.Generator) -> None:
+    alpha = rng.gamma(2.0, size=(6, 3)) + 1.0
+    labels = [0, 1, 2, 0, 1, 2]
+    p = Predictions.from_dirichlet(list("abcdef"), alpha, labels=labels, class_names="xyz")
+    np.testing.assert_allclose(p.probabilities, alpha / alpha.sum(1, keepdims=True), rtol=1e-15)
+    np.testing.assert_array_equal(p.concentrations, alpha)
+    assert p.class_names == ("x", "y", "z") and p.labels is not None
+    sub = p.subset(np.array([1, 4]))
+    np.testing.assert_array_equal(sub.concentrations, alpha[[1, 4]])
+    assert p.with_labels([2, 2, 2, 2, 2, 2]).concentrations is p.concentrations
+    binary = Predictions.from_dirichlet(["a", "b"], [[1.0, 1.0], [9.0, 1.0]])
+    np.testing.assert_allclose(binary.probabilities, [[0.5, 0.5], [0.9, 0.1]])
+    assert Predictions(["a"], [[0.5, 0.5]]).concentrations is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("alpha", "match"),
+    [
+        ([[1.0, 2.0], [1.0, 0.0]], r"positive Dirichlet.*evidence \+ 1.*<= 0 in row 1"),
+        ([[1.0, 2.0], [np.nan, 1.0]], r"NaN, infinite.*row 1"),
+        ([1.0, 2.0], r"shape \(n, K\) with K >= 2"),
+        ([[3.0], [1.0]], r"K >= 2"),
+    ],
+)
+def test_from_dirichlet_errors(alpha: object, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        Predictions.from_dirichlet(["a", "b"], alpha)  # type: ignore[arg-type]
+
+
+def test_concentrations_must_match_probabilities() -> None:
+    ids, half = np.array(["a", "b"]), np.full((2, 2), 0.5)
+    with pytest.raises(InputError, match=r"Dirichlet whose mean.*from_dirichlet"):
+        Predictions(ids, half, concentrations=np.array([[1.0, 3.0], [2.0, 2.0]]))
+    with pytest.raises(InputError, match=r"concentrations \(2, 3\) must be"):
+        Predictions(ids, half, concentrations=np.ones((2, 3)))
+    with pytest.raises(InputError, match=r"concentrations must be positive"):
+        Predictions(ids, half, concentrations=np.zeros((2, 2)))
+    assert Predictions(ids, half, concentrations=np.full((2, 2), 7.0)).concentrations is not None
+
+
 def test_estimate_rules() -> None:
     e = Estimate(0.8, 0.7, 0.9, method="wilson", n=100)
     assert e.estimable and "95% CI 0.700, 0.900" in str(e)

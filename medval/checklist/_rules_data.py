@@ -18,12 +18,21 @@ if TYPE_CHECKING:
 
 __all__ = ["DATA_RULES"]
 
+# (column, label, unit) of the acquisition table; a row carries its modality's.
 _ACQ_FIELDS = (
     ("kvp", "kVp", ""),
+    ("exposure_mas", "exposure", " mAs"),
+    ("ctdi_vol", "CTDIvol", " mGy"),
     ("slice_thickness", "slice", " mm"),
     ("pixel_spacing", "pixel", " mm"),
     ("magnetic_field_strength", "field", " T"),
+    ("scanning_sequence", "sequence", ""),
+    ("echo_time", "TE", " ms"),
+    ("repetition_time", "TR", " ms"),
     ("convolution_kernel", "kernel", ""),
+    ("view_position", "view", ""),
+    ("exposure_index", "exposure index", ""),
+    ("compression_force", "compression", " N"),
 )
 
 
@@ -47,7 +56,9 @@ def _scanners(r: ValidationResult) -> dict[str, list[str]]:
     """Scanner (manufacturer and model) names per split."""
     out: dict[str, list[str]] = {}
     for row in r.tables.get("cohort.by_split_site") or []:
-        name = " ".join(str(row[c]) for c in ("manufacturer", "model_name") if row.get(c))
+        known = row.get("modality") not in (None, "unknown")
+        name = " ".join(str(row[c]) for c in ("modality", "manufacturer", "model_name")
+                        if row.get(c) and (c != "modality" or known))  # fmt: skip
         out.setdefault(str(row["split"]), []).append(name)
     if not out:
         for row in r.tables.get("cohort.table1") or []:
@@ -146,7 +157,9 @@ def acquisition(r: ValidationResult) -> Evidence | None:
         return None
     parts = []
     for row in rows:
-        name = " ".join(str(row[c]) for c in ("manufacturer", "model_name") if row.get(c))
+        known = row.get("modality") not in (None, "unknown")
+        name = " ".join(str(row[c]) for c in ("modality", "manufacturer", "model_name")
+                        if row.get(c) and (c != "modality" or known))  # fmt: skip
         fields = [f"{label} {row[k]}{unit}" for k, label, unit in _ACQ_FIELDS if row.get(k)]
         parts.append(f"{name} ({row.get('n_cases', '?')} cases" + "".join(f", {f}" for f in fields))
     return Evidence(f"{len(rows)} scanner types: " + join([p + ")" for p in parts], 4) + ".")

@@ -17,7 +17,29 @@ from medval.evaluation._section import Part, Section
 
 __all__ = ["COHORT", "DUPLICATES", "FLOW", "cohort_tables"]
 
-_PROTOCOL_COLUMNS = ("kvp", "slice_thickness", "pixel_spacing", "convolution_kernel")
+# Acquisition columns per DICOM modality, in table order; an X-ray modality shows
+# its projection and exposure, MR its field and sequence, CT its beam and dose.
+_XRAY = ("view_position", "detector_type", "exposure_index", "kvp", "exposure_mas", "pixel_spacing")
+_MODALITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "CT": ("kvp", "exposure_mas", "ctdi_vol", "convolution_kernel", "slice_thickness",
+           "pixel_spacing"),
+    "MR": ("magnetic_field_strength", "scanning_sequence", "sequence_name", "echo_time",
+           "repetition_time", "slice_thickness", "pixel_spacing"),
+    "CR": _XRAY,
+    "DX": _XRAY,
+    "MG": ("view_position", "compression_force", "body_part_thickness", "detector_type",
+           "exposure_index", "kvp", "exposure_mas", "pixel_spacing"),
+}  # fmt: skip
+# Every row, whatever the modality: how the pixels are encoded.
+_IMAGE_COLUMNS = ("photometric_interpretation", "bits_stored")
+# Any other modality (or none recorded) shows those of these that hold a value.
+_ANY_COLUMNS = tuple(dict.fromkeys(c for cols in _MODALITY_COLUMNS.values() for c in cols))
+_NUMBERS = frozenset((
+    "kvp", "exposure_mas", "ctdi_vol", "slice_thickness", "pixel_spacing",
+    "magnetic_field_strength", "echo_time", "repetition_time", "exposure_index",
+    "compression_force", "body_part_thickness", "bits_stored",
+))  # fmt: skip
+_MAX_TEXT_VALUES = 4
 
 
 def cohort_tables(
@@ -45,25 +67,68 @@ def cohort_tables(
                 row[col] = {str(k): int(v) for k, v in counts.items()}
         table1.append(row)
     result.tables["cohort.table1"] = table1
+    protocols = acquisition_rows(cohort)
+    if protocols is not None:
+        result.tables["cohort.acquisition"] = protocols
+
+
+def acquisition_rows(cohort: Any) -> list[dict[str, Any]] | None:
+    """One row per (modality, manufacturer, model): counts, ranges and values.
+
+    Each modality's rows carry that modality's columns (:data:`_MODALITY_COLUMNS`;
+    for another or an unrecorded modality, those that hold a value) and the
+    image encoding; a column without any value in a group is None. Numbers
+    are shown as a range, text as up to four distinct values. None when the
+    cohort names no scanner (no manufacturer or model column).
+    """
     keys = [c for c in ("manufacturer", "model_name") if c in cohort.columns]
     if not keys:
-        return
-    protocols: list[dict[str, Any]] = []
+        return None
     frame = cohort.assign(**{c: cohort[c].fillna("unknown").astype(str) for c in keys})
-    for key, g in frame.groupby(keys, sort=True):
-        names = key if isinstance(key, tuple) else (key,)
-        row = {c: str(v) for c, v in zip(keys, names, strict=True)}
-        row["n_cases"] = len(g)
-        for col in _PROTOCOL_COLUMNS:
-            if col not in g.columns or g[col].isna().all():
-                row[col] = None
-            elif g[col].dtype.kind in "fi":
-                lo, hi = float(g[col].min()), float(g[col].max())
-                row[col] = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
-            else:
-                row[col] = ", ".join(sorted(g[col].dropna().astype(str).unique())[:4])
-        protocols.append(row)
-    result.tables["cohort.acquisition"] = protocols
+    has_modality = "modality" in frame.columns
+    frame = frame.assign(
+        modality=frame["modality"].fillna("unknown").astype(str) if has_modality else "unknown"
+    )
+    rows: list[dict[str, Any]] = []
+    for name, part in frame.groupby("modality", sort=True):
+        columns = [*_modality_columns(str(name), part), *_IMAGE_COLUMNS]
+        part = part.assign(**{c: _as_numbers(part[c]) for c in columns
+                              if c in part.columns and c in _NUMBERS})  # fmt: skip
+        for key, g in part.groupby(keys, sort=True):
+            names = key if isinstance(key, tuple) else (key,)
+            row: dict[str, Any] = {"modality": str(name)}
+            row.update({c: str(v) for c, v in zip(keys, names, strict=True)})
+            row["n_cases"] = len(g)
+            for col in columns:
+                row[col] = _summary(g[col]) if col in g.columns else None
+            rows.append(row)
+    return rows
+
+
+def _modality_columns(modality: str, part: Any) -> tuple[str, ...]:
+    known = _MODALITY_COLUMNS.get(modality.strip().upper())
+    if known is not None:
+        return known
+    return tuple(c for c in _ANY_COLUMNS if c in part.columns and part[c].notna().any())
+
+
+def _as_numbers(values: Any) -> Any:
+    """A numeric column as floats (a metadata table may hold them as text)."""
+    import pandas as pd
+
+    if values.dtype.kind in "fiu":
+        return values
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers if int(numbers.notna().sum()) == int(values.notna().sum()) else values
+
+
+def _summary(values: Any) -> str | None:
+    if values.isna().all():
+        return None
+    if values.dtype.kind in "fiu":
+        lo, hi = float(values.min()), float(values.max())
+        return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+    return ", ".join(sorted(values.dropna().astype(str).unique())[:_MAX_TEXT_VALUES])
 
 
 def _cohort(inputs: Inputs, earlier: Part) -> Part:
@@ -105,6 +170,8 @@ def _flow(inputs: Inputs, earlier: Part) -> Part:
         {"attribute": attribute, **counts} for attribute, counts in data.deid_summary.items()
     ]
     out.provenance["data_manifest_sha256"] = data.manifest_sha256
+    rule = getattr(data, "split_rule", None)
+    out.values["cohort.split_rule"] = rule or "given by the labels (split column)"
     return out
 
 

@@ -17,6 +17,7 @@ from medval.evaluation import (
     _discrimination,
     _multiclass,
     _reference,
+    _sanity,
     _shift,
     _uncertainty,
 )
@@ -37,4 +38,5 @@ SECTIONS: tuple[Section, ...] = (
     _cohort.FLOW,
     _cohort.DUPLICATES,
     _reference.SECTION,
+    _sanity.SECTION,
 )

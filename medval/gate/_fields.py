@@ -16,7 +16,8 @@ __all__ = ["Field", "check_table", "check_value"]
 # (accepted types, default); default ... = required, None = optional
 Field = tuple[tuple[type, ...], Any]
 
-_NAMES = {int: "integer", float: "number", str: "string", bool: "true/false", list: "array"}
+_NAMES = {int: "integer", float: "number", str: "string", bool: "true/false", list: "array",
+          dict: "table"}  # fmt: skip
 
 
 def check_value(where: str, value: Any, types: tuple[type, ...]) -> Any:

@@ -17,7 +17,8 @@ from medval.gate._spec import _PRESENCE_SECTIONS, _REQUIRED_SECTIONS, SCHEMA, ch
 
 __all__ = ["json_schema", "json_schema_text"]
 
-_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array"}
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array",
+               dict: "object"}  # fmt: skip
 
 
 def _prop(types: tuple[type, ...], default: Any, enum: tuple[str, ...] | None) -> dict[str, Any]:

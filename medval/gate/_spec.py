@@ -58,8 +58,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # probabilities, same factory), or its precomputed predictions (case_id, probability).
         "file": ((str, list), None),
         "predictions": ((str,), None),
+        # "package.module:callable" or "model_def.py:callable" (relative to the spec's folder).
         "factory": ((str,), None),
         "output": ((str,), "logits"),
+        # The forward returns a dict (output_key) or a tuple (output_index): the scores' entry.
+        "output_key": ((str,), None),
+        "output_index": ((int,), None),
         "trust_pickle": ((bool,), False),
         "batch_size": ((int,), 64),
         "mc_samples": ((int,), 0),
@@ -75,6 +79,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "uncertainty": spec_fields("uncertainty"),
     # Subgroups, drift and leakage (medval.shift).
     "shift": spec_fields("shift"),
+    # Automatic splits when the labels carry none (io.assign_splits).
+    "splits": {
+        "calibration_fraction": ((float,), 0.3),
+        "seed": ((int,), None),  # default: analysis.seed
+        "external": ((dict,), None),  # {column = [values]}: the 'external' split
+    },
     "output": {
         "dir": ((str,), "validation"),
     },
@@ -103,7 +113,7 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 _REQUIRED_SECTIONS = ("task", "data", "model")
 # Sections that are absent unless given (their required keys apply only then).
-_PRESENCE_SECTIONS = ("baseline",)
+_PRESENCE_SECTIONS = ("baseline", "splits")
 _ARRAYS = ("criteria",)
 
 
@@ -240,8 +250,40 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         )
     if s["model"]["batch_size"] < 1:
         raise SpecError(f"{source}: model.batch_size must be >= 1.")
+    _check_model_keys(s, source)
     if s["baseline"]:
         _check_baseline(s["baseline"], source)
+    if s["splits"]:
+        _check_splits(s["splits"], source)
+
+
+def _check_model_keys(s: dict[str, dict[str, Any]], source: str) -> None:
+    """The output selection, and what an ONNX model cannot do."""
+    model = s["model"]
+    key, index = model["output_key"], model["output_index"]
+    if key is not None and index is not None:
+        raise SpecError(
+            f"{source}: give model.output_key (the model returns a dict) or "
+            "model.output_index (a tuple), not both."
+        )
+    if key == "":
+        raise SpecError(f"{source}: model.output_key is empty; name the dict key of the scores.")
+    if index is not None and index < 0:
+        raise SpecError(f"{source}: model.output_index must be >= 0 (0: the first); got {index}.")
+    files = model["file"] if isinstance(model["file"], list) else [model["file"]]
+    onnx = next((f for f in files if isinstance(f, str) and f.lower().endswith(".onnx")), None)
+    if onnx is not None and model["mc_samples"] > 0:
+        raise SpecError(
+            f"{source}: model.mc_samples = {model['mc_samples']} needs dropout modules to "
+            f"switch on, and the ONNX model {onnx!r} runs in onnxruntime without them: MC "
+            "dropout is unavailable for ONNX. Set model.mc_samples = 0 (model.tta or an "
+            "ensemble of files still give uncertainty)."
+        )
+    if onnx is not None and model["embeddings"] is not False:
+        raise SpecError(
+            f"{source}: model.embeddings needs the torch modules, and the ONNX model "
+            f"{onnx!r} has none; set model.embeddings = false."
+        )
 
 
 def _metric_names() -> tuple[str, ...]:
@@ -255,6 +297,25 @@ def choices() -> dict[tuple[str, str], tuple[str, ...]]:
     out = {(s, k): allowed for s, keys in CHOICES.items() for k, allowed in keys.items()}
     out[("baseline", "metric")] = _metric_names()
     return out
+
+
+def _check_splits(sp: dict[str, Any], source: str) -> None:
+    fraction = sp["calibration_fraction"]
+    if not 0.0 < fraction < 1.0:
+        raise SpecError(
+            f"{source}: splits.calibration_fraction must be in (0, 1) (the share of patients "
+            f"in the calibration split); got {fraction}."
+        )
+    for column, values in (sp["external"] or {}).items():
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values)
+        ):
+            raise SpecError(
+                f"{source}: splits.external.{column} must be a non-empty list of values, "
+                f'e.g. external = {{ {column} = ["Philips"] }}; got {values!r}.'
+            )
 
 
 def _check_baseline(b: dict[str, Any], source: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from medval.inference._tta import resolve_tta
 __all__ = ["predict", "resolve_device"]
 
 _SAME_ATOL = 1e-6  # float32 rounding of identical inputs in differently sized batches
+
+#: What a model returns: ``predict(output=...)``.
+Output = Literal["logits", "probabilities", "dirichlet"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -72,7 +75,7 @@ def predict(
     model: torch.nn.Module | Sequence[torch.nn.Module],
     loader: Iterable[Any],
     *,
-    output: OutputKind = "logits",
+    output: Output = "logits",
     device: str | torch.device | None = None,
     case_ids: Sequence[str] | None = None,
     class_names: Sequence[str] = (),
@@ -97,12 +100,15 @@ def predict(
     the number of loader workers (the masks are bit-identical on every
     machine; they are not torch's own dropout draws). Every dropout input
     must have the batch as its first dimension. ``mc_probabilities``
-    (T, n, K) holds the samples and
-    ``probabilities`` their mean (probabilities are averaged, never
-    logits). A list of models is a deep ensemble (Lakshminarayanan et al.
-    2017) and ``tta`` adds test-time augmentation; samples of every member
-    and augmentation are stacked along the first axis of
-    ``mc_probabilities``.
+    (T, n, K) holds the samples; ``probabilities`` are always those of the
+    deterministic forward pass (every dropout module in eval mode): the
+    model as it will be deployed, so the headline metrics do not depend on
+    ``mc_samples``. The samples' mean is ``mc_probabilities.mean(0)``
+    (probabilities are averaged, never logits). A list of models is a deep
+    ensemble (Lakshminarayanan et al. 2017) and ``tta`` adds test-time
+    augmentation: ``probabilities`` average the members' and augmentations'
+    deterministic passes, and their samples are stacked along the first
+    axis of ``mc_probabilities``.
 
     Parameters
     ----------
@@ -114,9 +120,16 @@ def predict(
         or dicts with the input under ``input_key`` and optionally
         ``"case_id"``. Must not shuffle when case ids come from
         ``case_ids`` or ``loader.dataset`` (they are matched by position).
-    output : {"logits", "probabilities"}, default "logits"
+    output : {"logits", "probabilities", "dirichlet"}, default "logits"
         What the model returns. Declared, never guessed. A single column
-        (a binary head) becomes two columns ``[1 - p, p]``.
+        (a binary head) becomes two columns ``[1 - p, p]``. ``"dirichlet"``:
+        the concentrations alpha > 0, shape (batch, K >= 2), of an
+        evidential head (Sensoy, Kaplan and Kandemir 2018); a network that
+        outputs evidence e >= 0 must return ``e + 1`` itself. Probabilities
+        are each pass's Dirichlet mean ``alpha / alpha.sum(1)`` (so MC
+        samples hold one mean per sample); a single deterministic pass also
+        keeps alpha as ``concentrations`` for
+        :func:`medval.uncertainty.dirichlet_decompose`.
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
     case_ids : sequence of str, optional
@@ -164,9 +177,11 @@ def predict(
     Raises
     ------
     InputError
-        On bad options, batches or model outputs, or an empty loader; with
-        ``mc_samples > 0``, when a dropout module's input does not have the
-        batch as its first dimension.
+        On bad options, batches or model outputs (with ``output="dirichlet"``,
+        concentrations that are not finite and > 0 or fewer than two
+        columns), or an empty loader; with ``mc_samples > 0``, when a
+        dropout module's input does not have the batch as its first
+        dimension.
 
     Warns
     -----
@@ -174,8 +189,12 @@ def predict(
         When ``mc_samples > 0`` and the model has no dropout module, or the
         MC samples did not vary (dropout called functionally, or p = 0).
     """
-    if output not in ("logits", "probabilities"):
-        raise InputError(f"output must be 'logits' or 'probabilities'; got {output!r}.")
+    if output not in ("logits", "probabilities", "dirichlet"):
+        raise InputError(
+            f"output must be 'logits', 'probabilities' or 'dirichlet'; got {output!r}."
+        )
+    # Concentrations take the probabilities path (as they are); normalised below.
+    kind: OutputKind = "probabilities" if output == "dirichlet" else output
     if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 0:
         raise InputError(f"mc_samples must be an integer >= 0; got {mc_samples!r}.")
     if mc_chunk is not None and (not isinstance(mc_chunk, int) or mc_chunk < 1):
@@ -200,7 +219,7 @@ def predict(
         Sampler(
             mdl,
             mc_samples=mc_samples,
-            output=output,
+            output=kind,
             head=head,
             mc_chunk=mc_chunk,
             embed=_embed_module(mdl, embeddings) if i == 0 else None,
@@ -208,6 +227,7 @@ def predict(
         for i, mdl in enumerate(models)
     ]
     chunks: list[torch.Tensor] = []
+    deterministic: list[torch.Tensor] = []
     ids = CaseIds(case_ids, loader)
     batches: Iterable[Any] = loader
     if progress:
@@ -215,6 +235,7 @@ def predict(
 
         batches = tqdm(loader, desc="inference", unit="batch", leave=False)
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    hooks = [_dirichlet_shape_hook(m) for m in models] if output == "dirichlet" else []
     try:
         for mdl in models:
             mdl.to(dev)
@@ -232,7 +253,7 @@ def predict(
                 names = ids.take(x.shape[0], carried)
                 keys = case_keys(seed, names) if mc_samples > 0 else None
                 x = x.to(dev, non_blocking=True)
-                samples = []
+                samples, passes = [], []
                 for j, t in enumerate(transforms):
                     xt = t(x)
                     for i, s in enumerate(samplers):
@@ -242,20 +263,33 @@ def predict(
                             s.embed = keep
                         else:
                             samples.append(s(xt, keys, (i, j)))
+                        assert s.deterministic is not None
+                        passes.append(s.deterministic)
                 chunks.append(torch.cat(samples).cpu())
+                deterministic.append(torch.stack(passes).cpu())
     finally:
+        for h in hooks:
+            if h is not None:
+                h.remove()
         for mode in modes:
             for m, was_training in mode.items():
                 m.train(was_training)
     if not chunks:
         raise InputError("the loader yielded no batches; is the data set empty?")
     mc = torch.cat(chunks, dim=1).double().numpy()
+    ids_out = ids.final(mc.shape[1])
+    alpha = None
+    if output == "dirichlet":
+        _check_dirichlet(mc, ids_out)
+        alpha = mc[0].copy() if mc.shape[0] == 1 and mc_samples == 0 else None
     mc /= mc.sum(axis=2, keepdims=True)
     if mc_samples > 1:
         _warn_if_constant(mc, mc_samples, models)
-    probs = mc.mean(axis=0)
-    n = probs.shape[0]
-    ids_out = ids.final(n)
+    # The deployed model's probabilities: the deterministic pass (mean over ensemble
+    # members and augmentations); MC samples feed the uncertainty analyses only.
+    det = torch.cat(deterministic, dim=1).double().numpy()
+    det /= det.sum(axis=2, keepdims=True)
+    probs = det.mean(axis=0)
     emb = samplers[0].features
     return Predictions(
         case_ids=ids_out,
@@ -263,7 +297,44 @@ def predict(
         mc_probabilities=mc if mc.shape[0] > 1 or mc_samples > 0 else None,
         embeddings=torch.cat(emb).double().numpy() if emb else None,
         class_names=tuple(class_names),
+        concentrations=alpha,
     )
+
+
+def _dirichlet_shape_hook(model: torch.nn.Module) -> Any:
+    """A forward hook refusing outputs that cannot be concentrations (None if unhookable).
+
+    The model runs whole at least on the first batch (head caching probes it),
+    and a model's number of outputs does not change between batches.
+    """
+
+    def hook(_m: torch.nn.Module, _args: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor) and (out.ndim != 2 or out.shape[1] < 2):
+            raise InputError(
+                'output="dirichlet" needs the model to return (batch, K) Dirichlet '
+                f"concentrations with K >= 2; got shape {tuple(out.shape)}. A binary "
+                "evidential head returns two columns (the Beta's parameters)."
+            )
+
+    try:
+        return model.register_forward_hook(hook)
+    except RuntimeError:  # TorchScript modules take no hooks; the value check remains
+        return None
+
+
+def _check_dirichlet(mc: np.ndarray, case_ids: np.ndarray) -> None:
+    """Refuse concentrations (T, n, K) that are not finite and > 0, naming the case."""
+    bad = ~(np.isfinite(mc) & (mc > 0.0))
+    if bad.any():
+        t, i, k = (int(v) for v in np.argwhere(bad)[0])
+        sample = f" (pass {t})" if mc.shape[0] > 1 else ""
+        raise InputError(
+            'output="dirichlet" needs positive, finite Dirichlet concentrations alpha '
+            f"(evidence + 1); case {str(case_ids[i])!r}{sample} has {mc[t, i, k]:.4g} in "
+            f"class {k} ({int(bad.any(axis=(0, 2)).sum())} cases affected). If the network "
+            "outputs evidence (>= 0, e.g. ReLU or softplus), return evidence + 1 from the "
+            'model; if it outputs logits, use output="logits".'
+        )
 
 
 def _warn_if_constant(mc: np.ndarray, t: int, models: list[torch.nn.Module]) -> None:

@@ -64,6 +64,8 @@ class Sampler:
         self.probed = False
         self.features: list[torch.Tensor] = []
         self.masks = CaseMasks(model)
+        #: (b, K) probabilities of the last batch's deterministic pass (dropout off).
+        self.deterministic: torch.Tensor | None = None
 
     def _embed_hook(self) -> Any:
         def hook(_m: torch.nn.Module, args: tuple[Any, ...]) -> None:
@@ -90,7 +92,8 @@ class Sampler:
         model = self.model
         if self.T == 0:
             out = self._eval(lambda: model(x))
-            return to_probabilities(check_out(out), self.output)[None]
+            self.deterministic = to_probabilities(check_out(out), self.output)
+            return self.deterministic[None]
         # The embedding comes from whichever deterministic pass reaches its
         # module first: the probe, the backbone (capture) or the head.
         n_features = len(self.features)
@@ -122,6 +125,9 @@ class Sampler:
 
         if keys is None or len(keys) != b:
             raise InputError(f"MC sampling needs one mask key per case ({b}); got {keys!r}.")
+        # The model as deployed: one pass with every dropout module in eval mode
+        # (no masks), through the cached head when there is one.
+        self.deterministic = to_probabilities(check_out(forward(1)), self.output)
         return self._sample(forward, b, keys, stream)
 
     def _sample(

@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from medval.io._dicom import SCAN_COLUMNS, CohortScan, Exclusion, read_dicom_cohort
+from medval.io._factory import Factory
 from medval.io._labels import LABEL_COLUMNS, CohortData, build_cohort, load_cohort, read_labels
 from medval.io._phi import (
     AGE_BANDS,
@@ -22,10 +23,12 @@ from medval.io._phi import (
     resolve_salt,
     sex,
 )
+from medval.io._splits import DEFAULT_CALIBRATION_FRACTION, assign_splits, has_splits
 from medval.io._table import TABLE_COLUMNS, read_cohort_table
 
 __all__ = [
     "AGE_BANDS",
+    "DEFAULT_CALIBRATION_FRACTION",
     "LABEL_COLUMNS",
     "PHI_KEYWORDS",
     "SALT_ENV_VAR",
@@ -35,9 +38,12 @@ __all__ = [
     "CohortScan",
     "DicomDataset",
     "Exclusion",
+    "Factory",
     "LoadedModel",
     "age_band",
+    "assign_splits",
     "build_cohort",
+    "has_splits",
     "load_cohort",
     "load_model",
     "pseudonym",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from medval._errors import DataError, InputError
 from medval._types import DICOM_COLUMNS
 from medval.io._phi import resolve_salt
-from medval.io._row import DEID_KEYWORDS
+from medval.io._row import ACQUISITION_NUMBERS, DEID_KEYWORDS
 from medval.io._walk import list_files, records
 
 if TYPE_CHECKING:
@@ -30,7 +30,9 @@ __all__ = ["SCAN_COLUMNS", "CohortScan", "Exclusion", "read_dicom_cohort"]
 
 #: Columns of :attr:`CohortScan.frame`, in order; all on the Cohort whitelist.
 SCAN_COLUMNS: tuple[str, ...] = DICOM_COLUMNS
-_FLOAT_COLUMNS = ("kvp", "slice_thickness", "pixel_spacing", "magnetic_field_strength")
+_FLOAT_COLUMNS = (
+    "kvp", "slice_thickness", "pixel_spacing", "magnetic_field_strength", *ACQUISITION_NUMBERS,
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,7 @@ _TEXT_SINGLE = frozenset((b"LT", b"ST", b"UT"))
 _BINARY = frozenset(
     (b"AT", b"FD", b"FL", b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SL", b"SQ", b"SS", b"SV")
 ).union((b"UN", b"UV"))
+_FLOATS = frozenset((b"FD", b"FL"))
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _PIXEL_TAGS = {
@@ -120,6 +121,12 @@ def _value(vr: bytes, raw: bytes, codec: str) -> Any:
         return struct.unpack_from("<H", raw)[0] if len(raw) >= 2 else None
     if vr == b"UL":
         return struct.unpack_from("<I", raw)[0] if len(raw) >= 4 else None
+    if vr in _FLOATS:  # CTDIvol (FD); pydicom gives a float, or a list of them
+        size = 8 if vr == b"FD" else 4
+        if len(raw) % size:
+            raise _FallbackError  # pydicom decides what a cut value means
+        numbers = list(struct.unpack(f"<{len(raw) // size}{'d' if size == 8 else 'f'}", raw))
+        return None if not numbers else numbers[0] if len(numbers) == 1 else numbers
     if vr in _BINARY:
         raise _FallbackError  # not a field the scan reads as text
     text = raw.decode(codec).rstrip("\x00 ")
@@ -143,9 +150,10 @@ def read_header(
     Returns
     -------
     (values, pixel) or None
-        ``values`` maps keyword to text (a list of str when multi-valued)
-        or int (US/UL), plus ``"TransferSyntaxUID"``; ``pixel`` locates the
-        pixel data element. None when the file is outside the fast path.
+        ``values`` maps keyword to text (a list of str when multi-valued),
+        int (US/UL) or float (FD/FL, a list when multi-valued), plus
+        ``"TransferSyntaxUID"``; ``pixel`` locates the pixel data element.
+        None when the file is outside the fast path.
     """
     if len(data) < 144 or data[128:132] != b"DICM":
         return None

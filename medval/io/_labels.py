@@ -58,6 +58,9 @@ class CohortData:
         file's hash.
     deid_summary : dict of str to dict of str to int
         De-identification attribute counts over the cohort's files.
+    split_rule : str or None
+        How the splits were assigned when medval assigned them
+        (:func:`medval.io.assign_splits`); None when the labels gave them.
     """
 
     cohort: pd.DataFrame
@@ -66,6 +69,7 @@ class CohortData:
     n_files: int
     manifest_sha256: str
     deid_summary: dict[str, dict[str, int]]
+    split_rule: str | None = None
 
 
 def _rows(lines: Sequence[int]) -> str:

@@ -1,8 +1,11 @@
-"""Loading a model file safely: TorchScript, a state_dict, or (if trusted) a pickle.
+"""Loading a model file safely: a state_dict (torch or safetensors), ONNX, or trusted code.
 
-``torch.load`` of an arbitrary pickle can run code. medval loads with
-``weights_only=True`` and refuses whole-module pickles unless the caller
-says the file is trusted.
+``torch.load`` of an arbitrary pickle can run code, and so does a TorchScript
+archive (its code runs when the model is called). medval loads state dicts
+with ``weights_only=True`` (or from a ``.safetensors`` file) into the
+factory's architecture, runs ``.onnx`` files in onnxruntime (optional extra
+``medval[onnx]``), and refuses whole-module pickles and TorchScript unless
+the caller says the file is trusted.
 """
 
 from __future__ import annotations
@@ -19,13 +22,19 @@ from typing import Any, Literal, cast
 
 import torch
 
-from medval._errors import DataError, UnsafeModelError
+from medval._errors import DataError, MissingDependencyError, UnsafeModelError
+from medval.io._factory import Factory, resolve_factory
+from medval.io._outputs import select_output
 
 __all__ = ["LoadedModel", "ModelKind", "load_model", "resolve_factory"]
 
-ModelKind = Literal["torchscript", "state_dict", "pickle"]
+ModelKind = Literal["torchscript", "state_dict", "safetensors", "onnx", "pickle"]
 _STATE_KEYS = ("state_dict", "model_state_dict")
 _SHOW = 5
+_TRUST = (
+    "only if you trust the file's source, pass trust_pickle=True (CLI --trust-pickle, spec "
+    "model.trust_pickle = true)"
+)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -35,19 +44,22 @@ class LoadedModel:
     Attributes
     ----------
     module : torch.nn.Module
-        In eval mode.
+        In eval mode; its forward returns one tensor of scores.
     sha256 : str
         SHA-256 of the model file's bytes (for the report's provenance).
-    kind : {"torchscript", "state_dict", "pickle"}
+    kind : {"torchscript", "state_dict", "safetensors", "onnx", "pickle"}
         How it was loaded.
     path_name : str
         The file's base name (no folders: they may name people or sites).
+    factory_sha256 : str or None
+        SHA-256 of the factory's ``.py`` file when the factory is a file path.
     """
 
     module: torch.nn.Module
     sha256: str
     kind: ModelKind
     path_name: str
+    factory_sha256: str | None = None
 
 
 def _sha256(path: pathlib.Path) -> str:
@@ -74,44 +86,29 @@ def _looks_like_torch_file(path: pathlib.Path) -> bool:
         return fh.read(1) == b"\x80"
 
 
-def resolve_factory(
-    factory: str | Callable[[], torch.nn.Module], *, path_name: str = ""
-) -> Callable[[], torch.nn.Module]:
-    """A callable from ``"package.module:callable"`` (or the callable itself).
+def _is_safetensors(path: pathlib.Path) -> bool:
+    """An 8-byte little-endian header length, then the JSON header."""
+    with path.open("rb") as fh:
+        head = fh.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 2 <= int.from_bytes(head[:8], "little") <= path.stat().st_size - 8
 
-    Raises
-    ------
-    DataError
-        If the string is malformed, the module cannot be imported or the
-        attribute is missing or not callable.
-    """
-    if callable(factory):
-        return factory
-    text = str(factory)
-    module_name, sep, attr = text.partition(":")
-    if not sep or not module_name or not attr:
-        raise DataError(
-            f"model factory {text!r} must look like 'package.module:callable' (for "
-            f"{path_name or 'the model'}); set the spec key model.factory accordingly."
-        )
+
+def _read_safetensors(path: pathlib.Path, map_location: str | torch.device) -> Any:
     try:
-        obj: Any = importlib.import_module(module_name)
+        st: Any = importlib.import_module("safetensors.torch")
     except ImportError as exc:
-        raise DataError(
-            f"model factory {text!r}: module {module_name!r} cannot be imported ({exc}); make "
-            "it importable (install the package or add it to PYTHONPATH)."
+        raise MissingDependencyError(
+            f"model file {path.name!r} is a safetensors file; install the reader: "
+            "pip install safetensors."
         ) from exc
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise DataError(
-                f"model factory {text!r}: {module_name!r} has no attribute {attr!r}; check "
-                "the name after the ':'."
-            )
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise DataError(f"model factory {text!r} is not callable; name a class or function.")
-    fn: Callable[[], torch.nn.Module] = obj
-    return fn
+    try:
+        return st.load_file(str(path), device=str(map_location))
+    except Exception as exc:
+        raise DataError(
+            f"safetensors file {path.name!r} cannot be read ({type(exc).__name__}: {exc})."
+        ) from exc
 
 
 def _state_dict_of(obj: Any) -> Mapping[str, torch.Tensor] | None:
@@ -128,60 +125,71 @@ def _state_dict_of(obj: Any) -> Mapping[str, torch.Tensor] | None:
 
 def _build(
     state: Mapping[str, torch.Tensor],
-    factory: str | Callable[[], torch.nn.Module] | None,
+    factory: str | Callable[[], Any] | Factory | None,
     name: str,
-) -> torch.nn.Module:
+) -> tuple[torch.nn.Module, str | None]:
+    """The factory's module with ``state`` loaded (strict), and the factory file's SHA-256."""
     if factory is None:
         raise DataError(
             f"model file {name!r} holds a state_dict (weights only), so medval needs the "
-            "architecture: pass factory='package.module:callable' (a function or class "
-            "returning the untrained torch.nn.Module), spec key model.factory, or CLI --factory."
+            "architecture: set the spec key model.factory to 'model_def.py:build' (a .py file "
+            "beside the spec) or 'package.module:build' (a function or class returning the "
+            "untrained torch.nn.Module); in Python, load_model(path, factory=...)."
         )
-    module = resolve_factory(factory, path_name=name)()
-    if not isinstance(module, torch.nn.Module):
-        raise DataError(
-            f"model factory for {name!r} returned {type(module).__name__}, not a torch.nn.Module."
-        )
+    built = factory if isinstance(factory, Factory) else Factory(factory)
+    module = built.build()
     try:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches raise even when not strict
         raise DataError(
-            f"model file {name!r} does not match the factory's architecture ({exc})."
+            f"model file {name!r} does not match the factory's architecture ({exc}); use the "
+            f"factory the weights were trained with ({built.key} = {built.text!r})."
         ) from exc
-    if result.missing_keys or result.unexpected_keys:
+    missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
+    if missing or unexpected:
         raise DataError(
-            f"model file {name!r} does not match the factory's architecture: missing keys "
-            f"{list(result.missing_keys)[:_SHOW]}, unexpected keys "
-            f"{list(result.unexpected_keys)[:_SHOW]}; use the factory the weights were "
-            "trained with."
+            f"model file {name!r} does not match the factory's architecture: "
+            f"{len(missing)} missing keys {missing[:_SHOW]}, {len(unexpected)} unexpected keys "
+            f"{unexpected[:_SHOW]}; use the factory the weights were trained with "
+            f"({built.key} = {built.text!r})."
         )
     module.load_state_dict(state, strict=True)
-    return module
+    return module, built.sha256
 
 
 def load_model(
     path: str | pathlib.Path,
     *,
-    factory: str | Callable[[], torch.nn.Module] | None = None,
+    factory: str | Callable[[], Any] | Factory | None = None,
     trust_pickle: bool = False,
     map_location: str | torch.device = "cpu",
+    output_key: str | None = None,
+    output_index: int | None = None,
 ) -> LoadedModel:
     """Load a model file without running code from it (unless trusted).
 
     Parameters
     ----------
     path : str or path-like
-        A TorchScript archive (``torch.jit.save``), a ``state_dict`` saved
-        with ``torch.save`` (optionally under a ``"state_dict"`` or
-        ``"model_state_dict"`` key), or a pickled whole module.
-    factory : str or callable or None, default None
-        Builds the architecture for a state_dict: a zero-argument callable
-        or ``"package.module:callable"``.
+        A ``state_dict`` saved with ``torch.save`` (optionally under a
+        ``"state_dict"`` or ``"model_state_dict"`` key) or as a
+        ``.safetensors`` file (needs the ``safetensors`` package); an
+        ``.onnx`` file (needs ``pip install 'medval[onnx]'``); or, trusted
+        only, a TorchScript archive (``torch.jit.save``) or a pickled whole
+        module.
+    factory : str, callable or Factory, optional
+        Builds the architecture a state_dict loads into: a zero-argument
+        callable, ``"package.module:callable"`` or ``"model_def.py:callable"``
+        (a file; relative paths from the working directory).
     trust_pickle : bool, default False
-        Allow a whole-module pickle, which runs code while loading. Only for
-        files from a trusted source.
+        Allow a whole-module pickle or a TorchScript archive: both run code
+        from the file. Only for files from a trusted source.
     map_location : str or torch.device, default "cpu"
         Where tensors are loaded.
+    output_key, output_index : optional
+        The model's forward returns a dict (``output_key``) or a tuple
+        (``output_index``): the returned module gives that entry. Without
+        them, a dict or tuple output is refused at the first forward.
 
     Returns
     -------
@@ -191,71 +199,99 @@ def load_model(
     Raises
     ------
     DataError
-        If the file is missing, is not a torch file, holds a state_dict but
-        no factory was given, or does not match the factory.
+        If the file is missing or not a model file, holds a state_dict but
+        no factory was given, or does not match the factory; or the factory
+        is missing, fails or returns no ``torch.nn.Module``.
     UnsafeModelError
-        If the file is a pickle of Python objects and ``trust_pickle`` is
-        False.
+        If the file is a pickle of Python objects or a TorchScript archive
+        and ``trust_pickle`` is False.
+    MissingDependencyError
+        A ``.safetensors`` file without ``safetensors``, an ``.onnx`` file
+        without ``onnxruntime``.
     """
     file = pathlib.Path(path).expanduser()
     name = file.name
     if not file.is_file():
         raise DataError(
-            f"model file {str(file)!r} does not exist; pass the path of a .pt/.pth file."
+            f"model file {str(file)!r} does not exist; pass the path of a .pt/.pth, "
+            ".safetensors or .onnx file."
         )
     sha = _sha256(file)
-    if not _looks_like_torch_file(file):
-        raise DataError(
-            f"model file {name!r} is not a torch file (neither a zip archive nor a pickle); "
-            "save it with torch.save(model.state_dict(), path) or torch.jit.save."
-        )
-    kind: ModelKind
-    if _is_torchscript(file):
-        try:
-            with warnings.catch_warnings():
-                # torch >= 2.9 deprecates TorchScript; loading existing archives still works.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                module: Any = torch.jit.load(  # type: ignore[no-untyped-call]
-                    str(file), map_location=map_location
-                )
-        except Exception as exc:
-            raise DataError(f"TorchScript file {name!r} cannot be loaded ({exc}).") from exc
-        kind = "torchscript"
-    elif trust_pickle:
-        try:
-            module = torch.load(file, map_location=map_location, weights_only=False)
-        except Exception as exc:
-            raise DataError(f"model file {name!r} is not a loadable torch file ({exc}).") from exc
-        kind = "pickle"
-        state = _state_dict_of(module)
-        if state is not None:
-            module, kind = _build(state, factory, name), "state_dict"
-    else:
-        try:
-            obj = torch.load(file, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError as exc:
-            raise UnsafeModelError(
-                f"model file {name!r} contains pickled Python objects, which can execute code "
-                "when loaded, so medval refused it. Fix: save model.state_dict() (and pass a "
-                "factory) or a TorchScript archive (torch.jit.save); or, only if you trust the "
-                "file's source, pass trust_pickle=True (CLI --trust-pickle, spec "
-                "model.trust_pickle = true)."
-            ) from exc
-        except Exception as exc:
-            raise DataError(
-                f"model file {name!r} is not a torch file ({type(exc).__name__}: {exc}); save "
-                "it with torch.save(model.state_dict(), path) or torch.jit.save."
-            ) from exc
-        state = _state_dict_of(obj)
-        if state is None:
-            raise DataError(
-                f"model file {name!r} holds a {type(obj).__name__}, not a state_dict of "
-                "tensors; save torch.save(model.state_dict(), path) or a TorchScript archive."
-            )
-        module, kind = _build(state, factory, name), "state_dict"
+    module, kind, factory_sha = _load(file, factory, trust_pickle, map_location)
     if not isinstance(module, torch.nn.Module):
         raise DataError(
             f"model file {name!r} holds a {type(module).__name__}, not a torch.nn.Module."
         )
+    module = select_output(module, key=output_key, index=output_index, name=name)
     module.eval()
-    return LoadedModel(module=module, sha256=sha, kind=kind, path_name=name)
+    return LoadedModel(module, sha, kind, name, factory_sha)
+
+
+def _load(
+    file: pathlib.Path,
+    factory: str | Callable[[], Any] | Factory | None,
+    trust_pickle: bool,
+    map_location: str | torch.device,
+) -> tuple[Any, ModelKind, str | None]:
+    """The loaded object, how it was loaded and the factory file's SHA-256."""
+    name = file.name
+    if file.suffix.lower() == ".onnx":
+        from medval.io._onnx import load_onnx
+
+        return load_onnx(file), "onnx", None
+    if file.suffix.lower() == ".safetensors" or _is_safetensors(file):
+        module, factory_sha = _build(_read_safetensors(file, map_location), factory, name)
+        return module, "safetensors", factory_sha
+    if not _looks_like_torch_file(file):
+        raise DataError(
+            f"model file {name!r} is not a torch file (neither a zip archive nor a pickle); "
+            "save it with torch.save(model.state_dict(), path) or as .safetensors."
+        )
+    if _is_torchscript(file):
+        if not trust_pickle:
+            raise UnsafeModelError(
+                f"model file {name!r} is a TorchScript archive: it holds code that runs when "
+                "the model is loaded and called, so medval refused it. Fix: save "
+                "model.state_dict() (with a factory) or export to ONNX; or, " + _TRUST + "."
+            )
+        try:
+            with warnings.catch_warnings():
+                # torch >= 2.9 deprecates TorchScript; loading existing archives still works.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                scripted: Any = torch.jit.load(  # type: ignore[no-untyped-call]
+                    str(file), map_location=map_location
+                )
+        except Exception as exc:
+            raise DataError(f"TorchScript file {name!r} cannot be loaded ({exc}).") from exc
+        return scripted, "torchscript", None
+    if trust_pickle:
+        try:
+            obj = torch.load(file, map_location=map_location, weights_only=False)
+        except Exception as exc:
+            raise DataError(f"model file {name!r} is not a loadable torch file ({exc}).") from exc
+        state = _state_dict_of(obj)
+        if state is None:
+            return obj, "pickle", None
+        module, factory_sha = _build(state, factory, name)
+        return module, "state_dict", factory_sha
+    try:
+        obj = torch.load(file, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UnsafeModelError(
+            f"model file {name!r} contains pickled Python objects, which can execute code "
+            "when loaded, so medval refused it. Fix: save model.state_dict() (and pass a "
+            "factory), as .pt or .safetensors, or export to ONNX; or, " + _TRUST + "."
+        ) from exc
+    except Exception as exc:
+        raise DataError(
+            f"model file {name!r} is not a torch file ({type(exc).__name__}: {exc}); save "
+            "it with torch.save(model.state_dict(), path) or as .safetensors."
+        ) from exc
+    state = _state_dict_of(obj)
+    if state is None:
+        raise DataError(
+            f"model file {name!r} holds a {type(obj).__name__}, not a state_dict of "
+            "tensors; save torch.save(model.state_dict(), path) or a .safetensors file."
+        )
+    module, factory_sha = _build(state, factory, name)
+    return module, "state_dict", factory_sha

@@ -18,10 +18,12 @@ __all__ = [
     "AGE_BANDS",
     "PHI_KEYWORDS",
     "SALT_ENV_VAR",
+    "TECHNICAL_TEXT_KEYWORDS",
     "age_band",
     "pseudonym",
     "resolve_salt",
     "sex",
+    "technical_text",
 ]
 
 #: Environment variable read by :func:`resolve_salt` when no salt is given.
@@ -75,6 +77,19 @@ PHI_KEYWORDS: tuple[str, ...] = (
     "ImageComments",
     "AdditionalPatientHistory",
 )
+
+#: Free-text technical fields kept as text: not in the PS3.15 Table E.1-1
+#: de-identification profile (they name a scanner setting, not a person), but
+#: typed in at the console, so :func:`technical_text` drops a value that looks
+#: like a name, a date or an identifier before it is kept.
+TECHNICAL_TEXT_KEYWORDS: tuple[str, ...] = ("SequenceName",)
+
+_IDENTIFIER_LIKE = re.compile(
+    r"\d{5}"  # a record, accession, phone or postal number, a compact date
+    r"|\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}"  # a date
+    r"|[\^@]"  # a DICOM person name, an e-mail address
+)
+_TECHNICAL_MAX = 16  # SH, the VR of SequenceName, holds at most 16 characters
 
 #: Age bands, lower bound inclusive; the last band groups 90 and over.
 AGE_BANDS: tuple[tuple[int, str], ...] = (
@@ -211,3 +226,19 @@ def sex(value: object) -> str | None:
     if text in {"O", "OTHER"}:
         return "O"
     return None
+
+
+def technical_text(value: str | None) -> str | None:
+    """A free-text technical value (:data:`TECHNICAL_TEXT_KEYWORDS`), or None.
+
+    Sequence names such as ``"*tfl3d1_16ns"`` are kept; a value longer than
+    16 characters or holding a person-name delimiter (``^``), an ``@``, a
+    date or a run of five digits (an accession or record number typed into the
+    wrong field) is dropped, never shown.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or len(text) > _TECHNICAL_MAX or _IDENTIFIER_LIKE.search(text):
+        return None
+    return text

@@ -11,11 +11,14 @@ import functools
 import math
 from typing import Any
 
-from medval.io._phi import age_band, pseudonym, sex
+from medval.io._phi import TECHNICAL_TEXT_KEYWORDS, age_band, pseudonym, sex, technical_text
 
 __all__ = [
+    "ACQUISITION_KEYWORDS",
+    "ACQUISITION_NUMBERS",
     "DATE_KEYWORDS",
     "DEID_KEYWORDS",
+    "acquisition_fields",
     "cohort_row",
     "deid_values",
     "tag_int",
@@ -90,6 +93,44 @@ def deid_values(ds: Any) -> tuple[str, str, str]:
     )
 
 
+#: Per-modality acquisition tags: cohort column -> DICOM keyword (all technical,
+#: none identifying; the free-text one passes :func:`medval.io._phi.technical_text`).
+ACQUISITION_KEYWORDS: dict[str, str] = {
+    "bits_stored": "BitsStored",  # (0028,0101), every image
+    "exposure_mas": "Exposure",  # (0018,1152) mAs, CT and X-ray
+    "ctdi_vol": "CTDIvol",  # (0018,9345) mGy, CT
+    "sequence_name": "SequenceName",  # (0018,0024), MR
+    "scanning_sequence": "ScanningSequence",  # (0018,0020), MR: SE, GR, IR, EP, RM
+    "echo_time": "EchoTime",  # (0018,0081) ms, MR
+    "repetition_time": "RepetitionTime",  # (0018,0080) ms, MR
+    "detector_type": "DetectorType",  # (0018,7004), CR/DX/MG
+    "exposure_index": "ExposureIndex",  # (0018,1411), CR/DX/MG
+    "view_position": "ViewPosition",  # (0018,5101), CR/DX/MG: AP, PA, CC, MLO
+    "compression_force": "CompressionForce",  # (0018,11A2) N, MG
+    "body_part_thickness": "BodyPartThickness",  # (0018,11A0) mm, MG
+}
+_ACQUISITION_TEXT = frozenset(
+    ("sequence_name", "scanning_sequence", "detector_type", "view_position")
+)
+#: The numeric ones (float columns, NaN where absent).
+ACQUISITION_NUMBERS: tuple[str, ...] = tuple(
+    c for c in ACQUISITION_KEYWORDS if c not in _ACQUISITION_TEXT
+)
+
+
+def acquisition_fields(ds: Any) -> dict[str, Any]:
+    """The per-modality acquisition columns of one header (None where absent)."""
+    out: dict[str, Any] = {}
+    for column, keyword in ACQUISITION_KEYWORDS.items():
+        if keyword in TECHNICAL_TEXT_KEYWORDS:
+            out[column] = technical_text(tag_text(ds, keyword))
+        elif column in _ACQUISITION_TEXT:
+            out[column] = tag_text(ds, keyword)
+        else:
+            out[column] = tag_number(ds, keyword)
+    return out
+
+
 def cohort_row(ds: Any, salt: bytes) -> dict[str, Any]:
     """The whitelisted columns of one header, identifiers replaced by salted keys."""
     institution, station = tag_text(ds, "InstitutionName"), tag_text(ds, "StationName")
@@ -119,6 +160,7 @@ def cohort_row(ds: Any, salt: bytes) -> dict[str, Any]:
         "rows": tag_int(ds, "Rows"),
         "columns": tag_int(ds, "Columns"),
         "photometric_interpretation": tag_text(ds, "PhotometricInterpretation"),
+        **acquisition_fields(ds),
         "sex": sex(tag_text(ds, "PatientSex")),
         "age_band": age_band(tag_text(ds, "PatientAge"), birth_date=birth, study_date=date),
     }

@@ -13,7 +13,14 @@ from typing import Any
 
 from medval.io._header import PixelInfo, read_header
 from medval.io._pixels import PIXEL_KEYWORDS, pixel_check, pixel_problem
-from medval.io._row import DATE_KEYWORDS, DEID_KEYWORDS, cohort_row, deid_values, tag_text
+from medval.io._row import (
+    ACQUISITION_KEYWORDS,
+    DATE_KEYWORDS,
+    DEID_KEYWORDS,
+    cohort_row,
+    deid_values,
+    tag_text,
+)
 
 __all__ = ["READ_KEYWORDS", "scan_one", "short_message"]
 
@@ -25,7 +32,7 @@ READ_KEYWORDS = (
     "ImagerPixelSpacing", "MagneticFieldStrength", "ConvolutionKernel", "Rows", "Columns",
     "PhotometricInterpretation", "PatientSex", "PatientAge", "PatientBirthDate",
     "SamplesPerPixel", "BitsAllocated", "NumberOfFrames",
-    *DATE_KEYWORDS, *DEID_KEYWORDS, *PIXEL_KEYWORDS,
+    *ACQUISITION_KEYWORDS.values(), *DATE_KEYWORDS, *DEID_KEYWORDS, *PIXEL_KEYWORDS,
 )  # fmt: skip
 _DEFER_SIZE = 1024
 _MSG_LIMIT = 120

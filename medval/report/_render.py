@@ -81,9 +81,45 @@ def _split_rows(result: ValidationResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _sanity_findings(result: ValidationResult) -> tuple[list[str], set[str]]:
+    """Collapsed outputs and chance-level AUROC first; and the splits at chance."""
+    v = result.values
+    out, chance = [], set()
+    for name, prefix in result.split_prefixes():
+        if v.get(f"{prefix}sanity.collapsed"):
+            lo, hi = v.get(f"{prefix}sanity.score_range_90") or (float("nan"), float("nan"))
+            out.append(
+                f"The model's outputs have collapsed on '{name}': the predicted probabilities "
+                f"barely vary (standard deviation {v[f'{prefix}sanity.score_sd']:.3f}; 90% of "
+                f"cases between {lo:.2f} and {hi:.2f}) where the labels would need a spread "
+                f"near {v[f'{prefix}sanity.label_sd']:.2f}. No number below is meaningful "
+                "until this is explained. First suspect: the preprocessing. Check that "
+                "[preprocess] (window, normalisation, channels, size) matches what the model "
+                "was trained on."
+            )
+        if v.get(f"{prefix}sanity.chance_level"):
+            chance.add(name)
+            e = result.estimates.get(f"{prefix}discrimination.auroc")
+            if e is not None and e.value is not None and e.low is not None and e.high is not None:
+                out.append(
+                    f"AUROC on '{name}' ({e.value:.3f}, CI {e.low:.3f}–{e.high:.3f}) is "
+                    "compatible with chance (0.5): there is no evidence the model discriminates "
+                    "here; check the preprocessing and the labels before anything else."
+                )
+        if v.get(f"{prefix}sanity.calibration_collapsed") and not v.get(
+            f"{prefix}sanity.collapsed"
+        ):
+            out.append(
+                f"The calibration slope on '{name}' is near 0 "
+                f"({v.get(f'{prefix}calibration.slope', float('nan')):.2f}): the probabilities "
+                "carry almost no information about the outcome."
+            )
+    return out, chance
+
+
 def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]:
     """Plain sentences a reader can take in within a minute."""
-    out = []
+    out, chance = _sanity_findings(result)
     primary = rows[0]["name"] if rows else None
     for key, label in SUMMARY_METRICS[:3]:
         p = result.estimates.get(key)
@@ -99,6 +135,8 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
                     f"clearly below '{primary}' ({p.value:.3f}, CI {p.low:.3f}–{p.high:.3f}): "
                     f"the model does not transfer to '{r['name']}' as validated."
                 )
+            elif key == "discrimination.auroc" and {primary, r["name"]} & chance:
+                continue  # at chance: said above; never "compatible" with each other
             elif key == "discrimination.auroc":
                 out.append(
                     f"AUROC on '{r['name']}' ({e.value:.3f}) is compatible with '{primary}' "

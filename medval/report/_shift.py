@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from markupsafe import Markup
@@ -137,7 +138,73 @@ def acquisition_context(result: ValidationResult) -> dict[str, Any]:
                 "manufacturer_text": _counts(row.get("manufacturer")),
             }
         )
-    return {"table1": table1, "protocols": result.tables.get("cohort.acquisition", [])}
+    protocols = result.tables.get("cohort.acquisition", [])
+    return {"table1": table1, "protocols": protocols, "modalities": _by_modality(protocols)}
+
+
+# Acquisition columns in table order, with their headers. Each modality's
+# table shows the ones its rows carry (the evaluation picks them per modality).
+_ACQUISITION_LABELS = {
+    "view_position": "View",
+    "magnetic_field_strength": "Field strength (T)",
+    "scanning_sequence": "Scanning sequence",
+    "sequence_name": "Sequence name",
+    "echo_time": "TE (ms)",
+    "repetition_time": "TR (ms)",
+    "compression_force": "Compression force (N)",
+    "body_part_thickness": "Body part thickness (mm)",
+    "detector_type": "Detector",
+    "exposure_index": "Exposure index",
+    "kvp": "kVp",
+    "exposure_mas": "Exposure (mAs)",
+    "ctdi_vol": "CTDIvol (mGy)",
+    "convolution_kernel": "Kernel",
+    "slice_thickness": "Slice thickness (mm)",
+    "pixel_spacing": "Pixel spacing (mm)",
+    "photometric_interpretation": "Photometric interpretation",
+    "bits_stored": "Bits stored",
+}
+_MODALITY_NAMES = {
+    "CT": "CT",
+    "MR": "MR",
+    "CR": "CR (computed radiography)",
+    "DX": "DX (digital radiography)",
+    "MG": "MG (mammography)",
+}
+_ROW_KEYS = frozenset(("modality", "manufacturer", "model_name", "n_cases"))
+
+
+def _by_modality(protocols: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One table per modality: its rows and the columns they carry, in table order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in protocols:
+        groups.setdefault(str(row.get("modality") or "unknown"), []).append(row)
+    tables = []
+    anchors: set[str] = set()
+    for modality, rows in groups.items():
+        keys = [k for row in rows for k in row if k not in _ROW_KEYS]
+        present = set(keys)
+        ordered = [k for k in _ACQUISITION_LABELS if k in present]
+        ordered += [k for k in dict.fromkeys(keys) if k not in _ACQUISITION_LABELS]
+        slug = re.sub(r"[^a-z0-9]+", "-", modality.lower()).strip("-") or "other"
+        anchor = f"acquisition-{slug}"
+        if anchor in anchors:
+            anchor = f"{anchor}-{len(anchors) + 1}"
+        anchors.add(anchor)
+        title = _MODALITY_NAMES.get(modality.strip().upper(), modality)
+        tables.append(
+            {
+                "modality": modality,
+                "title": "modality not recorded" if modality == "unknown" else title,
+                "anchor": anchor,
+                "columns": [
+                    {"key": k, "label": _ACQUISITION_LABELS.get(k, k.replace("_", " "))}
+                    for k in ordered
+                ],
+                "rows": rows,
+            }
+        )
+    return tables
 
 
 def _counts(counts: dict[str, int] | None) -> str:

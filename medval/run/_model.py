@@ -8,6 +8,11 @@ member's T MC-dropout samples (times the ``model.tta`` augmentations) are
 stacked along the sample axis of ``mc_probabilities``, so the uncertainty
 analysis sees members x augmentations x T samples. Embeddings come from the
 first member.
+
+:func:`load_models` loads every model file (and the baseline's) before the
+DICOM folder is scanned, so a bad factory, weights file or format stops the
+run in seconds. ``model.factory`` may be a ``.py`` file relative to the spec
+(its SHA-256 is recorded as ``factory_sha256``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,23 @@ from medval._errors import SpecError
 from medval._provenance import file_sha256
 from medval.gate import Spec
 
-__all__ = ["Scored", "baseline_scores", "ensemble_sha256", "model_files", "model_predictions"]
+__all__ = [
+    "Models",
+    "Scored",
+    "baseline_scores",
+    "ensemble_sha256",
+    "load_models",
+    "model_files",
+    "model_predictions",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+    """The spec's models, loaded before any data is read."""
+
+    members: list[Any]  # medval.io.LoadedModel per model.file (none with model.predictions)
+    baseline: Any = None  # the baseline's LoadedModel (None unless baseline.model runs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +56,70 @@ class Scored:
     device: Any = None
 
 
+def load_models(
+    spec: Spec, *, trust_pickle: bool, baseline: str | Path | None = None, log: Any
+) -> Models:
+    """Load ``model.file`` (each ensemble member) and ``baseline.model``.
+
+    ``baseline`` is the ``--baseline`` predictions file, which replaces the
+    baseline model.
+    """
+    from medval import io
+
+    members = []
+    files = model_files(spec)
+    if files:
+        log("loading the model" if len(files) == 1 else f"loading {len(files)} models")
+        factory = _factory(spec, "model")
+        members = [
+            io.load_model(
+                path,
+                factory=factory,
+                trust_pickle=trust_pickle or bool(spec["model.trust_pickle"]),
+                output_key=spec["model.output_key"],
+                output_index=spec["model.output_index"],
+            )
+            for path in files
+        ]
+    b = spec.sections["baseline"]
+    if not spec.has("baseline") or baseline is not None or b["predictions"] is not None:
+        return Models(members)
+    if b["model"] is None:
+        raise SpecError(
+            "[baseline] needs baseline.predictions or baseline.model (or --baseline FILE)."
+        )
+    if not files:
+        raise SpecError(
+            "baseline.model needs the images: with model.predictions, give the "
+            "baseline's predictions too (baseline.predictions)."
+        )
+    log("loading the baseline model")
+    reference = io.load_model(
+        spec.resolve("baseline.model"),
+        factory=_factory(spec, "baseline"),
+        trust_pickle=trust_pickle or bool(b["trust_pickle"]),
+    )
+    return Models(members, reference)
+
+
+def _factory(spec: Spec, section: str) -> Any:
+    """``<section>.factory`` as a :class:`medval.io.Factory` (a .py path is from the spec)."""
+    from medval import io
+
+    value = spec.sections[section]["factory"]
+    if value is None:
+        return None
+    return io.Factory(str(value), key=f"{section}.factory", base_dir=spec.path.parent)
+
+
 def model_predictions(
-    spec: Spec, data: Any, used: Sequence[str], *, trust_pickle: bool, progress: bool, log: Any
+    spec: Spec,
+    data: Any,
+    used: Sequence[str],
+    *,
+    models: Models,
+    progress: bool,
+    log: Any,
 ) -> Scored:
     """Run the spec's model on the ``used`` cases, or read its precomputed predictions."""
     import numpy as np
@@ -60,14 +143,7 @@ def model_predictions(
 
     from medval.inference import predict, resolve_device
 
-    models = [
-        io.load_model(
-            path,
-            factory=spec["model.factory"],
-            trust_pickle=trust_pickle or bool(spec["model.trust_pickle"]),
-        )
-        for path in model_files(spec)
-    ]
+    members = models.members
     window = spec["preprocess.window"]
     size = spec["preprocess.size"]
     dataset = io.DicomDataset(
@@ -79,11 +155,11 @@ def model_predictions(
     loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
     device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
     mc, tta = spec["model.mc_samples"], spec["model.tta"]
-    what = "the model" if len(models) == 1 else f"an ensemble of {len(models)} models"
+    what = "the model" if len(members) == 1 else f"an ensemble of {len(members)} models"
     augment = "" if tta == "none" else f", test-time augmentation {tta!r}"
     log(f"running {what} on {len(used)} cases ({device}, {mc} MC-dropout samples{augment})")
     preds = predict(
-        models[0].module if len(models) == 1 else [m.module for m in models],
+        members[0].module if len(members) == 1 else [m.module for m in members],
         loader,
         output=spec["model.output"],
         device=device,
@@ -94,7 +170,7 @@ def model_predictions(
         embeddings=spec["model.embeddings"],
         tta=None if tta == "none" else tta,
     )
-    provenance = _model_provenance(models)
+    provenance = _model_provenance(members)
     if tta != "none":
         provenance["tta"] = tta
     return Scored(preds, provenance, loader, device)
@@ -118,13 +194,17 @@ def ensemble_sha256(member_sha256: Sequence[str]) -> str:
 def _model_provenance(models: Sequence[Any]) -> dict[str, Any]:
     """One file: its name, SHA-256 and kind. An ensemble: the lists and one combined digest.
 
+    ``factory_sha256``: the SHA-256 of ``model.factory``'s ``.py`` file (the file form).
+
     ``model_sha256`` stays one string either way (``medval diff`` compares it); for an
     ensemble it is :func:`ensemble_sha256` of the members' digests (so it changes when a
     member, or their order, changes) and ``ensemble_sha256`` lists them.
     """
+    factory = {"factory_sha256": models[0].factory_sha256} if models[0].factory_sha256 else {}
     if len(models) == 1:
         m = models[0]
-        return {"model_file": m.path_name, "model_sha256": m.sha256, "model_kind": m.kind}
+        return {"model_file": m.path_name, "model_sha256": m.sha256, "model_kind": m.kind,
+                **factory}  # fmt: skip
     kinds = sorted({m.kind for m in models})
     return {
         "model_file": [m.path_name for m in models],
@@ -132,6 +212,7 @@ def _model_provenance(models: Sequence[Any]) -> dict[str, Any]:
         "ensemble_sha256": [m.sha256 for m in models],
         "ensemble_members": len(models),
         "model_kind": ", ".join(kinds),
+        **factory,
     }
 
 
@@ -141,13 +222,13 @@ def baseline_scores(
     case_ids: Sequence[str],
     scored: Scored,
     *,
-    trust_pickle: bool,
+    models: Models,
     log: Any,
 ) -> tuple[Any, str, dict[str, Any]]:
     """The baseline's positive-class probability per case, its name, and its provenance."""
     import numpy as np
 
-    from medval import gate, io
+    from medval import gate
 
     b = spec.sections["baseline"]
     pos = spec["task.positive_class"]
@@ -156,22 +237,11 @@ def baseline_scores(
         path = Path(override) if override is not None else spec.resolve("baseline.predictions")
         log(f"reading baseline predictions {path.name}")
         return gate.read_baseline_scores(path, list(case_ids)), path.name, {}
-    if b["model"] is None:
-        raise SpecError(
-            "[baseline] needs baseline.predictions or baseline.model (or --baseline FILE)."
-        )
-    if scored.loader is None:
-        raise SpecError(
-            "baseline.model needs the images: with model.predictions, give the "
-            "baseline's predictions too (baseline.predictions)."
-        )
+    model = models.baseline
+    if model is None or scored.loader is None:  # load_models refused these specs
+        raise SpecError("[baseline] needs baseline.predictions or baseline.model.")
     from medval.inference import predict
 
-    model = io.load_model(
-        spec.resolve("baseline.model"),
-        factory=b["factory"],
-        trust_pickle=trust_pickle or bool(b["trust_pickle"]),
-    )
     log(f"running the baseline model {model.path_name}")
     bp = predict(
         model.module,
@@ -181,4 +251,7 @@ def baseline_scores(
         class_names=list(spec["task.class_names"]),
     )
     scores = bp.probabilities[:, pos_index].astype(np.float64)
-    return scores, model.path_name, {"baseline_model_sha256": model.sha256}
+    provenance = {"baseline_model_sha256": model.sha256}
+    if model.factory_sha256:
+        provenance["baseline_factory_sha256"] = model.factory_sha256
+    return scores, model.path_name, provenance

@@ -1,4 +1,4 @@
-"""A spec on the user's data: read spec → load cohort → predict → evaluate → write.
+"""A spec on the user's data: read spec → load models → load cohort → predict → evaluate → write.
 
 Holds no statistics: :func:`medval.evaluate` computes everything, the same
 function the Python API calls.
@@ -23,7 +23,7 @@ from medval._provenance import (
 from medval._result import ValidationResult
 from medval.gate import EvaluationConfig, Spec, read_spec
 from medval.run._log import Log, RunOutcome
-from medval.run._model import baseline_scores, model_files, model_predictions
+from medval.run._model import baseline_scores, load_models, model_files, model_predictions
 
 __all__ = ["read_data", "run_spec"]
 
@@ -41,7 +41,7 @@ def run_spec(
     tolerance: float | None = None,
     checklist: str = "claim-2024",
 ) -> RunOutcome:
-    """Run a validation spec: read the cohort, predict, evaluate, judge, write outputs.
+    """Run a validation spec: load the models, read the cohort, predict, evaluate, judge, write.
 
     Parameters
     ----------
@@ -49,7 +49,7 @@ def run_spec(
     out_dir : path, optional
         Default: the spec's ``output.dir`` relative to the spec file.
     trust_pickle : bool, default False
-        Load a model file that is a full pickle (it can execute code).
+        Load a model file that is a full pickle or TorchScript (both run code from the file).
     progress, quiet : bool
         Progress bars; silence step messages.
     argv : sequence of str, optional
@@ -82,16 +82,17 @@ def run_spec(
     log = Log(quiet)
     out = Path(out_dir) if out_dir is not None else spec.resolve("output.dir")
     class_names = list(spec["task.class_names"])
+    # The models load first: a bad factory, weights file or format fails in seconds,
+    # not after the DICOM scan.
+    models = load_models(spec, trust_pickle=trust_pickle, baseline=baseline, log=log)
     data = read_data(spec, salt=os.environ.get(spec["data.salt_env"]), progress=progress, log=log)
     cohort = data.cohort
     used = [str(c) for c in cohort.index[cohort["split"] != "train"]]
     if not used:
         raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
-    # Every split and column the spec names, checked before the model loads or a pixel is read.
+    # Every split and column the spec names, checked before a pixel is read.
     gate.check_spec_against_cohort(spec, cohort.loc[used])
-    scored = model_predictions(
-        spec, data, used, trust_pickle=trust_pickle, progress=progress, log=log
-    )
+    scored = model_predictions(spec, data, used, models=models, progress=progress, log=log)
     preds = scored.predictions.with_labels(
         np.asarray(cohort["label"].reindex(list(scored.predictions.case_ids)), dtype=np.int64)
     )
@@ -99,8 +100,7 @@ def run_spec(
     reference, reference_name = None, "baseline"
     if spec.has("baseline"):
         reference, reference_name, extra = baseline_scores(
-            spec, baseline, [str(c) for c in preds.case_ids], scored,
-            trust_pickle=trust_pickle, log=log,
+            spec, baseline, [str(c) for c in preds.case_ids], scored, models=models, log=log,
         )  # fmt: skip
         provenance.update(extra)
         log(f"comparing with the baseline (margin {spec['baseline.margin']})")
@@ -227,4 +227,16 @@ def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) 
         )
     if log is not None:
         log(f"{len(data.cohort)} cases included, {len(data.exclusions)} files excluded")
+    if spec.has("splits") or not io.has_splits(data.cohort):
+        sp = spec.sections.get("splits") or {}
+        pos = spec["task.positive_class"]
+        data = io.assign_splits(
+            data,
+            calibration_fraction=sp.get("calibration_fraction", io.DEFAULT_CALIBRATION_FRACTION),
+            seed=spec["analysis.seed"] if sp.get("seed") is None else sp["seed"],
+            external=sp.get("external"),
+            positive_class=1 if pos is None else class_names.index(pos),
+        )
+        if log is not None:
+            log(f"splits assigned by medval ({data.split_rule})")
     return data

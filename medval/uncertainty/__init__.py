@@ -1,5 +1,7 @@
 """Uncertainty: entropy and variance decompositions, selective prediction (referral).
 
+Evidential (Dirichlet) heads: closed-form decomposition and vacuity.
+
 numpy and scipy only.
 """
 
@@ -10,6 +12,7 @@ from medval.uncertainty._decompose import (
     decompose_regression,
     predictive_entropy,
 )
+from medval.uncertainty._dirichlet import dirichlet_decompose, dirichlet_vacuity
 from medval.uncertainty._selective import (
     aurc,
     compare_uncertainty_measures,
@@ -25,6 +28,8 @@ __all__ = [
     "compare_uncertainty_measures",
     "decompose",
     "decompose_regression",
+    "dirichlet_decompose",
+    "dirichlet_vacuity",
     "predictive_entropy",
     "recommended_referral_fraction",
     "referral_curve",

@@ -28,9 +28,10 @@ class Decomposition:
     total, aleatoric, epistemic : array of float, shape (n,)
         ``total == aleatoric + epistemic`` up to float rounding; all >= 0.
     measure : str
-        ``"entropy"`` (nats), ``"variance"`` or ``"regression_variance"``.
+        ``"entropy"`` (nats), ``"variance"``, ``"regression_variance"`` or
+        ``"dirichlet_entropy"`` (nats, closed form: :func:`dirichlet_decompose`).
     n_samples : int
-        Number of Monte Carlo samples T behind it.
+        Number of Monte Carlo samples T behind it; 0 for a closed form.
     """
 
     total: FloatArray

@@ -1,4 +1,5 @@
-"""The spec keys of the model step: model.file lists (ensembles), model.tta, data.workers."""
+"""The spec keys of the model step: model.file lists (ensembles), model.tta, data.workers,
+model.factory files, model.output_key / output_index, ONNX limits."""
 
 from __future__ import annotations
 
@@ -78,6 +79,27 @@ def test_tta_choices_are_the_inference_aliases() -> None:
         ('file = "m.pt"', 'workers = "4"', r"data\.workers: expected integer, got '4'"),
         ('file = "m.pt"', "workers = 2.0", r"data\.workers: expected integer"),
         ('file = "m.pt"', "workers = true", r"data\.workers: expected integer, got True"),
+        (
+            'file = "m.pt"\noutput_key = "logits"\noutput_index = 0',
+            "",
+            r"give model\.output_key \(the model returns a dict\) or model\.output_index "
+            r"\(a tuple\), not both",
+        ),
+        ('file = "m.pt"\noutput_index = -1', "", r"model\.output_index must be >= 0.*got -1"),
+        ('file = "m.pt"\noutput_index = "0"', "", r"model\.output_index: expected integer"),
+        ('file = "m.pt"\noutput_key = ""', "", r"model\.output_key is empty"),
+        (
+            'file = "model.onnx"\nmc_samples = 20',
+            "",
+            r"model\.mc_samples = 20 needs dropout modules .*ONNX model 'model\.onnx' runs in "
+            r"onnxruntime without them: MC dropout is unavailable for ONNX\. Set "
+            r"model\.mc_samples = 0",
+        ),
+        (
+            'file = ["a.pt", "b.ONNX"]\nembeddings = true',
+            "",
+            r"model\.embeddings needs the torch modules, and the ONNX model 'b\.ONNX' has none",
+        ),
     ],
 )
 def test_bad_model_step_keys_name_the_key(
@@ -96,3 +118,19 @@ def test_a_tta_typo_exits_2_before_any_data_is_read(
     err = capsys.readouterr().err
     assert "model.tta = 'flip' is not allowed; did you mean" in err, err
     assert not (tmp_path / "validation").exists()
+
+
+def test_output_selection_and_factory_files_are_spec_keys(tmp_path: Path) -> None:
+    spec = read_spec(_write(tmp_path, 'file = "m.pt"\noutput_key = "logits"'))
+    assert spec["model.output_key"] == "logits" and spec["model.output_index"] is None
+    spec = read_spec(_write(tmp_path, 'file = "m.pt"\noutput_index = 1'))
+    assert spec["model.output_index"] == 1 and spec["model.output_key"] is None
+    text = _write(tmp_path, 'file = "m.pt"').read_text(encoding="utf-8")
+    for factory in ("model_def.py:build", "models/net.py:Net.build", "/abs/def.py:build"):
+        path = tmp_path / "medval.toml"
+        path.write_text(text.replace("medval.demo:make_model", factory), encoding="utf-8")
+        assert read_spec(path)["model.factory"] == factory
+    assert read_spec(_write(tmp_path, 'file = "model.onnx"'))["model.file"] == "model.onnx"
+    model = json_schema()["properties"]["model"]["properties"]
+    assert model["output_key"]["type"] == "string"
+    assert model["output_index"]["type"] == "integer"

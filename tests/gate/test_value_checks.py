@@ -278,13 +278,15 @@ def test_defaults_skip_the_columns_a_cohort_lacks(folder: Path, no_heavy_work: N
         medval.gate.check_spec_against_cohort(written, cohort)
 
 
-def test_a_dicom_typo_is_refused_before_the_model_loads(
+def test_a_dicom_typo_is_refused_before_a_pixel_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from medval.demo import write_cohort
+    import torch
+
+    from medval.demo import make_model, write_cohort
 
     write_cohort(tmp_path / "cohort", seed=0, n_patients=(10, 10, 10))
-    (tmp_path / "model.pt").write_bytes(b"not a model")  # loading it would exit 3
+    torch.save(make_model().state_dict(), tmp_path / "model.pt")
     monkeypatch.setattr(medval.io.DicomDataset, "__getitem__", _boom)
     spec = tmp_path / "medval.toml"
     spec.write_text(
@@ -301,8 +303,8 @@ def test_a_dicom_typo_is_refused_before_the_model_loads(
         "did you mean 'model_name'? Allowed:" in err
     ), err
     assert not (tmp_path / "validation").exists()
-    # The same spec with the typo fixed reaches the model, which is unreadable: exit 3.
-    spec.write_text(spec.read_text(encoding="utf-8").replace("modelname", "model_name"), "utf-8")
+    # The model loads before the cohort is scanned: an unreadable one exits 3 first.
+    (tmp_path / "model.pt").write_bytes(b"not a model")
     assert main(["validate", str(spec)]) == 3
 
 

@@ -1,4 +1,4 @@
-"""load_model: TorchScript, state_dict + factory, refused and trusted pickles."""
+"""load_model: state_dict + factory, refused and trusted TorchScript and pickles."""
 
 from __future__ import annotations
 
@@ -67,11 +67,15 @@ def test_nested_state_dict_with_callable(tmp_path: pathlib.Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_torchscript(tmp_path: pathlib.Path) -> None:
+def test_torchscript_is_code_refused_then_trusted(tmp_path: pathlib.Path) -> None:
     net = _net()
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(net), str(path))
-    loaded = load_model(path)
+    with pytest.raises(UnsafeModelError, match=r"scripted\.pt' is a TorchScript archive: it holds "
+                       r"code .*trust_pickle=True \(CLI --trust-pickle, spec "
+                       r"model\.trust_pickle = true\)"):  # fmt: skip
+        load_model(path)
+    loaded = load_model(path, trust_pickle=True)
     assert loaded.kind == "torchscript"
     assert not loaded.module.training
     _same(loaded.module, net)
@@ -93,8 +97,9 @@ def test_whole_module_pickle_refused_then_trusted(tmp_path: pathlib.Path) -> Non
 def test_missing_factory(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "weights.pt"
     torch.save(_net().state_dict(), path)
-    with pytest.raises(DataError, match=r"holds a state_dict.*factory='package.module:callable'"
-                       r".*model.factory"):  # fmt: skip
+    with pytest.raises(DataError, match=r"holds a state_dict.*set the spec key model\.factory "
+                       r"to 'model_def\.py:build'.*or 'package\.module:build'.*"
+                       r"load_model\(path, factory=\.\.\.\)"):  # fmt: skip
         load_model(path)
 
 
