@@ -8,6 +8,26 @@ import numpy as np
 import pytest
 
 
+def _import_pandas_parsers() -> None:
+    """Import pandas' lazily loaded CSV and string machinery once, up front.
+
+    ``pytester.runpytest`` restores ``sys.modules`` after each in-process run;
+    a pandas submodule first imported inside such a run is dropped, re-imported
+    later, and its classes no longer match pandas' registries ("the dtype str
+    is not supported for parsing"). Loading them here keeps them in every
+    snapshot.
+    """
+    import io
+
+    import pandas as pd
+
+    pd.read_csv(io.StringIO("a,b\n1,x\n"), dtype=str)
+    pd.read_csv(io.StringIO("a,b\n1,x\n"))
+
+
+_import_pandas_parsers()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A fresh, fixed-seed generator for each test."""

@@ -5,7 +5,6 @@ One small demo cohort; the reference run uses the demo factory on the same weigh
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,26 +17,7 @@ from medval import ExitCode
 from medval.cli import main
 from medval.run import RunOutcome, run_spec
 
-SPEC = """
-[task]
-class_names = ["no lesion", "lesion"]
-positive_class = "lesion"
-[data]
-dicom_dir = "cohort/dicom"
-labels = "cohort/labels.csv"
-[preprocess]
-window = [40, 400]
-size = [32, 32]
-[model]
-{model}
-[analysis]
-n_resamples = 100
-[conformal]
-enabled = false
-[shift]
-enabled = false
-{extra}
-"""
+from .conftest import perturbed_state, sha, write_spec
 
 # A team's model file: the demo net behind a forward that returns a dict.
 MODEL_DEF = """
@@ -58,25 +38,19 @@ def build():
 
 
 def _write(folder: Path, name: str, model: str, extra: str = "") -> Path:
-    path = folder / f"{name}.toml"
-    path.write_text(SPEC.format(model=model, extra=extra), encoding="utf-8")
-    return path
+    return write_spec(folder, name, model, extra=extra)
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def folder(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) -> Path:
     """The cohort, the demo weights (plain and under "net."), model_def.py, TorchScript."""
     import torch
 
-    from medval.demo import make_model, write_cohort
+    from medval.demo import make_model
 
     root = tmp_path_factory.mktemp("formats")
-    write_cohort(root / "cohort", seed=0, n_patients=(8, 8, 8))
-    g = torch.Generator().manual_seed(1)
-    state = {
-        name: v + 0.3 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
-        for name, v in make_model().state_dict().items()
-    }
+    (root / "cohort").symlink_to(small_cohort, target_is_directory=True)
+    state = perturbed_state(1)
     torch.save(state, root / "m0.pt")
     torch.save({f"net.{k}": v for k, v in state.items()}, root / "aux.pt")
     (root / "model_def.py").write_text(MODEL_DEF, encoding="utf-8")
@@ -95,8 +69,7 @@ def reference(folder: Path) -> RunOutcome:
     return run_spec(_write(folder, "reference", model), out_dir=folder / "reference", quiet=True)
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+_sha = sha
 
 
 @pytest.mark.parametrize("weights", ["aux.pt", "aux.safetensors"])

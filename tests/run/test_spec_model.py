@@ -17,33 +17,11 @@ import medval.io
 from medval.gate import read_spec
 from medval.run import RunOutcome, read_data, run_spec
 
-SPEC = """
-[task]
-class_names = ["no lesion", "lesion"]
-positive_class = "lesion"
-[data]
-dicom_dir = "cohort/dicom"
-labels = "cohort/labels.csv"
-{data}
-[preprocess]
-window = [40, 400]
-size = [32, 32]
-[model]
-factory = "medval.demo:make_model"
-{model}
-[analysis]
-n_resamples = 100
-[conformal]
-enabled = false
-[shift]
-enabled = false
-"""
+from .conftest import perturbed_state, sha, write_spec
 
 
 def _write(folder: Path, name: str, model: str, data: str = "") -> Path:
-    path = folder / f"{name}.toml"
-    path.write_text(SPEC.format(model=model, data=data), encoding="utf-8")
-    return path
+    return write_spec(folder, name, 'factory = "medval.demo:make_model"\n' + model, data=data)
 
 
 def _run(folder: Path, name: str, model: str) -> RunOutcome:
@@ -51,21 +29,14 @@ def _run(folder: Path, name: str, model: str) -> RunOutcome:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def folder(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) -> Path:
     """The cohort and two members: the demo net's weights plus different noise."""
     import torch
 
-    from medval.demo import make_model, write_cohort
-
     root = tmp_path_factory.mktemp("ensemble")
-    write_cohort(root / "cohort", seed=0, n_patients=(8, 8, 8))
+    (root / "cohort").symlink_to(small_cohort, target_is_directory=True)
     for k in (0, 1):
-        g = torch.Generator().manual_seed(k + 1)
-        state = {
-            name: v + 0.3 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
-            for name, v in make_model().state_dict().items()
-        }
-        torch.save(state, root / f"m{k}.pt")
+        torch.save(perturbed_state(k + 1), root / f"m{k}.pt")
     return root
 
 
@@ -74,8 +45,7 @@ def singles(folder: Path) -> list[RunOutcome]:
     return [_run(folder, f"single{k}", f'file = "m{k}.pt"') for k in (0, 1)]
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+_sha = sha
 
 
 def test_an_ensemble_is_the_mean_of_its_members_probabilities(
