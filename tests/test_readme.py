@@ -26,6 +26,7 @@ HEADS = (
     "uncertainty.",
     "triage.",
     "noninferiority.",
+    "input.",
 )
 # <name>, <class>, <column>, {group}: one key part (no dot, no '=').
 PLACEHOLDER = re.compile(r"<[a-z_]+>|\{[a-z_]+\}")

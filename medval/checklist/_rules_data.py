@@ -93,16 +93,40 @@ def exclusions(r: ValidationResult) -> Evidence | None:
     return None if text is None else Evidence(text + ".", complete=False)
 
 
+def _step_text(step: dict[str, Any]) -> str:
+    shown = [f"{k}={v}" for k, v in step.items()
+             if k not in ("op", "implicit", "note", "rule") and v is not None]  # fmt: skip
+    text = f"{step.get('op', '?')}" + (f" ({', '.join(shown)})" if shown else "")
+    if step.get("implicit"):
+        text += f" [{step.get('note') or 'implicit'}]"
+    return text
+
+
 def preprocessing(r: ValidationResult) -> Evidence | None:
     pre = r.provenance.get("preprocess")
     if not isinstance(pre, dict):
         pre = {k.split(".", 1)[1]: v for k, v in r.values.items() if k.startswith("preprocess.")}
     if not pre:
         return None
-    return Evidence(
-        "Applied at evaluation: " + "; ".join(f"{k} {v}" for k, v in sorted(pre.items())) + ".",
-        complete=False,
-    )
+    parts = []
+    steps = pre.get("pipeline")
+    if steps:
+        parts.append("Applied at evaluation, in order: " + "; ".join(
+            f"{i}. {_step_text(s)}" for i, s in enumerate(steps, start=1)
+        ))  # fmt: skip
+    parts += [f"Warning: {w.rstrip('.')}" for w in pre.get("warnings") or []]
+    rest = {k: v for k, v in pre.items() if k not in ("pipeline", "warnings")}
+    if rest:
+        parts.append("; ".join(f"{k} {v}" for k, v in sorted(rest.items())))
+    expected, mismatch = r.values.get("input.expected"), r.values.get("input.mismatch")
+    if isinstance(expected, dict) and mismatch is not None:
+        groups = ", ".join(r.values.get("input.mismatch_groups") or [])
+        parts.append(
+            f"Input intensities {'did NOT match' if mismatch else 'matched'} the declared "
+            f"training input (mean {expected.get('mean')}, sd {expected.get('std')})"
+            + (f" on {groups}" if mismatch else "")
+        )
+    return Evidence(". ".join(parts) + ".", complete=False)
 
 
 def subsets(r: ValidationResult) -> Evidence | None:

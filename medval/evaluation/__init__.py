@@ -8,6 +8,7 @@ fields of :class:`~medval.gate.EvaluationConfig` (declared once).
 """
 
 from medval.evaluation._evaluate import evaluate
+from medval.evaluation._input import InputStatistics
 from medval.evaluation._inputs import Inputs, build_inputs
 from medval.evaluation._registry import SECTIONS
 from medval.evaluation._section import NEEDS, TASKS, Part, Section, missing
@@ -18,6 +19,7 @@ __all__ = [
     "SECTIONS",
     "TASKS",
     "EvaluationConfig",
+    "InputStatistics",
     "Inputs",
     "Part",
     "Section",

@@ -75,6 +75,7 @@ def evaluate(
     positive_class: int = 1,
     reference: Any = None,
     reference_name: str = "baseline",
+    input_statistics: Any = None,
     progress: bool = False,
     sections: Sequence[Section] | None = None,
     **settings: Any,
@@ -105,6 +106,11 @@ def evaluate(
         recorded as ``noninferiority.<metric>.*``.
     reference_name : str, default "baseline"
         How the baseline is named in the result.
+    input_statistics : InputStatistics or list of dict, optional
+        Intensity summaries of the preprocessed images
+        (:func:`medval.io.input_statistics`), with what the model was trained
+        on (:class:`~medval.evaluation.InputStatistics`): recorded as
+        ``input.*`` and a mismatch flagged (the report leads with it).
     progress : bool, default False
         A progress bar on stderr, one step per section; it changes no number.
     sections : sequence of Section, optional
@@ -139,7 +145,7 @@ def evaluate(
     cfg = _config(config, settings)
     inputs = build_inputs(
         predictions, cohort, cfg, positive_class=positive_class, reference=reference,
-        reference_name=reference_name,
+        reference_name=reference_name, input_statistics=input_statistics,
     )  # fmt: skip
     result = Part()
     _header(inputs, result)

@@ -44,6 +44,7 @@ class Inputs:
     operating: Mapping[str, Any]  # how the threshold was chosen (operating_point.* values)
     reference: NDArray[np.float64] | None  # the baseline's positive-class probability
     reference_name: str
+    input_statistics: Any = None  # evaluation.InputStatistics of the preprocessed images
 
     @property
     def multiclass(self) -> bool:
@@ -179,12 +180,16 @@ def build_inputs(
     positive_class: int,
     reference: Any = None,
     reference_name: str = "baseline",
+    input_statistics: Any = None,
 ) -> Inputs:
     """Check everything, then build the inputs: no statistic runs before this returns.
 
     ``cohort`` is a Cohort DataFrame or an :class:`medval.io.CohortData`
     (whose file scan adds the cohort flow and the pixel-duplicate check).
     """
+    from medval.evaluation._input import as_input_statistics
+
+    intensities = as_input_statistics(input_statistics)
     data = cohort if hasattr(cohort, "exclusions") else None
     frame = data.cohort if data is not None else cohort
     if frame is not None:
@@ -238,4 +243,5 @@ def build_inputs(
         calibration_split=cal,
         threshold=threshold,
         operating=operating,
+        input_statistics=intensities,
     )

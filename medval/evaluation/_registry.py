@@ -15,6 +15,7 @@ from medval.evaluation import (
     _conformal,
     _curves,
     _discrimination,
+    _input,
     _multiclass,
     _reference,
     _sanity,
@@ -26,6 +27,7 @@ from medval.evaluation._section import Section
 __all__ = ["SECTIONS"]
 
 SECTIONS: tuple[Section, ...] = (
+    _input.SECTION,
     _discrimination.SECTION,
     _multiclass.SECTION,
     _curves.CURVES,

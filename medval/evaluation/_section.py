@@ -106,6 +106,12 @@ NEEDS: dict[str, tuple[Callable[[Inputs], bool], str, str]] = {
         "the cohort came without its file scan (no exclusion counts)",
         "pass io.load_cohort's or io.read_cohort_table's CohortData instead of the bare DataFrame",
     ),
+    "input_statistics": (
+        lambda i: i.input_statistics is not None,
+        "no input statistics were given (precomputed predictions, or none passed)",
+        "run the model from the spec (model.file), or pass "
+        "evaluate(input_statistics=io.input_statistics(dataset, cohort))",
+    ),
     "reference": (
         lambda i: i.reference is not None,
         "no baseline predictions were given",

@@ -32,6 +32,15 @@ from medval.gate._judge import (
     record,
 )
 from medval.gate._junit import junit_xml, suite_properties, write_junit
+from medval.gate._preprocess import (
+    CT_PRESETS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    check_expect,
+    preprocess_steps,
+    shorthand_steps,
+)
+from medval.gate._preprocess import STEPS as PREPROCESS_STEPS
 from medval.gate._require import require
 from medval.gate._schema import json_schema, json_schema_text
 from medval.gate._settings import EvaluationSettings, check_values, evaluated_splits
@@ -49,9 +58,13 @@ from medval.gate._spec import (
 __all__ = [
     "ANALYSIS_ERRORS",
     "CHOICES",
+    "CT_PRESETS",
     "DEFAULT_CALIBRATION_SPLIT",
     "DEFAULT_COLUMNS",
     "DEFAULT_INTERSECTIONS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PREPROCESS_STEPS",
     "SCHEMA",
     "SPEC_KEYS",
     "Criterion",
@@ -62,6 +75,7 @@ __all__ = [
     "Verdict",
     "baseline_criterion",
     "check_criteria",
+    "check_expect",
     "check_settings",
     "check_spec",
     "check_spec_against_cohort",
@@ -76,6 +90,7 @@ __all__ = [
     "judge",
     "junit_xml",
     "noninferiority_section",
+    "preprocess_steps",
     "read_baseline_scores",
     "read_predictions_csv",
     "read_spec",
@@ -83,6 +98,7 @@ __all__ = [
     "reference_table",
     "require",
     "settings",
+    "shorthand_steps",
     "spec_criteria",
     "suite_properties",
     "write_junit",

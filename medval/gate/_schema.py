@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from medval.gate._criteria import _CHOICES, CRITERION_FIELDS
+from medval.gate._preprocess import STEPS
 from medval.gate._spec import _PRESENCE_SECTIONS, _REQUIRED_SECTIONS, SCHEMA, choices
 
 __all__ = ["json_schema", "json_schema_text"]
@@ -40,12 +41,44 @@ def _table(fields: dict[str, Any], enums: Mapping[str, tuple[str, ...]]) -> dict
     }
 
 
+def _steps() -> dict[str, Any]:
+    """``preprocess.steps``: tables with an ``op`` from :data:`STEPS`, each op's own keys."""
+    cases = []
+    for op, kind in STEPS.items():
+        then = _table(kind.fields, kind.choices)
+        then["properties"] = {"op": {"const": op}, **then["properties"]}
+        then["description"] = kind.doc
+        cases.append({"if": {"properties": {"op": {"const": op}}, "required": ["op"]},
+                      "then": then})  # fmt: skip
+    return {
+        "type": "array",
+        "description": "Preprocessing steps, in order, after the modality LUT and MONOCHROME1 "
+        "inversion.",
+        "items": {
+            "type": "object",
+            "required": ["op"],
+            "properties": {"op": {"enum": list(STEPS)}},
+            "allOf": cases,
+        },
+    }
+
+
 def json_schema() -> dict[str, Any]:
     """The spec's JSON Schema (draft 2020-12) as a dict."""
     enums = choices()
     props = {
         s: _table(f, {k: v for (section, k), v in enums.items() if section == s})
         for s, f in SCHEMA.items()
+    }
+    pre = props["preprocess"]["properties"]
+    pre["steps"] = _steps()
+    pre["expect"] = {
+        "type": "object",
+        "description": "Mean and standard deviation of the preprocessed pixels the model was "
+        "trained on; inputs far from them are flagged before the model runs.",
+        "additionalProperties": False,
+        "required": ["mean", "std"],
+        "properties": {"mean": {"type": "number"}, "std": {"type": "number"}},
     }
     props["criteria"] = {"type": "array", "items": _table(CRITERION_FIELDS, _CHOICES)}
     for s in _PRESENCE_SECTIONS:

@@ -20,6 +20,7 @@ from medval.gate._config import (
 )
 from medval.gate._criteria import SEVERITIES, Criterion, check_criteria
 from medval.gate._fields import Field, check_table
+from medval.gate._preprocess import check_expect, preprocess_steps
 from medval.gate._settings import check_values, not_one_of
 
 __all__ = [
@@ -50,8 +51,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "workers": ((int,), 1),
     },
     "preprocess": {
+        # Steps in order (gate/_preprocess.STEPS), or the shorthand window/size.
+        "steps": ((list,), None),
         "window": ((list,), None),
         "size": ((int, list), None),
+        # What the model was trained on: { mean = ..., std = ... } of its input pixels.
+        "expect": ((dict,), None),
     },
     "model": {
         # A model file, a list of them (an ensemble: the mean of the members'
@@ -237,11 +242,8 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         for key, allowed in keys.items() if s[section] else ():
             if s[section][key] not in allowed:
                 raise not_one_of(f"{source}: {section}.{key}", s[section][key], "allowed", allowed)
-    window = s["preprocess"]["window"]
-    if window is not None and (
-        len(window) != 2 or not all(isinstance(v, (int, float)) for v in window) or window[1] <= 0
-    ):
-        raise SpecError(f"{source}: preprocess.window must be [center, width>0]; got {window!r}.")
+    preprocess_steps(s["preprocess"], source=source)
+    check_expect(s["preprocess"], source=source)
     check_values(EvaluationConfig.from_sections(s), keys=SPEC_KEYS, source=source)
     if not 0 <= s["model"]["mc_samples"] <= 1000:
         raise SpecError(

@@ -1,4 +1,4 @@
-"""Reading data: DICOM headers and pixels, labels and metadata tables, model files, the PHI policy.
+"""Reading data: DICOM headers and pixels, preprocessing, labels, tables, model files, PHI policy.
 
 This is the only package that touches DICOM files. Importing it is light:
 pydicom and pandas load inside the functions that use them, and the
@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from medval.io._dicom import SCAN_COLUMNS, CohortScan, Exclusion, read_dicom_cohort
 from medval.io._factory import Factory
+from medval.io._hook import Transform
+from medval.io._intensity import MAX_IMAGES, input_statistics
 from medval.io._labels import LABEL_COLUMNS, CohortData, build_cohort, load_cohort, read_labels
 from medval.io._phi import (
     AGE_BANDS,
@@ -23,32 +25,57 @@ from medval.io._phi import (
     resolve_salt,
     sex,
 )
+from medval.io._preprocess import NO_NORMALISATION, STEP_TYPES, Frame, Pipeline
 from medval.io._splits import DEFAULT_CALIBRATION_FRACTION, assign_splits, has_splits
+from medval.io._steps import (
+    CenterCrop,
+    Channels,
+    ClipPercentile,
+    Dtype,
+    Normalize,
+    Resize,
+    Window,
+)
 from medval.io._table import TABLE_COLUMNS, read_cohort_table
 
 __all__ = [
     "AGE_BANDS",
     "DEFAULT_CALIBRATION_FRACTION",
     "LABEL_COLUMNS",
+    "MAX_IMAGES",
+    "NO_NORMALISATION",
     "PHI_KEYWORDS",
     "SALT_ENV_VAR",
     "SCAN_COLUMNS",
+    "STEP_TYPES",
     "TABLE_COLUMNS",
+    "CenterCrop",
+    "Channels",
+    "ClipPercentile",
     "CohortData",
     "CohortScan",
     "DicomDataset",
+    "Dtype",
     "Exclusion",
     "Factory",
+    "Frame",
     "LoadedModel",
+    "Normalize",
+    "Pipeline",
+    "Resize",
+    "Transform",
+    "Window",
     "age_band",
     "assign_splits",
     "build_cohort",
     "has_splits",
+    "input_statistics",
     "load_cohort",
     "load_model",
     "pseudonym",
     "read_cohort_table",
     "read_dicom_cohort",
+    "read_image",
     "read_labels",
     "resolve_salt",
     "sex",
@@ -57,12 +84,13 @@ __all__ = [
 # Names that import torch; loaded on first attribute access.
 _LAZY = {
     "DicomDataset": "medval.io._dataset",
+    "read_image": "medval.io._dataset",
     "LoadedModel": "medval.io._model",
     "load_model": "medval.io._model",
 }
 
 if TYPE_CHECKING:
-    from medval.io._dataset import DicomDataset
+    from medval.io._dataset import DicomDataset, read_image
     from medval.io._model import LoadedModel, load_model
 
 

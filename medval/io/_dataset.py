@@ -1,4 +1,4 @@
-"""A torch Dataset over DICOM files: pixels to a normalised (1, H, W) tensor."""
+"""A torch Dataset over DICOM files: pixels through the preprocessing pipeline to a tensor."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import torch
 from numpy.typing import NDArray
 from torch.utils.data import Dataset
 
-from medval._errors import DataError, InputError
+from medval._errors import DataError, InputError, MedvalError
 from medval.io._decoders import decoder_problem
+from medval.io._preprocess import FRAME_POLICIES, Frame, Pipeline
 
-__all__ = ["DicomDataset", "FramePolicy", "normalise", "read_frame"]
+__all__ = ["DicomDataset", "FramePolicy", "read_frame", "read_image"]
 
 FramePolicy = Literal["middle", "first", "error"]
-_FRAME_POLICIES = ("middle", "first", "error")
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
 
 
@@ -29,10 +29,8 @@ def _frames_of(ds: Any) -> int:
         return 1
 
 
-def read_frame(
-    path: str | pathlib.Path, *, frame_policy: FramePolicy = "middle"
-) -> tuple[NDArray[np.float64], bool]:
-    """One 2-D frame of a DICOM file in modality units (rescale applied).
+def read_image(path: str | pathlib.Path, *, frame_policy: FramePolicy = "middle") -> Frame:
+    """One 2-D frame of a DICOM file in modality units, with what the pipeline needs.
 
     Parameters
     ----------
@@ -44,11 +42,11 @@ def read_frame(
 
     Returns
     -------
-    frame : numpy.ndarray of float64, shape (H, W)
-        ``pixel * RescaleSlope + RescaleIntercept`` (the linear modality
-        LUT); colour images are reduced to BT.601 luminance.
-    monochrome1 : bool
-        Whether the image is MONOCHROME1 (high values display dark).
+    Frame
+        ``pixels``: ``pixel * RescaleSlope + RescaleIntercept`` (the linear
+        modality LUT), float64 (H, W); colour images reduced to BT.601
+        luminance. ``monochrome1``, the stored value range in modality units
+        and the file's first WindowCenter/WindowWidth.
 
     Raises
     ------
@@ -98,37 +96,59 @@ def read_frame(
     slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
     out: NDArray[np.float64] = arr.astype(np.float64) * slope + intercept
-    return out, str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1"
+    monochrome1 = samples == 1 and str(ds.get("PhotometricInterpretation", "")).strip() == (
+        "MONOCHROME1"
+    )
+    return Frame(out, monochrome1, _stored_range(ds, slope, intercept), _file_window(ds))
 
 
-def normalise(
-    arr: NDArray[Any], *, window: tuple[float, float] | None, invert: bool
-) -> NDArray[np.float32]:
-    """Map modality values to [0, 1]: a window (center, width) or per-image min-max.
+def _stored_range(ds: Any, slope: float, intercept: float) -> tuple[float, float] | None:
+    """The range BitsStored and PixelRepresentation allow, in modality units."""
+    try:
+        bits = int(ds.get("BitsStored"))
+        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    except (TypeError, ValueError):
+        return None
+    if not 1 <= bits <= 32:
+        return None
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    a, b = lo * slope + intercept, hi * slope + intercept
+    return (min(a, b), max(a, b))
 
-    MONOCHROME1 inversion (``1 - x``) happens after the mapping, so window
-    values stay in modality units (e.g. Hounsfield units).
-    """
-    x = np.asarray(arr, dtype=np.float64)
-    if window is not None:
-        center, width = window
-        low = center - width / 2.0
-        y = np.clip((x - low) / width, 0.0, 1.0)
-    else:
-        lo, hi = float(x.min()), float(x.max())
-        y = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-    if invert:
-        y = 1.0 - y
-    return y.astype(np.float32)
+
+def _first(value: Any) -> float:
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = value[0]
+    return float(value)
+
+
+def _file_window(ds: Any) -> tuple[float, float] | None:
+    """The first WindowCenter/WindowWidth pair, if the file has a usable one."""
+    try:
+        center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (center, width) if width > 0 else None
+
+
+def read_frame(
+    path: str | pathlib.Path, *, frame_policy: FramePolicy = "middle"
+) -> tuple[NDArray[np.float64], bool]:
+    """One 2-D frame in modality units and whether it is MONOCHROME1 (see :func:`read_image`)."""
+    frame = read_image(path, frame_policy=frame_policy)
+    return frame.pixels, frame.monochrome1
 
 
 class DicomDataset(Dataset[dict[str, Any]]):
-    """DICOM images as ``{"image": (1, H, W) float32 tensor, "case_id": str}``.
+    """DICOM images as ``{"image": (C, H, W) tensor, "case_id": str}``.
 
-    Pipeline: pixel data -> RescaleSlope/RescaleIntercept -> window
-    ``(center, width)`` linearly onto [0, 1] with clipping, or per-image
-    min-max when ``window`` is None -> MONOCHROME1 inversion -> bilinear
-    antialiased resize to ``size`` -> ``transform``.
+    Each file is decoded (:func:`read_image`: one frame, modality LUT) and
+    run through ``pipeline`` (:class:`~medval.io.Pipeline`: MONOCHROME1
+    inversion, then its steps), then ``transform``. The shorthand
+    ``window``/``size`` builds :meth:`Pipeline.legacy`: the window linearly
+    onto [0, 1] with clipping, then a bilinear antialiased resize; with
+    neither a window nor a pipeline, per-image min-max onto [0, 1], recorded
+    as an implicit step with a warning (:attr:`Pipeline.warnings`).
 
     Parameters
     ----------
@@ -136,21 +156,24 @@ class DicomDataset(Dataset[dict[str, Any]]):
         One DICOM file per case.
     case_ids : sequence of str
         Same length as ``paths``.
+    pipeline : Pipeline, optional
+        The preprocessing; not together with ``window`` or ``size``.
     window : (float, float) or None, default None
         Window center and width in modality units; width > 0.
     size : int or (int, int) or None, default None
         Output (H, W); an int means square.
     transform : callable or None, default None
-        Applied last to the (1, H, W) tensor.
+        Applied last to the tensor.
     frame_policy : {"middle", "first", "error"}, default "middle"
-        Frame taken from multi-frame images.
+        Frame taken from multi-frame images (with ``pipeline``: its own).
 
     Raises
     ------
     InputError
         On mismatched lengths or bad options (at construction).
     DataError
-        From ``__getitem__`` when a file cannot be read or decoded.
+        From ``__getitem__`` when a file cannot be read or decoded, or a
+        step fails on it (the message names the file).
     """
 
     def __init__(
@@ -158,6 +181,7 @@ class DicomDataset(Dataset[dict[str, Any]]):
         paths: Sequence[str | pathlib.Path],
         case_ids: Sequence[str],
         *,
+        pipeline: Pipeline | None = None,
         window: tuple[float, float] | None = None,
         size: int | tuple[int, int] | None = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -168,34 +192,42 @@ class DicomDataset(Dataset[dict[str, Any]]):
                 f"paths and case_ids must have the same length; got {len(paths)} and "
                 f"{len(case_ids)}."
             )
-        if window is not None and (len(window) != 2 or not float(window[1]) > 0.0):
-            raise InputError(f"window must be (center, width) with width > 0; got {window!r}.")
-        if frame_policy not in _FRAME_POLICIES:
+        if frame_policy not in FRAME_POLICIES:
             raise InputError(
-                f"frame_policy must be one of {list(_FRAME_POLICIES)}; got {frame_policy!r}."
+                f"frame_policy must be one of {list(FRAME_POLICIES)}; got {frame_policy!r}."
+            )
+        if pipeline is not None and (window is not None or size is not None):
+            raise InputError(
+                "give pipeline= or the shorthand window=/size=, not both (add a Window and a "
+                "Resize step to the pipeline)."
             )
         if isinstance(size, int):
             size = (size, size)
         if size is not None and (len(size) != 2 or min(size) < 1):
             raise InputError(f"size must be a positive int or (H, W); got {size!r}.")
+        if pipeline is None:
+            pipeline = Pipeline.legacy(window, size, frame_policy=frame_policy)
         self.paths = [pathlib.Path(p) for p in paths]
         self.case_ids = [str(c) for c in case_ids]
-        self.window = None if window is None else (float(window[0]), float(window[1]))
-        self.size = size
+        self.pipeline = pipeline
         self.transform = transform
-        self.frame_policy: FramePolicy = frame_policy
+
+    @property
+    def frame_policy(self) -> FramePolicy:
+        policy: FramePolicy = self.pipeline.frame_policy  # type: ignore[assignment]
+        return policy
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        arr, monochrome1 = read_frame(self.paths[index], frame_policy=self.frame_policy)
-        y = normalise(arr, window=self.window, invert=monochrome1)
-        image = torch.from_numpy(np.ascontiguousarray(y))[None]
-        if self.size is not None and tuple(image.shape[-2:]) != self.size:
-            image = torch.nn.functional.interpolate(
-                image[None], size=self.size, mode="bilinear", antialias=True, align_corners=False
-            )[0]
+        path = self.paths[index]
+        frame = read_image(path, frame_policy=self.frame_policy)
+        try:
+            y = self.pipeline.apply(frame)
+        except MedvalError as exc:
+            raise DataError(f"DICOM file {str(path)!r}: preprocessing failed: {exc}") from exc
+        image = torch.from_numpy(np.ascontiguousarray(y))
         if self.transform is not None:
             image = self.transform(image)
         return {"image": image, "case_id": self.case_ids[index]}

@@ -47,11 +47,15 @@ class Factory:
     base_dir : path, optional
         Folder a relative ``.py`` path is resolved against (the spec's
         folder); default the working directory.
+    what : str, default "builds the model"
+        What the callable does, in messages (a preprocessing hook: "transforms
+        the image").
     """
 
-    value: str | Callable[[], Any]
+    value: str | Callable[..., Any]
     key: str = "model.factory"
     base_dir: Path | None = None
+    what: str = "builds the model"
 
     @property
     def text(self) -> str:
@@ -61,7 +65,7 @@ class Factory:
         return str(self.value)
 
     @functools.cached_property
-    def resolved(self) -> tuple[Callable[[], Any], str | None]:
+    def resolved(self) -> tuple[Callable[..., Any], str | None]:
         """The callable, and the SHA-256 of its ``.py`` file (the file form; else None).
 
         Raises
@@ -81,8 +85,8 @@ class Factory:
             path = Path(target).expanduser()
             if not path.is_absolute() and self.base_dir is not None:
                 path = self.base_dir / path
-            module, sha = _load_file(path.resolve(), text, key)
-            return _attribute(module, attr, text, key, path.name), sha
+            module, sha = _load_file(path.resolve(), text, key, self.what)
+            return _attribute(module, attr, text, key, path.name, self.what), sha
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
@@ -93,7 +97,7 @@ class Factory:
             raise DataError(
                 f"{key} = {text!r}: module {target!r} cannot be imported ({exc}); {hint}."
             ) from exc
-        return _attribute(module, attr, text, key, target), None
+        return _attribute(module, attr, text, key, target, self.what), None
 
     @property
     def sha256(self) -> str | None:
@@ -147,12 +151,12 @@ def resolve_factory(
     return factory
 
 
-def _load_file(path: Path, text: str, key: str) -> tuple[Any, str]:
+def _load_file(path: Path, text: str, key: str, what: str) -> tuple[Any, str]:
     """Run a factory file under a private module name (one per content digest)."""
     if not path.is_file():
         raise DataError(
-            f"{key} = {text!r}: the file {str(path)!r} does not exist; give the .py file that "
-            "defines the model (relative to the spec's folder, or an absolute path)."
+            f"{key} = {text!r}: the file {str(path)!r} does not exist; give the .py file whose "
+            f"callable {what} (relative to the spec's folder, or an absolute path)."
         )
     source = path.read_bytes()
     sha = hashlib.sha256(source).hexdigest()
@@ -182,7 +186,9 @@ def _load_file(path: Path, text: str, key: str) -> tuple[Any, str]:
     return module, sha
 
 
-def _attribute(module: Any, attr: str, text: str, key: str, where: str) -> Callable[[], Any]:
+def _attribute(
+    module: Any, attr: str, text: str, key: str, where: str, what: str
+) -> Callable[..., Any]:
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -194,13 +200,13 @@ def _attribute(module: Any, attr: str, text: str, key: str, where: str) -> Calla
             shown = f" (it defines {', '.join(defined[:8])})" if defined else ""
             raise DataError(
                 f"{key} = {text!r}: {where} has no attribute {attr!r}{shown}; name the "
-                "function or class that builds the model after the ':'."
+                f"function or class that {what} after the ':'."
             )
         obj = getattr(obj, part)
     if not callable(obj):
         raise DataError(
             f"{key} = {text!r}: {attr!r} is not callable (it is a {type(obj).__name__}); name "
-            "a function or class that builds the model."
+            f"a function or class that {what}."
         )
-    fn: Callable[[], Any] = obj
+    fn: Callable[..., Any] = obj
     return fn

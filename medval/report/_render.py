@@ -13,6 +13,7 @@ from typing import Any
 from markupsafe import Markup
 
 from medval._result import ValidationResult
+from medval.report._preprocess import preprocess_context, preprocess_findings
 from medval.report._sections import (
     SMALL_CELL,
     calibration_context,
@@ -118,8 +119,9 @@ def _sanity_findings(result: ValidationResult) -> tuple[list[str], set[str]]:
 
 
 def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]:
-    """Plain sentences a reader can take in within a minute."""
-    out, chance = _sanity_findings(result)
+    """Plain sentences a reader can take in within a minute; the input mismatch first."""
+    sanity, chance = _sanity_findings(result)
+    out = preprocess_findings(result) + sanity
     primary = rows[0]["name"] if rows else None
     for key, label in SUMMARY_METRICS[:3]:
         p = result.estimates.get(key)
@@ -259,6 +261,7 @@ def render_html(
         "subgroups": subgroup_context(result),
         "shift": shift_context(result),
         "acquisition": acquisition_context(result),
+        "preprocess": preprocess_context(result),
         "small_cell": SMALL_CELL,
         "stylesheet": (tdir / "style.css").read_text(encoding="utf-8"),
     }

@@ -54,6 +54,8 @@ class Scored:
     provenance: dict[str, Any]
     loader: Any = None  # the DataLoader over the cases (None with model.predictions)
     device: Any = None
+    pipeline: Any = None  # the io.Pipeline the images went through
+    input_statistics: Any = None  # evaluation.InputStatistics, measured before the model ran
 
 
 def load_models(
@@ -144,14 +146,9 @@ def model_predictions(
     from medval.inference import predict, resolve_device
 
     members = models.members
-    window = spec["preprocess.window"]
-    size = spec["preprocess.size"]
-    dataset = io.DicomDataset(
-        [data.paths[c] for c in used],
-        list(used),
-        window=None if window is None else (float(window[0]), float(window[1])),
-        size=None if size is None else (size if isinstance(size, int) else tuple(size)),
-    )
+    pipeline = preprocess_pipeline(spec, log=log)
+    dataset = io.DicomDataset([data.paths[c] for c in used], list(used), pipeline=pipeline)
+    intensities = input_check(spec, dataset, data, log=log)
     loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
     device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
     mc, tta = spec["model.mc_samples"], spec["model.tta"]
@@ -173,7 +170,36 @@ def model_predictions(
     provenance = _model_provenance(members)
     if tta != "none":
         provenance["tta"] = tta
-    return Scored(preds, provenance, loader, device)
+    return Scored(preds, provenance, loader, device, pipeline, intensities)
+
+
+def preprocess_pipeline(spec: Spec, *, log: Any) -> Any:
+    """The spec's ``[preprocess]`` as an :class:`medval.io.Pipeline` (a warning logged if any)."""
+    from medval import gate, io
+
+    steps = gate.preprocess_steps(spec.sections["preprocess"], source=spec.path.name)
+    pipeline = io.Pipeline.from_steps(steps, base_dir=spec.path.parent)
+    log("preprocessing: " + " -> ".join(s["op"] for s in pipeline.describe()))
+    for warning in pipeline.warnings:
+        log(f"WARNING: {warning}")
+    return pipeline
+
+
+def input_check(spec: Spec, dataset: Any, data: Any, *, log: Any) -> Any:
+    """Intensities of the preprocessed inputs per split and scanner, checked before the model."""
+    from medval import gate, io
+    from medval.evaluation import InputStatistics
+
+    rows = io.input_statistics(dataset, data, seed=spec["analysis.seed"])
+    expect = gate.check_expect(spec.sections["preprocess"]) or {}
+    stats = InputStatistics(tuple(rows), expect.get("mean"), expect.get("std"))
+    overall = rows[0]
+    log(f"input intensities (sample of {overall['n_sampled']} images): mean "
+        f"{overall['mean']:.3g}, sd {overall['sd']:.3g}, 1st-99th percentile "
+        f"{overall['p1']:.3g} to {overall['p99']:.3g}")  # fmt: skip
+    for line in stats.messages():
+        log(f"WARNING: {line}")
+    return stats
 
 
 def model_files(spec: Spec) -> list[Path]:

@@ -110,7 +110,7 @@ def run_spec(
     result = evaluate(
         preds, data, config=EvaluationConfig.from_sections(spec.sections),
         positive_class=pos_index, reference=reference, reference_name=reference_name,
-        progress=progress,
+        input_statistics=scored.input_statistics, progress=progress,
     )  # fmt: skip
     if "leakage.pixel_duplicate_groups" in result.values:
         log("hashed pixel data for duplicates")
@@ -118,8 +118,7 @@ def run_spec(
         {
             **provenance,
             "preprocess": {
-                "window (center, width)": spec["preprocess.window"],
-                "resize to": spec["preprocess.size"],
+                **_pipeline(scored.pipeline),
                 "model output": spec["model.output"],
                 "MC-dropout samples": spec["model.mc_samples"],
                 **_model_settings(spec),
@@ -151,6 +150,13 @@ def run_spec(
     log(f"wrote {outputs.report} and {outputs.result_json.name}")
     (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
     return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
+
+
+def _pipeline(pipeline: Any) -> dict[str, Any]:
+    """The resolved preprocessing (every step, every parameter) and its warnings."""
+    if pipeline is None:  # precomputed predictions: no image was read
+        return {}
+    return {"pipeline": pipeline.describe(), "warnings": pipeline.warnings}
 
 
 def _model_settings(spec: Spec) -> dict[str, Any]:

@@ -74,12 +74,15 @@ def both(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
         preds = preds.with_labels(
             np.asarray(data.cohort["label"].reindex(list(preds.case_ids)), dtype=np.int64)
         )
+        # What the model will see, summarised before it runs (the spec declares no expect).
+        intensities = io.input_statistics(dataset, data, seed=spec["analysis.seed"])
         released = gate.read_baseline_scores(root / "released.csv", used)
         config = EvaluationConfig.from_sections(spec.sections)
         assert config.reference_margin == 0.05
         result = evaluate(
-            preds, data, config=config, reference=released, reference_name="released.csv"
-        )
+            preds, data, config=config, reference=released, reference_name="released.csv",
+            input_statistics=intensities,
+        )  # fmt: skip
         gate.record(result, gate.judge(result, gate.spec_criteria(spec)))
         cli = ValidationResult.read_json(cli_out / "result.json")
         # What a run adds around evaluate that is not a computation: copy it over.
@@ -118,3 +121,6 @@ def test_the_shared_path_runs_what_only_the_cli_ran_before(both: tuple[Path, Pat
     assert r.values["noninferiority.auroc.baseline"] == "released.csv"
     assert "reference" in r.values["evaluation.sections"]
     assert r.tables["evaluation.skipped"] == []
+    rows = r.tables["input.by_group"]
+    by_split = sum(row["n_cases"] for row in rows if row["by"] == "split")
+    assert rows[0]["by"] == "all" and rows[0]["n_cases"] == by_split > 0

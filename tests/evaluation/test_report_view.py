@@ -30,8 +30,9 @@ def test_a_dataframe_cohort_lists_exactly_what_needs_files_or_a_baseline() -> No
     preds, cohort = synthetic(9)
     result = evaluate(preds, cohort, n_resamples=200)
     skipped = {r["section"] for r in result.tables["evaluation.skipped"]}
-    # A bare DataFrame has no file scan (flow, pixel hashes) and no baseline was given.
-    assert skipped == {"reference", "cohort_flow", "pixel_duplicates"}
+    # A bare DataFrame has no file scan (flow, pixel hashes), no images (input
+    # intensities) and no baseline was given.
+    assert skipped == {"reference", "cohort_flow", "pixel_duplicates", "input"}
     page = render_html(result, result_sha256="0" * 64)
     assert "non-inferiority against the baseline</strong> was not run" in page
 
