@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -224,6 +225,17 @@ def test_pipeline_and_shorthand_are_exclusive(tmp_path: pathlib.Path) -> None:
         io.DicomDataset([tmp_path / "x.dcm"], ["a"], pipeline=io.Pipeline([]), size=4)
 
 
+@pytest.fixture
+def environ_restored() -> Iterator[None]:
+    """Importing MONAI sets CUBLAS_WORKSPACE_CONFIG and KMP_* variables; undo that, so
+    later runs in this process record the same environment fingerprint."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
+@pytest.mark.usefixtures("environ_restored")
 def test_a_monai_pipeline_works_through_the_hook(tmp_path: pathlib.Path) -> None:
     pytest.importorskip("monai")
     (tmp_path / "monai_hooks.py").write_text(
