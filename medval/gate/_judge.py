@@ -13,6 +13,7 @@ and exit code. Reading the numbers a key names is in
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +37,14 @@ __all__ = [
 
 Status = Literal["pass", "fail", "warn", "error"]
 _RANK = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+# An absolute path (POSIX, ~, or a Windows drive) inside a message: folder
+# names can identify people, so a verdict keeps only the last part.
+_PATH = re.compile(r"(?<![\w.~/\\])(?:[A-Za-z]:[\\/]|~?/)(?:[^\s'\"/\\]+[\\/])+([^\s'\"/\\]+)")
+
+
+def _without_paths(text: str) -> str:
+    """``text`` with every absolute path reduced to its last part."""
+    return _PATH.sub(r"\1", text)
 
 #: ``result.values`` key of a mapping ``key prefix -> error message``; an
 #: analysis that failed records itself here so that its criteria become errors.
@@ -107,12 +116,13 @@ def _judge_one(result: ValidationResult, c: Criterion) -> Verdict:
     errors = result.values.get(ANALYSIS_ERRORS) or {}
     for prefix, message in sorted(errors.items()):
         if c.key == prefix or c.key.startswith(prefix + "."):
-            return Verdict(status="error", reason=f"analysis {prefix} failed: {message}", **base)
+            reason = _without_paths(f"analysis {prefix} failed: {message}")
+            return Verdict(status="error", reason=reason, **base)
     try:
         label, obs = observations(result, c)
         outcomes = [judge_obs(c, label, o) for o in obs]
     except JudgeError as exc:
-        return Verdict(status="error", reason=str(exc), **base)
+        return Verdict(status="error", reason=_without_paths(str(exc)), **base)
     counted = [d for d in outcomes if d["status"] != "skip"]
     details = tuple(
         {

@@ -17,8 +17,7 @@ dicom_dir = "cohort/dicom"
 labels = "cohort/labels.csv"
 {data}
 [preprocess]
-window = [40, 400]
-size = [32, 32]
+{preprocess}
 [model]
 {model}
 [analysis]
@@ -31,10 +30,21 @@ enabled = false
 """
 
 
-def write_spec(folder: Path, name: str, model: str, data: str = "", extra: str = "") -> Path:
+_PREPROCESS = "window = [40, 400]\nsize = [32, 32]"
+
+
+def write_spec(
+    folder: Path,
+    name: str,
+    model: str,
+    data: str = "",
+    extra: str = "",
+    preprocess: str = _PREPROCESS,
+) -> Path:
     """``folder/<name>.toml`` from :data:`SPEC`."""
     path = folder / f"{name}.toml"
-    path.write_text(SPEC.format(model=model, data=data, extra=extra), encoding="utf-8")
+    text = SPEC.format(model=model, data=data, extra=extra, preprocess=preprocess)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -14,43 +14,26 @@ import pytest
 from medval.checklist import fill
 from medval.run import RunOutcome, run_spec
 
-SPEC = """
-[task]
-class_names = ["no lesion", "lesion"]
-positive_class = "lesion"
-[data]
-dicom_dir = "cohort/dicom"
-labels = "cohort/labels.csv"
-[preprocess]
-{preprocess}
-[model]
-file = "model.pt"
-factory = "medval.demo:make_model"
-[analysis]
-n_resamples = 100
-[conformal]
-enabled = false
-[shift]
-enabled = false
-"""
+from .conftest import write_spec
+
 EXPECT = "expect = { mean = 0.0, std = 1.0 }  # trained on per-image z-scores\n"
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def folder(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) -> Path:
     import torch
 
-    from medval.demo import make_model, write_cohort
+    from medval.demo import make_model
 
     root = tmp_path_factory.mktemp("preprocess-run")
-    write_cohort(root / "cohort", seed=0, n_patients=(10, 10, 10))
+    (root / "cohort").symlink_to(small_cohort, target_is_directory=True)
     torch.save(make_model().state_dict(), root / "model.pt")
     return root
 
 
 def _run(folder: Path, name: str, preprocess: str) -> RunOutcome:
-    path = folder / f"{name}.toml"
-    path.write_text(SPEC.format(preprocess=preprocess), encoding="utf-8")
+    model = 'file = "model.pt"\nfactory = "medval.demo:make_model"'
+    path = write_spec(folder, name, model, preprocess=preprocess)
     return run_spec(path, out_dir=folder / name, quiet=True)
 
 
