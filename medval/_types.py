@@ -199,6 +199,38 @@ class Predictions:
         )
 
     @classmethod
+    def from_sigmoid(
+        cls,
+        case_ids: ArrayLike,
+        logits: ArrayLike,
+        *,
+        column: int | None = None,
+        labels: ArrayLike | None = None,
+        class_names: Sequence[str] = (),
+    ) -> Predictions:
+        """One finding of a multi-label (sigmoid) head as a binary Predictions.
+
+        ``logits`` (n,) or (n, L) hold independent per-label logits; with
+        L > 1, ``column`` names the finding. The result is
+        ``[1 - sigmoid(z), sigmoid(z)]`` (computed stably), so ``labels``
+        are 0/1 for that finding and ``class_names`` its two states.
+        """
+        z = np.asarray(logits, dtype=np.float64)
+        if z.ndim == 1:
+            z = z[:, None]
+        if z.ndim != 2:
+            raise InputError(f"logits must have shape (n,) or (n, L); got {z.shape}.")
+        if column is None and z.shape[1] != 1:
+            raise InputError(
+                f"a multi-label head gives {z.shape[1]} logits per case; pass column= "
+                f"(0..{z.shape[1] - 1}) to pick the finding to validate."
+            )
+        j = 0 if column is None else column
+        if not 0 <= j < z.shape[1]:
+            raise InputError(f"column must be 0..{z.shape[1] - 1}; got {column}.")
+        return cls.from_logits(case_ids, z[:, j], labels=labels, class_names=class_names)
+
+    @classmethod
     def from_dirichlet(
         cls,
         case_ids: ArrayLike,

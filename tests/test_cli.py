@@ -66,7 +66,6 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
-        ("unknown", r"site-9/p9999/img-1\.dcm"),
         ("duplicate", r"duplicate"),
         ("bad-label", r"tumour"),
     ],
@@ -79,6 +78,22 @@ def test_bad_labels_exit_3(
     assert code == ExitCode.DATA_ERROR
     assert "input data error" in err
     assert re.search(match, err), err
+
+
+def test_a_label_matching_no_image_is_listed_not_fatal(
+    demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _spec(tmp_path, demo_run, labels=str(_labels(tmp_path, demo_run, "unknown")))
+    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"))
+    assert code in (ExitCode.OK, ExitCode.GATE_FAILED), err
+    result = json.loads((tmp_path / "o" / "result.json").read_text(encoding="utf-8"))
+    assert result["values"]["cohort.n_unmatched_labels"] == 1
+    assert result["tables"]["cohort.unmatched_labels"] == [
+        {"row": 5, "key": "file", "value": "site-9/p9999/img-1.dcm"}
+    ]
+    assert "1 labels row(s) matched no image (rows 5)" in (tmp_path / "o" / "run.log").read_text()
+    report = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert "Labels rows that matched no image" in report and "site-9/p9999/img-1.dcm" in report
 
 
 def test_missing_folder_exit_3(

@@ -158,7 +158,7 @@ def _flow(inputs: Inputs, earlier: Part) -> Part:
     flow = [
         {"step": "files found in the data folder", "count": int(data.n_files)},
         {"step": "files excluded (unreadable, unlabelled, ...)", "count": len(data.exclusions)},
-        {"step": "cases included", "count": len(cohort)},
+        *_unit_flow(out, data, len(cohort)),
     ]
     if "split" in cohort.columns:
         for split, n in cohort["split"].value_counts().sort_index().items():
@@ -173,6 +173,34 @@ def _flow(inputs: Inputs, earlier: Part) -> Part:
     rule = getattr(data, "split_rule", None)
     out.values["cohort.split_rule"] = rule or "given by the labels (split column)"
     return out
+
+
+def _unit_flow(out: Part, data: Any, n_cases: int) -> list[dict[str, Any]]:
+    """The labels join in the flow: unmatched labels rows, the unit of analysis."""
+    unit = getattr(data, "unit", "image")
+    unmatched = tuple(getattr(data, "unmatched_labels", ()))
+    key = getattr(data, "label_key", None)
+    out.values["cohort.unit"] = unit
+    if key is not None:
+        out.values["cohort.label_key"] = key
+    out.values["cohort.n_unmatched_labels"] = len(unmatched)
+    out.tables["cohort.unmatched_labels"] = [
+        {"row": u.line, "key": u.key, "value": u.value or "(identifier not shown)"}
+        for u in unmatched
+    ]
+    rows: list[dict[str, Any]] = []
+    if key is not None:
+        rows.append({"step": f"labels rows matching no image (by {key})", "count": len(unmatched)})
+    aggregation = getattr(data, "aggregation", None)
+    out.values["cohort.aggregation"] = aggregation  # None: the cases are the images
+    out.values["cohort.n_images"] = None if aggregation is None else int(data.n_images)
+    if aggregation is None:
+        return [*rows, {"step": "cases included", "count": n_cases}]
+    return [
+        *rows,
+        {"step": "images included", "count": int(data.n_images)},
+        {"step": f"{unit}s included (image predictions: {aggregation})", "count": n_cases},
+    ]
 
 
 def _by_split_site(cohort: Any, positive_class: int) -> list[dict[str, Any]]:
@@ -202,12 +230,15 @@ def _duplicates(inputs: Inputs, earlier: Part) -> Part:
     out = Part()
     assert inputs.cohort is not None  # DICOM files come with their cohort
     groups = pixel_duplicates(inputs.paths)
-    split = inputs.cohort["split"]
-    across = [g for g in groups if len({str(split[c]) for c in g}) > 1]
+    # Paths name images; with study or patient labels the split is the unit's.
+    unit_of = dict(getattr(inputs.data, "unit_of", None) or {})
+    split = {c: str(s) for c, s in inputs.cohort["split"].items()}
+    split.update({image: split[u] for image, u in unit_of.items() if u in split})
+    across = [g for g in groups if len({split[c] for c in g}) > 1]
     out.values["leakage.pixel_duplicate_groups"] = len(groups)
     out.values["leakage.pixel_duplicates_across_splits"] = len(across)
     out.tables["leakage.pixel_duplicates"] = [
-        {"cases": list(g), "splits": sorted({str(split[c]) for c in g})} for g in groups[:20]
+        {"cases": list(g), "splits": sorted({split[c] for c in g})} for g in groups[:20]
     ]
     if across:
         out.values["leakage.leak"] = True

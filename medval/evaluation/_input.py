@@ -34,6 +34,29 @@ RULE = (
 )
 
 
+Expected = float | tuple[float, ...]
+
+
+def _as_expected(value: Any, name: str) -> Expected | None:
+    """A number, or one number per channel."""
+    if value is None:
+        return None
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        out = tuple(float(v) for v in value)
+        if not out:
+            raise InputError(f"{name} is an empty list; give one number, or one per channel.")
+        return out[0] if len(out) == 1 else out
+    return float(value)
+
+
+def _first(value: Expected) -> float:
+    return value[0] if isinstance(value, tuple) else value
+
+
+def _per_channel(value: Expected, n: int) -> list[float]:
+    return list(value) if isinstance(value, tuple) else [float(value)] * n
+
+
 @dataclasses.dataclass(frozen=True)
 class InputStatistics:
     """Intensity summaries of the preprocessed inputs and what the model expects.
@@ -42,15 +65,19 @@ class InputStatistics:
     ----------
     rows : sequence of dict
         :func:`medval.io.input_statistics`: ``by``, ``group``, ``n_cases``,
-        ``n_sampled``, ``mean``, ``sd``, ``p1``, ``p50``, ``p99``.
-    expected_mean, expected_std : float, optional
+        ``n_sampled``, ``mean``, ``sd``, ``p1``, ``p50``, ``p99`` (and per
+        channel ``channel_mean``, ``channel_sd``).
+    expected_mean, expected_std : float or sequence of float, optional
         The mean and standard deviation of the input pixels the model was
-        trained on (``[preprocess] expect``); both or neither.
+        trained on (``[preprocess] expect``); both or neither. One number
+        each, or one per channel (e.g. ImageNet's three after a
+        ``normalize`` step: 0 and 1 each; before it, the dataset's own):
+        per channel, every channel is checked against its own.
     """
 
     rows: tuple[Mapping[str, Any], ...]
-    expected_mean: float | None = None
-    expected_std: float | None = None
+    expected_mean: Expected | Sequence[float] | None = None
+    expected_std: Expected | Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         rows = tuple(dict(r) for r in self.rows)
@@ -60,25 +87,68 @@ class InputStatistics:
                 raise InputError(f"input statistics row {i} lacks {lacking}; give the rows "
                                  "medval.io.input_statistics returns.")  # fmt: skip
         object.__setattr__(self, "rows", rows)
-        if (self.expected_mean is None) != (self.expected_std is None):
+        mean = _as_expected(self.expected_mean, "expected_mean")
+        std = _as_expected(self.expected_std, "expected_std")
+        object.__setattr__(self, "expected_mean", mean)
+        object.__setattr__(self, "expected_std", std)
+        if (mean is None) != (std is None):
             raise InputError("give expected_mean and expected_std together (or neither).")
-        if self.expected_std is not None and not self.expected_std > 0:
-            raise InputError(f"expected_std must be > 0; got {self.expected_std}.")
+        if isinstance(mean, tuple) and isinstance(std, tuple) and len(mean) != len(std):
+            raise InputError(
+                f"expected_mean has {len(mean)} channels and expected_std {len(std)}; give one "
+                "number each, or one per channel for both."
+            )
+        stds = std if isinstance(std, tuple) else () if std is None else (std,)
+        if any(not v > 0 for v in stds):
+            raise InputError(f"expected_std must be > 0; got {std}.")
+
+    def _pair(self) -> tuple[Expected, Expected] | None:
+        """The expected mean and sd, as normalised by ``__post_init__``."""
+        mean = _as_expected(self.expected_mean, "expected_mean")
+        std = _as_expected(self.expected_std, "expected_std")
+        return None if mean is None or std is None else (mean, std)
 
     @property
-    def expected(self) -> dict[str, float] | None:
-        if self.expected_mean is None or self.expected_std is None:
+    def expected(self) -> dict[str, Any] | None:
+        pair = self._pair()
+        if pair is None:
             return None
-        return {"mean": float(self.expected_mean), "std": float(self.expected_std)}
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in zip(("mean", "std"), pair, strict=True)
+        }
+
+    def _channels_expected(self) -> int:
+        sizes = [len(v) for v in (self.expected_mean, self.expected_std) if isinstance(v, tuple)]
+        return max(sizes, default=0)
 
     def is_mismatch(self, row: Mapping[str, Any]) -> bool | None:
-        """Whether one group's inputs are unlike the expected ones (None: nothing expected)."""
-        e = self.expected
-        if e is None:
+        """Whether one group's inputs are unlike the expected ones (None: nothing expected).
+
+        With one expected number each, the pooled pixels are compared; with
+        one per channel, each channel against its own, and a different
+        number of channels is a mismatch.
+        """
+        pair = self._pair()
+        if pair is None:
             return None
-        off = abs(float(row["mean"]) - e["mean"]) > MEAN_TOLERANCE * e["std"]
-        ratio = float(row["sd"]) / e["std"]
-        return bool(off or not SD_RATIO[0] <= ratio <= SD_RATIO[1])
+        mean, std = pair
+        n = self._channels_expected()
+        if not n:
+            pairs = [
+                (float(row["mean"]), float(row["sd"]), float(_first(mean)), float(_first(std)))
+            ]
+        else:
+            got_mean = list(row.get("channel_mean") or [row["mean"]])
+            got_sd = list(row.get("channel_sd") or [row["sd"]])
+            if len(got_mean) != n:
+                return True
+            pairs = list(zip(got_mean, got_sd, _per_channel(mean, n), _per_channel(std, n),
+                             strict=True))  # fmt: skip
+        return any(
+            abs(m - em) > MEAN_TOLERANCE * es or not SD_RATIO[0] <= sd / es <= SD_RATIO[1]
+            for m, sd, em, es in pairs
+        )
 
     def mismatches(self) -> list[Mapping[str, Any]]:
         """The groups flagged by :meth:`is_mismatch`."""
@@ -87,12 +157,27 @@ class InputStatistics:
     def messages(self) -> list[str]:
         """One line per flagged group (for the run log, before the model runs)."""
         e = self.expected or {}
-        return [
-            f"PREPROCESSING MISMATCH on {r['by']} {r['group']!r}: inputs have mean "
-            f"{r['mean']:.3g}, sd {r['sd']:.3g}; the model expects mean {e['mean']:g}, sd "
-            f"{e['std']:g} ([preprocess] expect). Check the [preprocess] steps."
-            for r in self.mismatches()
-        ]
+        per_channel = bool(self._channels_expected())
+        lines = []
+        for r in self.mismatches():
+            if per_channel:
+                got = (f"channel means {_fmt(r.get('channel_mean') or [r['mean']])}, sds "
+                       f"{_fmt(r.get('channel_sd') or [r['sd']])}")  # fmt: skip
+            else:
+                got = f"mean {r['mean']:.3g}, sd {r['sd']:.3g}"
+            lines.append(
+                f"PREPROCESSING MISMATCH on {r['by']} {r['group']!r}: inputs have {got}; the "
+                f"model expects mean {_fmt(e['mean'])}, sd {_fmt(e['std'])} ([preprocess] "
+                "expect). Check the [preprocess] steps."
+            )
+        return lines
+
+
+def _fmt(value: Any) -> str:
+    """A number or a per-channel list, briefly."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(f"{float(v):.3g}" for v in value) + "]"
+    return f"{float(value):g}"
 
 
 def as_input_statistics(value: Any) -> InputStatistics | None:

@@ -36,7 +36,7 @@ DEFAULT_CALIBRATION_SPLIT = "calibration"
 DEFAULT_COLUMNS: tuple[str, ...] = ("manufacturer", "model_name", "sex", "age_band")
 DEFAULT_INTERSECTIONS: tuple[tuple[str, str], ...] = (("manufacturer", "sex"),)
 
-OUTPUTS: tuple[str, ...] = ("logits", "probabilities", "dirichlet")
+OUTPUTS: tuple[str, ...] = ("logits", "probabilities", "dirichlet", "sigmoid")
 THRESHOLD_RULES: tuple[str, ...] = ("youden", "sensitivity", "specificity")
 CONFORMAL_METHODS: tuple[str, ...] = ("aps", "raps", "lac", "topk")  # conformal.SCORES
 ADJUSTMENTS: tuple[str, ...] = ("holm", "bh")  # shift.subgroup_table's adjust

@@ -354,8 +354,12 @@ def preprocess_steps(
 
 def check_expect(
     section: Mapping[str, Any], *, source: str = "medval.toml"
-) -> dict[str, float] | None:
-    """``preprocess.expect = { mean = ..., std = ... }``: the input the model was trained on."""
+) -> dict[str, Any] | None:
+    """``preprocess.expect = { mean = ..., std = ... }``: the input the model was trained on.
+
+    Each is a number, or a list with one number per channel (both lists of
+    the same length).
+    """
     expect = section.get("expect")
     if expect is None:
         return None
@@ -366,12 +370,26 @@ def check_expect(
             f"{source}: preprocess.expect.{bad[0]} is not a key{hint} preprocess.expect takes "
             "mean and std (of the preprocessed pixels the model was trained on)."
         )
-    out = {}
+    out: dict[str, Any] = {}
     for key in ("mean", "std"):
         if key not in expect:
             raise SpecError(f"{source}: preprocess.expect.{key} is missing; give both, e.g. "
                             "expect = { mean = 0.0, std = 1.0 }.")  # fmt: skip
-        out[key] = check_value(f"{source}: preprocess.expect.{key}", expect[key], (float,))
-    if not out["std"] > 0:
+        where = f"{source}: preprocess.expect.{key}"
+        value = expect[key]
+        if isinstance(value, list):
+            if not value:
+                raise SpecError(f"{where} is an empty list; give a number or one per channel.")
+            out[key] = [check_value(f"{where}[{i}]", v, (float,)) for i, v in enumerate(value)]
+        else:
+            out[key] = check_value(where, value, (float,))
+    sizes = {k: len(v) for k, v in out.items() if isinstance(v, list)}
+    if len(sizes) == 2 and sizes["mean"] != sizes["std"]:
+        raise SpecError(
+            f"{source}: preprocess.expect.mean has {sizes['mean']} channels and std "
+            f"{sizes['std']}; give one per channel for both (or one number each)."
+        )
+    stds = out["std"] if isinstance(out["std"], list) else [out["std"]]
+    if not all(v > 0 for v in stds):
         raise SpecError(f"{source}: preprocess.expect.std must be > 0; got {out['std']}.")
     return out

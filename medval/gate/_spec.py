@@ -49,6 +49,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "salt_env": ((str,), "MEDVAL_SALT"),
         # Processes reading DICOM headers (1: this process); the cohort is the same either way.
         "workers": ((int,), 1),
+        # The labels CSV's key column (LABEL_KEYS); default: found from its header.
+        "labels_key": ((str,), None),
+        # With labels keyed by case_id: the file name ("stem") or relative path ("path"),
+        # either without a .dcm suffix.
+        "case_id_from": ((str,), "stem"),
+        # Labels per series, study or patient: how image probabilities make one per unit.
+        "aggregate": ((str,), "mean"),
+        "top_k": ((int,), 3),
     },
     "preprocess": {
         # Steps in order (gate/_preprocess.STEPS), or the shorthand window/size.
@@ -69,6 +77,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # The forward returns a dict (output_key) or a tuple (output_index): the scores' entry.
         "output_key": ((str,), None),
         "output_index": ((int,), None),
+        # A multi-label head (batch, L): the column of the finding validated (output "sigmoid").
+        "label_column": ((int,), None),
         "trust_pickle": ((bool,), False),
         "batch_size": ((int,), 64),
         "mc_samples": ((int,), 0),
@@ -99,6 +109,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "model": ((str,), None),
         "factory": ((str,), None),
         "output": ((str,), "logits"),
+        "output_key": ((str,), None),
+        "output_index": ((int,), None),
+        "label_column": ((int,), None),
         "trust_pickle": ((bool,), False),
         **spec_fields("baseline"),  # margin, metric, split
         "margin": ((float,), ...),
@@ -108,11 +121,23 @@ SCHEMA: dict[str, dict[str, Field]] = {
 #: ``model.tta``: "none" and the aliases of :data:`medval.inference.TTA` (gate imports
 #: no torch; tests/gate/test_spec_model.py checks the two agree).
 TTA_CHOICES = ("none", "hflip", "flips")
+#: ``data.labels_key``, ``data.case_id_from`` and ``data.aggregate``: the io
+#: package's LABEL_KEYS, CASE_ID_RULES and AGGREGATIONS (gate does not import io;
+#: tests/gate/test_spec_data.py checks they agree).
+LABEL_KEYS = ("file", "case_id", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
+              "AccessionNumber", "PatientID")  # fmt: skip
+CASE_ID_RULES = ("stem", "path")
+AGGREGATIONS = ("mean", "max", "noisy_or", "top_k_mean")
 # section -> key -> allowed values: the one declaration of every closed set of
 # strings; the reader checks it and the JSON Schema lists it (with
 # baseline.metric, which comes from the metric registry: see choices()).
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     **spec_choices(),
+    "data": {
+        "labels_key": LABEL_KEYS,
+        "case_id_from": CASE_ID_RULES,
+        "aggregate": AGGREGATIONS,
+    },
     "model": {"output": OUTPUTS, "tta": TTA_CHOICES},
     "baseline": {"output": OUTPUTS, "severity": SEVERITIES},
 }
@@ -191,6 +216,8 @@ def _check_sources(s: dict[str, dict[str, Any]], source: str) -> None:
             "give model.predictions instead."
         )
     _check_model_files(model["file"], source)
+    if data["top_k"] < 1:
+        raise SpecError(f"{source}: data.top_k must be an integer >= 1; got {data['top_k']}.")
     workers = data["workers"]
     if workers < 1:
         raise SpecError(
@@ -240,7 +267,7 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         raise SpecError(f"{source}: task.positive_class {pos!r} is not one of {names}.")
     for section, keys in CHOICES.items():
         for key, allowed in keys.items() if s[section] else ():
-            if s[section][key] not in allowed:
+            if s[section][key] is not None and s[section][key] not in allowed:
                 raise not_one_of(f"{source}: {section}.{key}", s[section][key], "allowed", allowed)
     preprocess_steps(s["preprocess"], source=source)
     check_expect(s["preprocess"], source=source)
@@ -259,19 +286,35 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
         _check_splits(s["splits"], source)
 
 
+def _check_output(section: dict[str, Any], name: str, source: str) -> None:
+    """``<name>.output_key``/``output_index``/``label_column`` against each other and output."""
+    key, index = section["output_key"], section["output_index"]
+    if key is not None and index is not None:
+        raise SpecError(
+            f"{source}: give {name}.output_key (the model returns a dict) or "
+            f"{name}.output_index (a tuple), not both."
+        )
+    if key == "":
+        raise SpecError(f"{source}: {name}.output_key is empty; name the dict key of the scores.")
+    if index is not None and index < 0:
+        raise SpecError(f"{source}: {name}.output_index must be >= 0 (0: the first); got {index}.")
+    column = section["label_column"]
+    if column is not None and column < 0:
+        raise SpecError(f"{source}: {name}.label_column must be >= 0 (0: the first); got {column}.")
+    if column is not None and section["output"] not in ("sigmoid", "probabilities"):
+        raise SpecError(
+            f"{source}: {name}.label_column picks one finding of a multi-label head, whose "
+            f'scores are independent: set {name}.output = "sigmoid" (logits) or '
+            f'"probabilities"; got {section["output"]!r}.'
+        )
+
+
 def _check_model_keys(s: dict[str, dict[str, Any]], source: str) -> None:
     """The output selection, and what an ONNX model cannot do."""
     model = s["model"]
-    key, index = model["output_key"], model["output_index"]
-    if key is not None and index is not None:
-        raise SpecError(
-            f"{source}: give model.output_key (the model returns a dict) or "
-            "model.output_index (a tuple), not both."
-        )
-    if key == "":
-        raise SpecError(f"{source}: model.output_key is empty; name the dict key of the scores.")
-    if index is not None and index < 0:
-        raise SpecError(f"{source}: model.output_index must be >= 0 (0: the first); got {index}.")
+    _check_output(model, "model", source)
+    if s.get("baseline"):
+        _check_output(s["baseline"], "baseline", source)
     files = model["file"] if isinstance(model["file"], list) else [model["file"]]
     onnx = next((f for f in files if isinstance(f, str) and f.lower().endswith(".onnx")), None)
     if onnx is not None and model["mc_samples"] > 0:

@@ -22,7 +22,7 @@ __all__ = ["predict", "resolve_device"]
 _SAME_ATOL = 1e-6  # float32 rounding of identical inputs in differently sized batches
 
 #: What a model returns: ``predict(output=...)``.
-Output = Literal["logits", "probabilities", "dirichlet"]
+Output = Literal["logits", "probabilities", "dirichlet", "sigmoid"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -120,9 +120,12 @@ def predict(
         or dicts with the input under ``input_key`` and optionally
         ``"case_id"``. Must not shuffle when case ids come from
         ``case_ids`` or ``loader.dataset`` (they are matched by position).
-    output : {"logits", "probabilities", "dirichlet"}, default "logits"
+    output : {"logits", "probabilities", "dirichlet", "sigmoid"}, default "logits"
         What the model returns. Declared, never guessed. A single column
-        (a binary head) becomes two columns ``[1 - p, p]``. ``"dirichlet"``:
+        (a binary head) becomes two columns ``[1 - p, p]``. ``"sigmoid"``:
+        one independent logit per image, e.g. one finding of a multi-label
+        head (``io.load_model(..., label_column=j)`` keeps that column;
+        more than one column is refused). ``"dirichlet"``:
         the concentrations alpha > 0, shape (batch, K >= 2), of an
         evidential head (Sensoy, Kaplan and Kandemir 2018); a network that
         outputs evidence e >= 0 must return ``e + 1`` itself. Probabilities
@@ -189,9 +192,9 @@ def predict(
         When ``mc_samples > 0`` and the model has no dropout module, or the
         MC samples did not vary (dropout called functionally, or p = 0).
     """
-    if output not in ("logits", "probabilities", "dirichlet"):
+    if output not in ("logits", "probabilities", "dirichlet", "sigmoid"):
         raise InputError(
-            f"output must be 'logits', 'probabilities' or 'dirichlet'; got {output!r}."
+            f"output must be 'logits', 'probabilities', 'dirichlet' or 'sigmoid'; got {output!r}."
         )
     # Concentrations take the probabilities path (as they are); normalised below.
     kind: OutputKind = "probabilities" if output == "dirichlet" else output

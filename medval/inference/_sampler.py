@@ -15,16 +15,29 @@ __all__ = ["OutputKind", "Sampler", "check_out", "to_probabilities"]
 
 _CPU_FOLD_ROWS = 256  # folding more rows is slower on CPU (measured)
 
-OutputKind = Literal["logits", "probabilities"]
+OutputKind = Literal["logits", "probabilities", "sigmoid"]
 
 
 def to_probabilities(out: torch.Tensor, output: OutputKind) -> torch.Tensor:
-    """(b, K) float32 probabilities from the model's (b,) or (b, K) output."""
+    """(b, K) float32 probabilities from the model's (b,) or (b, K) output.
+
+    ``"sigmoid"``: one independent logit per image (a multi-label head's
+    column, picked by ``label_column``) -> ``[1 - sigmoid(z), sigmoid(z)]``.
+    """
     if out.ndim == 1:
         out = out[:, None]
     if out.ndim != 2:
         raise InputError(f"the model must return (batch, K) scores; got shape {tuple(out.shape)}.")
     out = out.float()
+    if output == "sigmoid":
+        if out.shape[1] != 1:
+            raise InputError(
+                f"output 'sigmoid' takes one logit per image, but the model returns "
+                f"{out.shape[1]} (a multi-label head): pick the finding to validate with "
+                f"model.label_column = 0..{out.shape[1] - 1} (load_model(label_column=...))."
+            )
+        p1 = torch.sigmoid(out)
+        return torch.cat([1.0 - p1, p1], dim=1)
     if output == "logits":
         if out.shape[1] == 1:
             p1 = torch.sigmoid(out)

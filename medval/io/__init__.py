@@ -15,7 +15,15 @@ from medval.io._dicom import SCAN_COLUMNS, CohortScan, Exclusion, read_dicom_coh
 from medval.io._factory import Factory
 from medval.io._hook import Transform
 from medval.io._intensity import MAX_IMAGES, input_statistics
-from medval.io._labels import LABEL_COLUMNS, CohortData, build_cohort, load_cohort, read_labels
+from medval.io._join import CASE_ID_RULES, build_cohort, case_name, load_cohort
+from medval.io._labels import (
+    AGGREGATIONS,
+    LABEL_COLUMNS,
+    LABEL_KEYS,
+    CohortData,
+    UnmatchedLabel,
+    read_labels,
+)
 from medval.io._phi import (
     AGE_BANDS,
     PHI_KEYWORDS,
@@ -37,11 +45,15 @@ from medval.io._steps import (
     Window,
 )
 from medval.io._table import TABLE_COLUMNS, read_cohort_table
+from medval.io._units import aggregate_scores, aggregate_units
 
 __all__ = [
     "AGE_BANDS",
+    "AGGREGATIONS",
+    "CASE_ID_RULES",
     "DEFAULT_CALIBRATION_FRACTION",
     "LABEL_COLUMNS",
+    "LABEL_KEYS",
     "MAX_IMAGES",
     "NO_NORMALISATION",
     "PHI_KEYWORDS",
@@ -64,10 +76,14 @@ __all__ = [
     "Pipeline",
     "Resize",
     "Transform",
+    "UnmatchedLabel",
     "Window",
     "age_band",
+    "aggregate_scores",
+    "aggregate_units",
     "assign_splits",
     "build_cohort",
+    "case_name",
     "has_splits",
     "input_statistics",
     "load_cohort",

@@ -99,7 +99,36 @@ def read_image(path: str | pathlib.Path, *, frame_policy: FramePolicy = "middle"
     monochrome1 = samples == 1 and str(ds.get("PhotometricInterpretation", "")).strip() == (
         "MONOCHROME1"
     )
-    return Frame(out, monochrome1, _stored_range(ds, slope, intercept), _file_window(ds))
+    return Frame(
+        out, monochrome1, _stored_range(ds, slope, intercept), _file_window(ds), _voi_table(ds)
+    )
+
+
+def _voi_table(ds: Any) -> tuple[float, NDArray[np.float64]] | None:
+    """The first VOILUTSequence item as (first input value, entries on [0, 1]), if usable.
+
+    LUTDescriptor is (entries, first input value, bits per entry); 0 entries
+    means 65536, and the first value is signed when the pixels are.
+    """
+    seq = ds.get("VOILUTSequence")
+    if not seq:
+        return None
+    item = seq[0]
+    try:
+        n, first, bits = (int(v) for v in item.LUTDescriptor)
+        raw = item.LUTData
+    except (AttributeError, TypeError, ValueError):
+        return None
+    n = n or 65536
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1 and first >= 2**15:
+        first -= 2**16
+    if isinstance(raw, bytes):
+        table = np.frombuffer(raw, dtype="<u2" if bits > 8 else np.uint8).astype(np.float64)
+    else:
+        table = np.asarray(list(raw) if not np.isscalar(raw) else [raw], dtype=np.float64)
+    if table.size < n or not 1 <= bits <= 16:
+        return None
+    return float(first), table[:n] / float(2**bits - 1)
 
 
 def _stored_range(ds: Any, slope: float, intercept: float) -> tuple[float, float] | None:

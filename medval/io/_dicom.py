@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from medval._errors import DataError, InputError
 from medval._types import DICOM_COLUMNS
 from medval.io._phi import resolve_salt
-from medval.io._row import ACQUISITION_NUMBERS, DEID_KEYWORDS
+from medval.io._row import ACQUISITION_NUMBERS, DEID_KEYWORDS, JOIN_IDENTIFIERS
 from medval.io._walk import list_files, records
 
 if TYPE_CHECKING:
@@ -81,6 +81,10 @@ class CohortScan:
         Relative path -> SHA-256 of its bytes, for every file scanned.
     deid_by_file : dict of str to tuple of str
         Relative path -> the three de-identification values counted above.
+    join_keys : dict of str to dict of str to str or None
+        Relative path -> salted keys of its SOP instance, series, study,
+        accession and patient identifiers (:data:`medval.io._row.JOIN_IDENTIFIERS`),
+        for joining labels keyed by them. Never written anywhere.
     """
 
     frame: pd.DataFrame
@@ -91,6 +95,9 @@ class CohortScan:
     deid_summary: dict[str, dict[str, int]]
     file_sha256: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
     deid_by_file: dict[str, tuple[str, str, str]] = dataclasses.field(
+        default_factory=dict, repr=False
+    )
+    join_keys: dict[str, dict[str, str | None]] = dataclasses.field(
         default_factory=dict, repr=False
     )
 
@@ -169,6 +176,7 @@ def read_dicom_cohort(
     exclusions: list[Exclusion] = []
     hashes: dict[str, str] = {}
     deid: dict[str, tuple[str, str, str]] = {}
+    joins: dict[str, dict[str, str | None]] = {}
     with warnings.catch_warnings():
         # pydicom warns per odd header value; thousands of files would flood the log.
         warnings.simplefilter("ignore")
@@ -179,6 +187,7 @@ def read_dicom_cohort(
             if row is None or values is None or resolved is None:
                 exclusions.append(Exclusion(rel, reason or "unreadable"))
                 continue
+            joins[rel] = {c: row.pop(c, None) for c in JOIN_IDENTIFIERS}
             rows.append(row)
             index.append(rel)
             paths[rel] = resolved
@@ -192,6 +201,7 @@ def read_dicom_cohort(
         deid_summary=summarise_deid(deid.values()),
         file_sha256=hashes,
         deid_by_file=deid,
+        join_keys=joins,
     )
 
 

@@ -75,7 +75,8 @@ def input_statistics(
     list of dict
         One row per group: ``by`` (``"all"``, ``"split"``, ``"scanner"``),
         ``group``, ``n_cases``, ``n_sampled`` and, over the sampled images'
-        pixels pooled, ``mean``, ``sd`` (population), ``p1``, ``p50``, ``p99``.
+        pixels pooled, ``mean``, ``sd`` (population), ``p1``, ``p50``, ``p99``,
+        and per channel ``channel_mean`` and ``channel_sd`` (lists of C).
 
     Raises
     ------
@@ -98,12 +99,32 @@ def input_statistics(
     for index in sorted({i for *_, chosen in plan for i in chosen}):
         image = dataset[index]["image"]
         image = image.detach().cpu().numpy() if hasattr(image, "detach") else image
-        pixels[index] = np.asarray(image, dtype=np.float64).ravel()
+        arr = np.asarray(image, dtype=np.float64)
+        pixels[index] = arr.reshape(arr.shape[0] if arr.ndim == 3 else 1, -1)
     rows = []
     for by, name, n_cases, chosen in plan:
         if not chosen:
             continue
-        values = np.concatenate([pixels[i] for i in chosen])
+        per_channel = _channels(pixels[i] for i in chosen)
+        values = np.concatenate([c.ravel() for c in per_channel]) if per_channel else np.zeros(1)
         rows.append({"by": by, "group": name, "n_cases": n_cases, "n_sampled": len(chosen),
-                     **_summary(values)})  # fmt: skip
+                     **_summary(values),
+                     "channel_mean": [float(c.mean()) for c in per_channel],
+                     "channel_sd": [float(c.std()) for c in per_channel]})  # fmt: skip
     return rows
+
+
+def _channels(images: Any) -> list[np.ndarray[Any, Any]]:
+    """Pixels pooled per channel over images of shape (C, pixels); C must agree."""
+    stacked: list[list[np.ndarray[Any, Any]]] = []
+    for image in images:
+        if stacked and len(stacked) != image.shape[0]:
+            raise InputError(
+                f"preprocessed images have {len(stacked)} and {image.shape[0]} channels; the "
+                "pipeline must give every image the same number (a channels step)."
+            )
+        if not stacked:
+            stacked = [[] for _ in range(image.shape[0])]
+        for c in range(image.shape[0]):
+            stacked[c].append(image[c])
+    return [np.concatenate(parts) for parts in stacked]

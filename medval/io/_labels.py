@@ -1,9 +1,19 @@
-"""The labels table and the join that turns a DICOM scan into a Cohort.
+"""The labels table: which images (or studies, series, patients) carry which class.
 
-The labels CSV names each case (``case_id``, chosen by the user and already
-de-identified), its image (``file``, relative to the DICOM root), its class
-(``label``) and optionally its ``split``. Row numbers in messages are CSV
-line numbers, the header being line 1.
+A labels CSV holds one row per labelled unit: its key, its class (``label``)
+and optionally its ``split`` and a de-identified ``case_id``. The key column
+is one of :data:`LABEL_KEYS`:
+
+- ``file``: the image path relative to the DICOM root;
+- ``case_id``: the image's name without a ``.dcm`` suffix (or its relative
+  path without suffix, with ``case_id_from="path"``);
+- a DICOM identifier: ``SOPInstanceUID`` (an image), ``SeriesInstanceUID``
+  (a series), ``StudyInstanceUID`` or ``AccessionNumber`` (a study),
+  ``PatientID`` (a patient). Identifier values are replaced by salted keys
+  as they are read and never kept; labels above the image level make the
+  unit of analysis that level, image predictions being aggregated to it.
+
+Row numbers in messages are CSV line numbers, the header being line 1.
 """
 
 from __future__ import annotations
@@ -15,24 +25,57 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from medval._errors import DataError
-from medval._types import check_cohort
-from medval.io._dicom import (
-    SCAN_COLUMNS,
-    CohortScan,
-    Exclusion,
-    manifest_digest,
-    read_dicom_cohort,
-    summarise_deid,
-)
+from medval.io._dicom import Exclusion
+from medval.io._phi import pseudonym
+from medval.io._row import JOIN_IDENTIFIERS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LABEL_COLUMNS", "CohortData", "build_cohort", "load_cohort", "read_labels"]
+__all__ = [
+    "AGGREGATIONS",
+    "LABEL_COLUMNS",
+    "LABEL_KEYS",
+    "CohortData",
+    "UnmatchedLabel",
+    "read_labels",
+]
 
-#: Required columns of a labels CSV; ``split`` is optional.
+#: Columns a labels CSV keyed by file needs; ``split`` is optional.
 LABEL_COLUMNS: tuple[str, ...] = ("case_id", "file", "label")
+#: Key column -> (unit of analysis, hidden scan column holding its salted key).
+LABEL_KEYS: dict[str, tuple[str, str | None]] = {
+    "file": ("image", None),
+    "case_id": ("image", None),
+    "SOPInstanceUID": ("image", "join_sop"),
+    "SeriesInstanceUID": ("series", "join_series"),
+    "StudyInstanceUID": ("study", "join_study"),
+    "AccessionNumber": ("study", "join_accession"),
+    "PatientID": ("patient", "join_patient"),
+}
+#: Rules that turn image probabilities into one per study, series or patient.
+AGGREGATIONS: tuple[str, ...] = ("mean", "max", "noisy_or", "top_k_mean")
 _SHOW = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class UnmatchedLabel:
+    """A labels row that matched no scanned file.
+
+    Attributes
+    ----------
+    line : int
+        CSV line number.
+    key : str
+        The key column (see :data:`LABEL_KEYS`).
+    value : str or None
+        The row's key for ``file`` and ``case_id`` keys; None for DICOM
+        identifiers (those are never shown).
+    """
+
+    line: int
+    key: str
+    value: str | None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -61,6 +104,22 @@ class CohortData:
     split_rule : str or None
         How the splits were assigned when medval assigned them
         (:func:`medval.io.assign_splits`); None when the labels gave them.
+    label_key : str
+        The labels table's key column (:data:`LABEL_KEYS`).
+    unit : str
+        The level the labels are given at: ``"image"``, ``"series"``,
+        ``"study"`` or ``"patient"``.
+    unit_of : dict of str to str
+        Image case_id -> the id of its labelled unit, when ``unit`` is not
+        ``"image"`` (the cohort's rows are then images, each carrying its
+        unit's label, until :func:`medval.io.aggregate_units`).
+    unmatched_labels : tuple of UnmatchedLabel
+        Labels rows that matched no scanned file.
+    aggregation : str or None
+        After :func:`medval.io.aggregate_units`: the rule that made one
+        prediction per unit (e.g. ``"mean"``); the cohort's rows are units.
+    n_images : int or None
+        After aggregation: the images that were aggregated.
     """
 
     cohort: pd.DataFrame
@@ -70,13 +129,20 @@ class CohortData:
     manifest_sha256: str
     deid_summary: dict[str, dict[str, int]]
     split_rule: str | None = None
+    label_key: str = "file"
+    unit: str = "image"
+    unit_of: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    unmatched_labels: tuple[UnmatchedLabel, ...] = ()
+    aggregation: str | None = None
+    n_images: int | None = None
 
 
 def _rows(lines: Sequence[int]) -> str:
     return ", ".join(str(n) for n in list(lines)[:_SHOW]) + (" ..." if len(lines) > _SHOW else "")
 
 
-def _normalise_file(value: str) -> str:
+def normalise_file(value: str) -> str:
+    """A path as written in a labels table, as a POSIX path relative to the root."""
     text = value.strip().replace("\\", "/")
     while text.startswith("./"):
         text = text[2:]
@@ -92,41 +158,12 @@ def _label_index(value: str, class_names: Sequence[str]) -> int | None:
     return None
 
 
-def read_labels(path: str | pathlib.Path, *, class_names: Sequence[str]) -> pd.DataFrame:
-    """Read and check a labels CSV.
-
-    Parameters
-    ----------
-    path : str or path-like
-        CSV with columns ``case_id``, ``file``, ``label`` and optionally
-        ``split``; other columns are ignored.
-    class_names : sequence of str
-        The K declared classes. A label is a class name or an index 0..K-1.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``case_id``, ``file`` (normalised POSIX path), ``label``
-        (int), ``split`` (str) and ``line`` (CSV line number); ``attrs``
-        holds ``source`` (the path) and ``sha256`` (of the file bytes).
-
-    Raises
-    ------
-    DataError
-        If the file is missing or unreadable, a required column is missing,
-        a case_id is empty or repeated, a file is listed twice, or a label is
-        not a declared class. The message names the file, the rows, the
-        field, the bad value and the fix.
-    """
+def _read_csv(src: pathlib.Path) -> tuple[Any, bytes]:
     import pandas as pd
 
-    src = pathlib.Path(path).expanduser()
     if not src.is_file():
         what = "is a folder, not a CSV file" if src.exists() else "does not exist"
         raise DataError(f"labels table {str(src)!r} {what}; pass the path of the labels CSV.")
-    classes = [str(c) for c in class_names]
-    if len(classes) < 2:
-        raise DataError(f"class_names must name at least 2 classes; got {classes}.")
     data = src.read_bytes()
     try:
         raw = pd.read_csv(
@@ -137,54 +174,154 @@ def read_labels(path: str | pathlib.Path, *, class_names: Sequence[str]) -> pd.D
             f"labels table {str(src)!r} is not a readable UTF-8 CSV ({exc}); save it as CSV."
         ) from exc
     raw.columns = [str(c).strip() for c in raw.columns]
-    missing = [c for c in LABEL_COLUMNS if c not in raw.columns]
+    return raw, data
+
+
+def _choose_key(src: pathlib.Path, columns: list[str], key: str | None) -> str:
+    where = f"labels table {str(src)!r}"
+    if key is not None:
+        if key not in LABEL_KEYS:
+            raise DataError(
+                f"labels key {key!r} is not one of {list(LABEL_KEYS)}; set [data] labels_key "
+                "to the column that names each labelled image, series, study or patient."
+            )
+        if key not in columns:
+            raise DataError(
+                f"{where} has no {key!r} column (the declared [data] labels_key); found "
+                f"{columns}. Rename the column or declare the key the table has."
+            )
+        return key
+    # A path first, then the finest DICOM identifier, then case_id (which
+    # beside an identifier only names the unit).
+    for name in ("file", *list(LABEL_KEYS)[2:], "case_id"):
+        if name in columns:
+            return name
+    raise DataError(
+        f"{where} lacks a key column; found {columns}. Name each row's image by 'file' "
+        "(path relative to the DICOM folder) or 'case_id' (the file name without .dcm), or "
+        f"by a DICOM identifier: {list(LABEL_KEYS)[2:]}; with a 'label' column."
+    )
+
+
+def read_labels(
+    path: str | pathlib.Path,
+    *,
+    class_names: Sequence[str],
+    key: str | None = None,
+    salt: bytes | None = None,
+) -> pd.DataFrame:
+    """Read and check a labels CSV.
+
+    Parameters
+    ----------
+    path : str or path-like
+        CSV with a key column (see the module docstring), ``label``, and
+        optionally ``split`` and ``case_id``; other columns are ignored.
+    class_names : sequence of str
+        The K declared classes. A label is a class name or an index 0..K-1.
+    key : str, optional
+        The key column, one of :data:`LABEL_KEYS`. Default: ``file`` when
+        the table has it, else the finest DICOM identifier it has, else
+        ``case_id``.
+    salt : bytes, optional
+        The scan's salt (:func:`medval.io.resolve_salt`); required for a
+        DICOM identifier key, whose values are replaced by salted keys here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``key`` (the normalised path, the case id, or the salted
+        identifier), ``case_id`` (the unit's id: the table's ``case_id``;
+        else, for an identifier key, ``"<unit>-<n>"`` numbered in row
+        order), ``label`` (int), ``split`` (str, ``"all"`` when absent) and
+        ``line``; with a ``file`` key also ``file``. ``attrs`` holds
+        ``source``, ``sha256`` (of the file bytes), ``key`` and ``unit``.
+
+    Raises
+    ------
+    DataError
+        If the file is missing or unreadable, the key or ``label`` column is
+        missing, a key or case_id is empty or repeated, or a label is not a
+        declared class. The message names the file, the rows, the field,
+        the bad value and the fix.
+    """
+    import pandas as pd
+
+    src = pathlib.Path(path).expanduser()
+    classes = [str(c) for c in class_names]
+    if len(classes) < 2:
+        raise DataError(f"class_names must name at least 2 classes; got {classes}.")
+    raw, data = _read_csv(src)
+    key = _choose_key(src, list(raw.columns), key)
+    unit, hidden = LABEL_KEYS[key]
+    required = [*(["case_id"] if key == "file" else []), key, "label"]
+    missing = [c for c in required if c not in raw.columns]
     if missing:
         raise DataError(
             f"labels table {str(src)!r} lacks required column(s) {missing}; found "
-            f"{list(raw.columns)}. The header must name case_id, file, label (split optional)."
+            f"{list(raw.columns)}. Keyed by {key!r}, the header must name "
+            f"{', '.join(required)} (split optional)."
         )
     raw["line"] = range(2, len(raw) + 2)
-    blank = raw[list(LABEL_COLUMNS)].apply(lambda c: c.str.strip() == "").all(axis=1)
+    named = [c for c in ("case_id", key, "label") if c in raw.columns]
+    blank = raw[named].apply(lambda c: c.str.strip() == "").all(axis=1)
     raw = raw[~blank]
+    values = raw[key].map(normalise_file) if key == "file" else raw[key].str.strip()
     frame = pd.DataFrame(
         {
-            "case_id": raw["case_id"].str.strip(),
-            "file": raw["file"].map(_normalise_file),
+            "key": values,
             "split": raw["split"].str.strip().replace("", "all") if "split" in raw else "all",
             "line": raw["line"].astype("int64"),
         }
     )
-    _check_labels_frame(src, frame, raw["label"], classes)
+    if "case_id" in raw:
+        frame["case_id"] = raw["case_id"].str.strip()
+    _check_labels_frame(src, frame, raw["label"], classes, key)
+    if hidden is not None:
+        if salt is None:
+            raise DataError(f"labels keyed by {key} need the scan's salt to be joined.")
+        prefix = JOIN_IDENTIFIERS[hidden][1]
+        frame["key"] = [pseudonym(v, salt=salt, prefix=prefix) for v in frame["key"]]
+    if "case_id" not in frame:
+        frame["case_id"] = [f"{unit}-{i:04d}" for i in range(1, len(frame) + 1)]
+    if key == "file":
+        frame["file"] = frame["key"]
     frame["label"] = [_label_index(v, classes) for v in raw["label"]]
-    frame = frame[["case_id", "file", "label", "split", "line"]].reset_index(drop=True)
+    columns = ["key", "case_id", *(["file"] if key == "file" else []), "label", "split", "line"]
+    frame = frame[columns].reset_index(drop=True)
     frame["label"] = frame["label"].astype("int64")
-    frame.attrs["source"] = str(src)
-    frame.attrs["sha256"] = hashlib.sha256(data).hexdigest()
+    frame.attrs.update(source=str(src), sha256=hashlib.sha256(data).hexdigest(), key=key, unit=unit)
     return frame
 
 
-def _check_labels_frame(src: pathlib.Path, frame: Any, labels: Any, classes: list[str]) -> None:
+def _check_labels_frame(
+    src: pathlib.Path, frame: Any, labels: Any, classes: list[str], key: str
+) -> None:
     where = f"labels table {str(src)!r}"
-    empty = frame.loc[frame["case_id"] == "", "line"].tolist()
-    if empty:
-        raise DataError(
-            f"{where}: empty case_id on row(s) {_rows(empty)}; give every row a de-identified id."
-        )
-    for field in ("case_id", "file"):
+    if "case_id" in frame:
+        empty = frame.loc[frame["case_id"] == "", "line"].tolist()
+        if empty:
+            raise DataError(
+                f"{where}: empty case_id on row(s) {_rows(empty)}; give every row a "
+                "de-identified id."
+            )
+    shown_values = key in ("file", "case_id")
+    for field, name in (("case_id", "case_id"), ("key", key)):
+        if field not in frame or (field == "key" and key == "case_id"):
+            continue
         dup = frame[frame[field].duplicated(keep=False)]
         if len(dup):
             shown = [
-                f"{v!r} (rows {_rows(g['line'].tolist())})"
+                (f"{v!r} " if field == "case_id" or shown_values else "")
+                + f"(rows {_rows(g['line'].tolist())})"
                 for v, g in list(dup.groupby(field, sort=False))[:_SHOW]
             ]
-            fix = "each case needs its own id" if field == "case_id" else "list each image once"
-            raise DataError(f"{where}: duplicate {field} values: {'; '.join(shown)}; {fix}.")
-    empty_files = frame.loc[frame["file"] == "", "line"].tolist()
-    if empty_files:
-        raise DataError(
-            f"{where}: empty file on row(s) {_rows(empty_files)}; give the image path "
-            "relative to the DICOM folder."
-        )
+            fix = "each case needs its own id" if name == "case_id" else "list each one once"
+            raise DataError(f"{where}: duplicate {name} values: {'; '.join(shown)}; {fix}.")
+    empty_keys = frame.loc[frame["key"] == "", "line"].tolist()
+    if empty_keys:
+        what = "the image path relative to the DICOM folder" if key == "file" else f"its {key}"
+        raise DataError(f"{where}: empty {key} on row(s) {_rows(empty_keys)}; give {what}.")
     bad = [
         (int(line), value)
         for line, value in zip(frame["line"], labels, strict=True)
@@ -197,101 +334,3 @@ def _check_labels_frame(src: pathlib.Path, frame: Any, labels: Any, classes: lis
             f"{' ...' if len(bad) > _SHOW else ''}); allowed: {classes} or indices "
             f"0..{len(classes) - 1}. Fix the table or the declared class_names."
         )
-
-
-def _labels_digest(labels_frame: Any) -> str:
-    sha = labels_frame.attrs.get("sha256")
-    if isinstance(sha, str):
-        return sha
-    text = labels_frame[["case_id", "file", "label", "split"]].to_csv(index=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def build_cohort(scan: CohortScan, labels_frame: pd.DataFrame) -> CohortData:
-    """Join a DICOM scan with its labels table into a Cohort.
-
-    Parameters
-    ----------
-    scan : CohortScan
-        From :func:`read_dicom_cohort`.
-    labels_frame : pandas.DataFrame
-        From :func:`read_labels`.
-
-    Returns
-    -------
-    CohortData
-        Labelled, readable files become cohort rows. Labelled files the scan
-        excluded, and scanned files without a labels row, become exclusions.
-
-    Raises
-    ------
-    DataError
-        If labels rows name files that were not found under the DICOM root.
-    """
-    import pandas as pd
-
-    where = f"labels table {labels_frame.attrs.get('source', '<frame>')!r}"
-    excluded = {e.file: e for e in scan.exclusions}
-    known = set(scan.paths) | set(excluded)
-    lines = (
-        labels_frame["line"]
-        if "line" in labels_frame
-        else pd.Series(range(2, len(labels_frame) + 2), index=labels_frame.index)
-    )
-    unknown = [
-        (str(cid), str(f), int(line))
-        for cid, f, line in zip(labels_frame["case_id"], labels_frame["file"], lines, strict=True)
-        if str(f) not in known
-    ]
-    if unknown:
-        shown = "; ".join(f"row {ln}: case_id {c!r}, file {f!r}" for c, f, ln in unknown[:_SHOW])
-        raise DataError(
-            f"{where}: {len(unknown)} unknown case id(s) whose file is not under the DICOM "
-            f"folder ({shown}{' ...' if len(unknown) > _SHOW else ''}). Paths must be relative "
-            "to the DICOM folder, with '/' separators; fix the paths or the folder."
-        )
-    by_file = dict(zip(labels_frame["file"].astype(str), labels_frame["case_id"].astype(str),
-                       strict=True))  # fmt: skip
-    exclusions = [dataclasses.replace(e, case_id=by_file.get(e.file)) for e in scan.exclusions]
-    exclusions += [
-        Exclusion(rel, "no row in labels table") for rel in scan.paths if rel not in by_file
-    ]
-    exclusions.sort(key=lambda e: e.file)
-    usable = labels_frame[labels_frame["file"].isin(list(scan.paths))]
-    cohort = scan.frame.loc[usable["file"].tolist(), list(SCAN_COLUMNS)].copy()
-    cohort.index = pd.Index(usable["case_id"].astype(str).tolist(), name="case_id")
-    cohort["label"] = usable["label"].astype("int64").to_numpy()
-    cohort["split"] = usable["split"].astype(str).to_numpy() if "split" in usable else "all"
-    files = usable["file"].astype(str).tolist()
-    return CohortData(
-        cohort=check_cohort(cohort),
-        paths={cid: scan.paths[f] for cid, f in zip(cohort.index, files, strict=True)},
-        exclusions=tuple(exclusions),
-        n_files=scan.n_files,
-        manifest_sha256=manifest_digest(
-            scan.file_sha256, [f"#labels\t{_labels_digest(labels_frame)}\n"]
-        ),
-        deid_summary=summarise_deid(scan.deid_by_file[f] for f in files),
-    )
-
-
-def load_cohort(
-    dicom_dir: str | pathlib.Path,
-    labels_csv: str | pathlib.Path,
-    *,
-    class_names: Sequence[str],
-    salt: str | bytes | None = None,
-    progress: bool = False,
-    workers: int | None = None,
-) -> CohortData:
-    """Read a labels CSV, scan its DICOM folder and join them.
-
-    The labels table is read first so that its errors show before a long
-    scan. ``workers`` is the number of processes reading DICOM headers
-    (:func:`read_dicom_cohort`; the result is the same). See
-    :func:`read_labels`, :func:`read_dicom_cohort` and :func:`build_cohort`
-    for parameters and errors.
-    """
-    labels = read_labels(labels_csv, class_names=class_names)
-    scan = read_dicom_cohort(dicom_dir, salt=salt, progress=progress, workers=workers)
-    return build_cohort(scan, labels)

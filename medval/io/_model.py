@@ -165,6 +165,7 @@ def load_model(
     map_location: str | torch.device = "cpu",
     output_key: str | None = None,
     output_index: int | None = None,
+    label_column: int | None = None,
 ) -> LoadedModel:
     """Load a model file without running code from it (unless trusted).
 
@@ -190,6 +191,10 @@ def load_model(
         The model's forward returns a dict (``output_key``) or a tuple
         (``output_index``): the returned module gives that entry. Without
         them, a dict or tuple output is refused at the first forward.
+    label_column : int, optional
+        The model is a multi-label head returning (batch, L) scores: keep
+        column ``label_column`` (the finding validated; with
+        ``predict(output="sigmoid")`` its logit goes through a sigmoid).
 
     Returns
     -------
@@ -222,7 +227,9 @@ def load_model(
         raise DataError(
             f"model file {name!r} holds a {type(module).__name__}, not a torch.nn.Module."
         )
-    module = select_output(module, key=output_key, index=output_index, name=name)
+    module = select_output(
+        module, key=output_key, index=output_index, name=name, column=label_column
+    )
     module.eval()
     return LoadedModel(module, sha, kind, name, factory_sha)
 

@@ -3,7 +3,8 @@
 ``model.output_key = "logits"`` (a dict) or ``model.output_index = 0`` (a
 tuple or list) wraps the module in :class:`SelectOutput`. Without either, a
 dict or tuple output is refused at the first forward with the keys (or the
-length) and the spec key to set.
+length) and the spec key to set. ``model.label_column = j`` then keeps one
+column of a multi-label head's (batch, L) scores: the finding validated.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 
 from medval._errors import InputError
 
-__all__ = ["SelectOutput", "pick_output", "select_output"]
+__all__ = ["SelectOutput", "pick_column", "pick_output", "select_output"]
 
 _SHOW = 8
 
@@ -73,6 +74,25 @@ def pick_output(out: Any, key: str | None, index: int | None, name: str) -> Any:
     return out
 
 
+def pick_column(out: Any, column: int | None, name: str) -> Any:
+    """Column ``column`` of (batch, L) scores as (batch, 1); ``out`` itself when None."""
+    if column is None:
+        return out
+    what = f"model {name!r}" if name else "the model"
+    shape = tuple(getattr(out, "shape", ()))
+    if len(shape) != 2:
+        raise InputError(
+            f"model.label_column = {column} but {what} returns scores of shape {shape}, not "
+            "(batch, L) labels; remove model.label_column."
+        )
+    if not 0 <= column < shape[1]:
+        raise InputError(
+            f"model.label_column = {column} but {what} returns {shape[1]} label scores; set "
+            f"model.label_column to 0..{shape[1] - 1}."
+        )
+    return out[:, column : column + 1]
+
+
 def _keys(out: Mapping[Any, Any]) -> list[str]:
     return sorted(map(str, out))[:_SHOW]
 
@@ -85,16 +105,24 @@ class SelectOutput(torch.nn.Module):
     """
 
     def __init__(
-        self, model: torch.nn.Module, *, key: str | None, index: int | None, name: str = ""
+        self,
+        model: torch.nn.Module,
+        *,
+        key: str | None,
+        index: int | None,
+        name: str = "",
+        column: int | None = None,
     ) -> None:
         super().__init__()
         self.wrapped = model
         self.key = key
         self.index = index
         self.name = name
+        self.column = column
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        return pick_output(self.wrapped(*args, **kwargs), self.key, self.index, self.name)
+        out = pick_output(self.wrapped(*args, **kwargs), self.key, self.index, self.name)
+        return pick_column(out, self.column, self.name)
 
     def get_submodule(self, target: str) -> torch.nn.Module:
         try:
@@ -103,21 +131,27 @@ class SelectOutput(torch.nn.Module):
             return self.wrapped.get_submodule(target)
 
     def extra_repr(self) -> str:
-        return f"key={self.key!r}" if self.key is not None else f"index={self.index!r}"
+        picked = f"key={self.key!r}" if self.key is not None else f"index={self.index!r}"
+        return picked + ("" if self.column is None else f", column={self.column}")
 
 
 def select_output(
-    module: torch.nn.Module, *, key: str | None, index: int | None, name: str
+    module: torch.nn.Module,
+    *,
+    key: str | None,
+    index: int | None,
+    name: str,
+    column: int | None = None,
 ) -> torch.nn.Module:
-    """The module returning one tensor: wrapped to pick ``key``/``index``, else guarded.
+    """The module returning one tensor: wrapped to pick ``key``/``index``/``column``, else guarded.
 
     The guard is a forward hook (the module and its submodule names stay as
     they are); a TorchScript module takes no hooks, so it is wrapped instead.
     """
     if key is not None and index is not None:
         raise InputError("give output_key or output_index, not both.")
-    if key is not None or index is not None:
-        return SelectOutput(module, key=key, index=index, name=name)
+    if key is not None or index is not None or column is not None:
+        return SelectOutput(module, key=key, index=index, name=name, column=column)
 
     def guard(_m: torch.nn.Module, _args: Any, out: Any) -> None:
         pick_output(out, None, None, name)

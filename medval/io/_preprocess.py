@@ -75,12 +75,16 @@ class Frame:
         The stored value range (BitsStored, PixelRepresentation) in modality units.
     window : (float, float) or None
         The file's first WindowCenter/WindowWidth.
+    voi_table : (float, ndarray) or None
+        The file's first non-linear VOI LUT (VOILUTSequence): the first
+        input value it maps and its entries scaled onto [0, 1].
     """
 
     pixels: NDArray[np.float64]
     monochrome1: bool = False
     stored_range: tuple[float, float] | None = None
     window: tuple[float, float] | None = None
+    voi_table: tuple[float, NDArray[np.float64]] | None = None
 
     @property
     def pivot(self) -> float | None:

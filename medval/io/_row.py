@@ -18,9 +18,11 @@ __all__ = [
     "ACQUISITION_NUMBERS",
     "DATE_KEYWORDS",
     "DEID_KEYWORDS",
+    "JOIN_IDENTIFIERS",
     "acquisition_fields",
     "cohort_row",
     "deid_values",
+    "join_keys",
     "tag_int",
     "tag_number",
     "tag_text",
@@ -28,6 +30,15 @@ __all__ = [
 
 DEID_KEYWORDS = ("PatientIdentityRemoved", "BurnedInAnnotation", "DeidentificationMethod")
 DATE_KEYWORDS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+#: Hidden scan columns -> (DICOM keyword, pseudonym prefix): the identifiers a
+#: labels table may be keyed by. Salted like every key; never in a Cohort.
+JOIN_IDENTIFIERS: dict[str, tuple[str, str]] = {
+    "join_sop": ("SOPInstanceUID", "sop-"),
+    "join_series": ("SeriesInstanceUID", "ser-"),
+    "join_study": ("StudyInstanceUID", "st-"),
+    "join_accession": ("AccessionNumber", "acc-"),
+    "join_patient": ("PatientID", "pt-"),
+}
 
 
 @functools.cache
@@ -131,6 +142,15 @@ def acquisition_fields(ds: Any) -> dict[str, Any]:
     return out
 
 
+def join_keys(ds: Any, salt: bytes) -> dict[str, str | None]:
+    """Salted keys of the identifiers a labels table may be keyed by (never in a Cohort)."""
+    out: dict[str, str | None] = {}
+    for column, (keyword, prefix) in JOIN_IDENTIFIERS.items():
+        value = tag_text(ds, keyword)
+        out[column] = None if value is None else pseudonym(value, salt=salt, prefix=prefix)
+    return out
+
+
 def cohort_row(ds: Any, salt: bytes) -> dict[str, Any]:
     """The whitelisted columns of one header, identifiers replaced by salted keys."""
     institution, station = tag_text(ds, "InstitutionName"), tag_text(ds, "StationName")
@@ -140,6 +160,7 @@ def cohort_row(ds: Any, salt: bytes) -> dict[str, Any]:
     study = tag_text(ds, "StudyInstanceUID")
     spacing = tag_number(ds, "PixelSpacing")
     return {
+        **join_keys(ds, salt),
         "patient_key": pseudonym(tag_text(ds, "PatientID") or "", salt=salt, prefix="pt-"),
         "study_key": None if study is None else pseudonym(study, salt=salt, prefix="st-"),
         "site_key": None if site is None else pseudonym(site, salt=salt, prefix="site-"),

@@ -32,6 +32,7 @@ READ_KEYWORDS = (
     "ImagerPixelSpacing", "MagneticFieldStrength", "ConvolutionKernel", "Rows", "Columns",
     "PhotometricInterpretation", "PatientSex", "PatientAge", "PatientBirthDate",
     "SamplesPerPixel", "BitsAllocated", "NumberOfFrames",
+    "SOPInstanceUID", "SeriesInstanceUID", "AccessionNumber",
     *ACQUISITION_KEYWORDS.values(), *DATE_KEYWORDS, *DEID_KEYWORDS, *PIXEL_KEYWORDS,
 )  # fmt: skip
 _DEFER_SIZE = 1024

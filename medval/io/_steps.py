@@ -73,10 +73,11 @@ class Window:
     """Clip to a VOI window and map it linearly onto [0, 1]: ``clip((x - (c - w/2)) / w, 0, 1)``.
 
     ``center``/``width`` in modality units (HU for CT), a ``preset`` from
-    :data:`CT_PRESETS`, or ``voi_lut=True``: the file's own (first)
-    WindowCenter/WindowWidth. On a MONOCHROME1 image (inverted before the
-    steps) the center is mirrored the same way, so the window still refers
-    to the stored modality values.
+    :data:`CT_PRESETS`, or ``voi_lut=True``: the file's own VOI
+    transformation, its non-linear VOI LUT (VOILUTSequence) when it has one,
+    else its (first) WindowCenter/WindowWidth. On a MONOCHROME1 image
+    (inverted before the steps) the center is mirrored the same way, so the
+    window still refers to the stored modality values.
     """
 
     op: ClassVar[str] = "window"
@@ -101,14 +102,17 @@ class Window:
         if self.width is not None and not float(self.width) > 0:
             raise InputError(f"window width must be > 0; got {self.width}.")
 
-    def for_frame(self, frame: Any) -> Window:
+    def for_frame(self, frame: Any) -> Window | VoiTable:
         """The window applied to one decoded frame (its own window; mirrored for MONOCHROME1)."""
         center, width = self.center, self.width
         if self.voi_lut:
+            table = getattr(frame, "voi_table", None)
+            if table is not None:
+                return VoiTable(table[0], table[1], frame.pivot)
             if frame.window is None:
                 raise DataError(
-                    "preprocess window voi_lut = true, but the file has no WindowCenter/"
-                    "WindowWidth; give center and width (or a preset) instead."
+                    "preprocess window voi_lut = true, but the file has no VOI LUT and no "
+                    "WindowCenter/WindowWidth; give center and width (or a preset) instead."
                 )
             center, width = frame.window
         if center is None or width is None:  # pragma: no cover - __post_init__ sets both
@@ -126,6 +130,29 @@ class Window:
 
     def describe(self) -> dict[str, Any]:
         return describe_step(self)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class VoiTable:
+    """A file's non-linear VOI LUT on one frame (made by :meth:`Window.for_frame`).
+
+    An input value x maps to ``table[clip(round(x) - first, 0, n - 1)]``
+    (entries already on [0, 1]); on a MONOCHROME1 frame, inverted before the
+    steps around ``pivot``, the LUT reads the stored values (``pivot - x``)
+    and its output is inverted back, as a mirrored window is.
+    """
+
+    first: float
+    table: NDArray[np.float64]
+    pivot: float | None = None
+
+    def __call__(self, x: Array) -> Array:
+        v = as_float(x)
+        if self.pivot is not None:
+            v = self.pivot - v
+        idx = np.clip(np.rint(v - self.first), 0, self.table.size - 1).astype(np.intp)
+        out = self.table[idx]
+        return 1.0 - out if self.pivot is not None else out
 
 
 @dataclasses.dataclass(frozen=True)

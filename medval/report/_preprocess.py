@@ -38,6 +38,13 @@ def preprocess_context(result: ValidationResult) -> dict[str, Any]:
     }
 
 
+def _fmt(value: Any) -> str:
+    """A number, or one per channel."""
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{float(v):g}" for v in value) + "]"
+    return f"{float(value):g}"
+
+
 def preprocess_findings(result: ValidationResult) -> list[str]:
     """The input mismatch (first of all findings) and an undeclared normalisation."""
     v = result.values
@@ -50,7 +57,8 @@ def preprocess_findings(result: ValidationResult) -> list[str]:
         )
         out.append(
             "Preprocessing mismatch: the preprocessed inputs are unlike those the model was "
-            f"trained on (mean {expected['mean']:g}, sd {expected['std']:g}, from [preprocess] "
+            f"trained on (mean {_fmt(expected['mean'])}, sd {_fmt(expected['std'])}, from "
+            "[preprocess] "
             f"expect); measured before the model ran: {shown}. The model was tested on inputs "
             "it was not built for, so no number below is a fair measure of it. Fix the "
             "preprocessing ([preprocess] steps: window, normalize, channels) first."

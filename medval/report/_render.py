@@ -150,6 +150,17 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
     n_excl = result.values.get("cohort.n_excluded", 0)
     if n_excl:
         out.append(f"{n_excl} file(s) were excluded before analysis; see Cohort for reasons.")
+    n_unmatched = result.values.get("cohort.n_unmatched_labels", 0)
+    if n_unmatched:
+        out.append(
+            f"{n_unmatched} labels row(s) matched no image and are not analysed; see Cohort."
+        )
+    if result.values.get("cohort.aggregation"):
+        out.append(
+            f"The unit of analysis is the {result.values['cohort.unit']}: "
+            f"{result.values['cohort.n_images']} image predictions were aggregated by "
+            f"{result.values['cohort.aggregation']} to one per {result.values['cohort.unit']}."
+        )
     return out
 
 
@@ -245,6 +256,7 @@ def render_html(
         "exclusions": exclusions[:_EXCLUSION_ROWS_SHOWN],
         "n_exclusions_hidden": max(0, len(exclusions) - _EXCLUSION_ROWS_SHOWN),
         "exclusion_reasons": result.tables.get("cohort.exclusion_reasons", []),
+        "unmatched": result.tables.get("cohort.unmatched_labels", [])[:_EXCLUSION_ROWS_SHOWN],
         "provenance": result.provenance,
         "result_sha256": result_sha256,
         "roc_svg": figure,

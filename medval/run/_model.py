@@ -80,6 +80,7 @@ def load_models(
                 trust_pickle=trust_pickle or bool(spec["model.trust_pickle"]),
                 output_key=spec["model.output_key"],
                 output_index=spec["model.output_index"],
+                label_column=spec["model.label_column"],
             )
             for path in files
         ]
@@ -100,6 +101,9 @@ def load_models(
         spec.resolve("baseline.model"),
         factory=_factory(spec, "baseline"),
         trust_pickle=trust_pickle or bool(b["trust_pickle"]),
+        output_key=b["output_key"],
+        output_index=b["output_index"],
+        label_column=b["label_column"],
     )
     return Models(members, reference)
 
@@ -250,8 +254,14 @@ def baseline_scores(
     *,
     models: Models,
     log: Any,
+    units: tuple[Any, dict[str, Any]] | None = None,
 ) -> tuple[Any, str, dict[str, Any]]:
-    """The baseline's positive-class probability per case, its name, and its provenance."""
+    """The baseline's positive-class probability per case, its name, and its provenance.
+
+    ``units`` (the image CohortData and the aggregation rule) when the cases
+    are studies, series or patients: a baseline model's image scores are
+    aggregated like the candidate's; a baseline predictions file names units.
+    """
     import numpy as np
 
     from medval import gate
@@ -276,6 +286,10 @@ def baseline_scores(
         device=scored.device,
         class_names=list(spec["task.class_names"]),
     )
+    if units is not None:
+        from medval import io
+
+        bp, _ = io.aggregate_units(bp, units[0], positive_class=pos_index, **units[1])
     scores = bp.probabilities[:, pos_index].astype(np.float64)
     provenance = {"baseline_model_sha256": model.sha256}
     if model.factory_sha256:

@@ -97,15 +97,19 @@ def run_spec(
         np.asarray(cohort["label"].reindex(list(scored.predictions.case_ids)), dtype=np.int64)
     )
     provenance = dict(scored.provenance)
+    pos = spec["task.positive_class"]
+    pos_index = 1 if pos is None else class_names.index(pos)
+    images = data
+    preds, data = _to_units(spec, preds, data, pos_index, log)
+    cohort = data.cohort
     reference, reference_name = None, "baseline"
     if spec.has("baseline"):
         reference, reference_name, extra = baseline_scores(
             spec, baseline, [str(c) for c in preds.case_ids], scored, models=models, log=log,
+            units=None if images is data else (images, _unit_rule(spec)),
         )  # fmt: skip
         provenance.update(extra)
         log(f"comparing with the baseline (margin {spec['baseline.margin']})")
-    pos = spec["task.positive_class"]
-    pos_index = 1 if pos is None else class_names.index(pos)
     log("computing metrics and confidence intervals")
     result = evaluate(
         preds, data, config=EvaluationConfig.from_sections(spec.sections),
@@ -150,6 +154,28 @@ def run_spec(
     log(f"wrote {outputs.report} and {outputs.result_json.name}")
     (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
     return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
+
+
+def _unit_rule(spec: Spec) -> dict[str, Any]:
+    return {"rule": spec["data.aggregate"], "top_k": spec["data.top_k"]}
+
+
+def _to_units(spec: Spec, preds: Any, data: Any, pos_index: int, log: Log) -> tuple[Any, Any]:
+    """Image predictions -> one per labelled series, study or patient (as given otherwise)."""
+    import dataclasses
+
+    from medval import io
+
+    if getattr(data, "unit", "image") == "image":
+        return preds, data
+    # Images in split 'train' were not run: their units are not evaluated either.
+    data = dataclasses.replace(data, cohort=data.cohort.loc[list(preds.case_ids)])
+    preds, data = io.aggregate_units(preds, data, positive_class=pos_index, **_unit_rule(spec))
+    log(
+        f"{data.n_images} image predictions aggregated to {len(data.cohort)} "
+        f"{data.unit}s ({data.aggregation})"
+    )
+    return preds, data
 
 
 def _pipeline(pipeline: Any) -> dict[str, Any]:
@@ -230,9 +256,21 @@ def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) 
             salt=salt,
             progress=progress,
             workers=spec["data.workers"],
+            key=spec["data.labels_key"],
+            case_id_from=spec["data.case_id_from"],
         )
     if log is not None:
-        log(f"{len(data.cohort)} cases included, {len(data.exclusions)} files excluded")
+        what = "cases" if data.unit == "image" else f"images of labelled {data.unit}s"
+        log(
+            f"{len(data.cohort)} {what} included, {len(data.exclusions)} files excluded "
+            f"(labels keyed by {data.label_key})"
+        )
+        if data.unmatched_labels:
+            rows = ", ".join(str(u.line) for u in data.unmatched_labels[:10])
+            log(
+                f"warning: {len(data.unmatched_labels)} labels row(s) matched no image "
+                f"(rows {rows}{' ...' if len(data.unmatched_labels) > 10 else ''})"
+            )
     if spec.has("splits") or not io.has_splits(data.cohort):
         sp = spec.sections.get("splits") or {}
         pos = spec["task.positive_class"]

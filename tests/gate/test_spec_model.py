@@ -134,3 +134,27 @@ def test_output_selection_and_factory_files_are_spec_keys(tmp_path: Path) -> Non
     model = json_schema()["properties"]["model"]["properties"]
     assert model["output_key"]["type"] == "string"
     assert model["output_index"]["type"] == "integer"
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ('file = "m.pt"\nlabel_column = 2', r"model.label_column picks one finding.*\"sigmoid\""),
+        ('file = "m.pt"\noutput = "sigmoid"\nlabel_column = -1', r"label_column must be >= 0"),
+        ('file = "m.pt"\noutput = "softmax"', r"model.output = 'softmax' is not allowed"),
+    ],
+)
+def test_label_column_needs_a_sigmoid_head(tmp_path: Path, model: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        read_spec(_write(tmp_path, model))
+
+
+def test_sigmoid_head_and_baseline_output_selection_are_read(tmp_path: Path) -> None:
+    model = 'file = "m.pt"\noutput = "sigmoid"\nlabel_column = 3'
+    baseline = '\n[baseline]\nmodel = "b.pt"\noutput_key = "logits"\nmargin = 0.05'
+    spec = read_spec(_write(tmp_path, model + baseline))
+    assert (spec["model.output"], spec["model.label_column"]) == ("sigmoid", 3)
+    assert spec["baseline.output_key"] == "logits"
+    bad = baseline.replace('output_key = "logits"', 'output_key = "a"\noutput_index = 0')
+    with pytest.raises(SpecError, match=r"baseline.output_key .* or baseline.output_index"):
+        read_spec(_write(tmp_path, model + bad))

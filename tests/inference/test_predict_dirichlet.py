@@ -144,6 +144,6 @@ def test_single_column_refused_with_mc_and_head_caching(images: torch.Tensor) ->
 
 def test_unknown_output_lists_dirichlet(images: torch.Tensor) -> None:
     with pytest.raises(
-        InputError, match=r"'logits', 'probabilities' or 'dirichlet'; got 'evidence'"
+        InputError, match=r"'logits', 'probabilities', 'dirichlet' or 'sigmoid'; got 'evidence'"
     ):
         predict(Evidential(), _batches(images), output="evidence")  # type: ignore[arg-type]

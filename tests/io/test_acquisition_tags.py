@@ -15,7 +15,7 @@ from medval._types import COHORT_COLUMNS, DICOM_COLUMNS
 from medval.io import _scan, read_dicom_cohort
 from medval.io._header import read_header
 from medval.io._phi import PHI_KEYWORDS, TECHNICAL_TEXT_KEYWORDS, technical_text
-from medval.io._row import ACQUISITION_KEYWORDS
+from medval.io._row import ACQUISITION_KEYWORDS, JOIN_IDENTIFIERS
 
 WriteDicom = Callable[..., pathlib.Path]
 
@@ -90,7 +90,8 @@ def test_fast_reader_and_pydicom_agree_per_modality(
     assert read_header(data, _scan.READ_KEYWORDS) is not None  # FD (CTDIvol) included
     fast, slow = _both(data)
     assert fast == slow
-    assert fast[0] is not None and set(fast[0]) == set(DICOM_COLUMNS)
+    # The scan row: the Cohort's columns plus the hidden salted join keys.
+    assert fast[0] is not None and set(fast[0]) == {*DICOM_COLUMNS, *JOIN_IDENTIFIERS}
 
 
 def test_values_per_modality(tmp_path: pathlib.Path, dicom_writer: WriteDicom) -> None:

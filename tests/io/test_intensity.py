@@ -59,3 +59,20 @@ def test_the_sample_is_seeded_and_capped(dataset: io.DicomDataset) -> None:
     assert len(means) > 1  # the seed picks the sample
     with pytest.raises(InputError, match="max_images must be >= 1"):
         io.input_statistics(dataset, max_images=0)
+
+
+def test_per_channel_statistics_by_hand(tmp_path: pathlib.Path, dicom_writer: WriteDicom) -> None:
+    paths = [
+        dicom_writer(tmp_path / f"{i}.dcm", pixels=np.arange(16, dtype=np.int16).reshape(4, 4) * i)
+        for i in range(1, 4)
+    ]
+    pipeline = io.Pipeline([io.Window(center=50.0, width=100.0), io.Channels(3),
+                            io.Normalize("imagenet")])  # fmt: skip
+    dataset = io.DicomDataset(paths, ["a", "b", "c"], pipeline=pipeline)
+    row = io.input_statistics(dataset)[0]
+    stacked = np.stack([dataset[i]["image"].numpy().astype(np.float64) for i in range(3)])
+    np.testing.assert_allclose(row["channel_mean"], stacked.mean(axis=(0, 2, 3)), atol=1e-6)
+    np.testing.assert_allclose(row["channel_sd"], stacked.std(axis=(0, 2, 3)), atol=1e-6)
+    assert row["mean"] == pytest.approx(stacked.mean(), abs=1e-6)
+    # ImageNet's per-channel constants make the channels differ.
+    assert len({round(m, 3) for m in row["channel_mean"]}) == 3

@@ -104,7 +104,13 @@ def test_labels_missing_file(tmp_path: pathlib.Path) -> None:
 
 def test_labels_missing_columns(tmp_path: pathlib.Path) -> None:
     path = _csv(tmp_path, "case_id,path,diagnosis\nc1,a.dcm,normal\n")
-    with pytest.raises(DataError, match=r"lacks required column\(s\) \['file', 'label'\]"):
+    with pytest.raises(DataError, match=r"lacks required column\(s\) \['label'\]"):
+        read_labels(path, class_names=CLASSES)
+    path = _csv(tmp_path, "file,label\na.dcm,normal\n")
+    with pytest.raises(DataError, match=r"lacks required column\(s\) \['case_id'\]"):
+        read_labels(path, class_names=CLASSES)
+    path = _csv(tmp_path, "image,label\na.dcm,normal\n")
+    with pytest.raises(DataError, match=r"lacks a key column.*'file'.*'case_id'.*PatientID"):
         read_labels(path, class_names=CLASSES)
 
 
@@ -146,12 +152,22 @@ def test_labels_need_two_classes(tmp_path: pathlib.Path) -> None:
         read_labels(_csv(tmp_path, "case_id,file,label\n"), class_names=["only"])
 
 
-def test_unknown_case_ids(tmp_path: pathlib.Path, root: pathlib.Path) -> None:
+def test_unmatched_labels_are_listed(tmp_path: pathlib.Path, root: pathlib.Path) -> None:
     text = "case_id,file,label\nc1,s1/a.dcm,0\nc2,s9/missing.dcm,1\nc3,A.DCM,0\n"
+    data = load_cohort(root, _csv(tmp_path, text), class_names=CLASSES, salt="s")
+    assert data.cohort.index.tolist() == ["c1"]
+    assert [(u.line, u.key, u.value) for u in data.unmatched_labels] == [
+        (3, "file", "s9/missing.dcm"),
+        (4, "file", "A.DCM"),
+    ]
+
+
+def test_no_label_matches(tmp_path: pathlib.Path, root: pathlib.Path) -> None:
+    text = "case_id,file,label\nc2,s9/missing.dcm,1\nc3,A.DCM,0\n"
     with pytest.raises(
         DataError,
-        match=r"2 unknown case id\(s\).*row 3: case_id 'c2', file 's9/missing.dcm'; "
-        r"row 4: case_id 'c3', file 'A.DCM'",
+        match=r"none of its 2 rows matches a file .* by 'file' \(row 2: 's9/missing.dcm'; "
+        r"row 3: 'A.DCM'\); paths must be relative",
     ):
         load_cohort(root, _csv(tmp_path, text), class_names=CLASSES, salt="s")
 

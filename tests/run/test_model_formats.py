@@ -162,7 +162,7 @@ def test_model_problems_are_reported_before_the_dicom_scan(
         scanned.append(args)
         raise AssertionError("the DICOM folder was scanned before the model loaded")
 
-    monkeypatch.setattr(medval.io._labels, "read_dicom_cohort", scan)
+    monkeypatch.setattr(medval.io._join, "read_dicom_cohort", scan)
     spec = _write(folder, "bad", model, extra)
     out = folder / "bad-out"
     assert main(["validate", str(spec), "--out", str(out), "--quiet"]) == ExitCode.DATA_ERROR

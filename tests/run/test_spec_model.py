@@ -106,13 +106,13 @@ def test_tta_averages_the_model_over_the_flipped_images(
 
 def test_data_workers_reach_the_header_scan(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
-    scan = medval.io._labels.read_dicom_cohort
+    scan = medval.io._join.read_dicom_cohort
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append(kwargs.get("workers"))
         return scan(*args, **kwargs)
 
-    monkeypatch.setattr(medval.io._labels, "read_dicom_cohort", spy)
+    monkeypatch.setattr(medval.io._join, "read_dicom_cohort", spy)
     one = read_data(read_spec(_write(folder, "w1", 'file = "m0.pt"')), salt="s", progress=False)
     two = read_data(
         read_spec(_write(folder, "w2", 'file = "m0.pt"', data="workers = 2")),
