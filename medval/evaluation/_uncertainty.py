@@ -1,4 +1,9 @@
-"""MC-dropout uncertainty of :func:`medval.evaluate`: decomposition, by site, referral."""
+"""MC-dropout uncertainty of :func:`medval.evaluate`: decomposition, by site, referral.
+
+Also the Monte Carlo error of the measures for the T samples drawn (with the
+T that would suffice), and the binary metrics of the MC mean beside the
+deployed model's (:mod:`medval.evaluation._mc_mean`), labelled as such.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from numpy.typing import NDArray
 from medval import uncertainty
 from medval._result import ValidationResult, split_prefix
 from medval.evaluation._inputs import Inputs
+from medval.evaluation._mc_mean import mc_mean_metrics
 from medval.evaluation._section import Part, Section
 
 __all__ = ["SECTION", "uncertainty_section"]
@@ -59,6 +65,7 @@ def uncertainty_section(
     set_sizes: NDArray[Any] | None = None,
     positive_class: int = 1,
     measure: str = "entropy",
+    mc_tolerance: float = uncertainty.MC_TOLERANCE,
 ) -> None:
     """Entropy (or variance) decomposition, uncertainty by site, referral curves per measure.
 
@@ -73,6 +80,12 @@ def uncertainty_section(
     ``target_sensitivity`` on the retained cases is chosen on
     ``calibration_split`` when there is one and then applied unchanged to
     every test split (otherwise chosen on each split itself).
+
+    The Monte Carlo error of the measures on each test split
+    (:func:`medval.uncertainty.mc_error`, jackknife over the T samples,
+    tolerance ``mc_tolerance``) goes to ``uncertainty.mc_error``; when T is
+    below the recommended number on any split, ``uncertainty.warnings``
+    (always written, possibly empty) says so and names ``[model] mc_samples``.
     """
     from scipy.stats import mannwhitneyu
 
@@ -98,9 +111,12 @@ def uncertainty_section(
         cutoff = rec_fit["threshold"]
     by_group: list[dict[str, Any]] = []
     primary = splits == test_splits[0]
+    errors: dict[str, dict[str, Any] | None] = {}
     for i, name in enumerate(test_splits):
         prefix = split_prefix(name, test_splits)
         mask = splits == name
+        errors[name] = _mc_error(mc_probabilities[:, mask], measure, mc_tolerance)
+        result.values[f"{prefix}uncertainty.mc_error"] = errors[name]
         for m in _MEASURES:
             result.values[f"{prefix}uncertainty.{m}_mean"] = float(measures[m][mask].mean())
         if i > 0:
@@ -164,6 +180,41 @@ def uncertainty_section(
             positive_class=positive_class,
         )
     result.tables["uncertainty.by_group"] = by_group
+    result.values["uncertainty.warnings"] = _mc_warnings(errors, int(mc_probabilities.shape[0]))
+
+
+def _mc_error(mc: NDArray[Any], measure: str, tolerance: float) -> dict[str, Any] | None:
+    """The Monte Carlo error on one split; None when T < 2 or the split is empty."""
+    if mc.shape[0] < 2 or mc.shape[1] == 0:
+        return None
+    return uncertainty.mc_error(mc, measure=measure, tolerance=tolerance)
+
+
+def _mc_warnings(errors: Mapping[str, dict[str, Any] | None], t: int) -> list[str]:
+    """One warning when T is below the recommendation on any split (or cannot be judged)."""
+    if t < 2:
+        return [
+            f"Only T = {t} Monte Carlo sample per case: the uncertainty measures carry a Monte "
+            "Carlo error that cannot be estimated. Set [model] mc_samples to 30 or more."
+        ]
+    short = {name: e for name, e in errors.items() if e is not None and e["too_small"]}
+    if not short:
+        return []
+    worst = max(short, key=lambda n: short[n]["recommended_samples"] or 0)
+    e = short[worst]
+    if e["recommended_samples"] is None:
+        return [
+            f"With T = {t} Monte Carlo samples the uncertainty measures on '{worst}' vary "
+            "between cases no more than their own Monte Carlo error: no number of samples can "
+            "be extrapolated. Raise [model] mc_samples (e.g. to 4 x the current T) and rerun."
+        ]
+    m = e["limiting_measure"]
+    return [
+        f"T = {t} Monte Carlo samples are too few: on '{worst}' the {m} uncertainty's Monte "
+        f"Carlo error is {e['measures'][m]['relative_error']:.2f} of its spread across cases "
+        f"(tolerance {e['tolerance']:g}). Use T >= {e['recommended_samples']}: set [model] "
+        f"mc_samples = {e['recommended_samples']}."
+    ]
 
 
 def _recommendation(
@@ -230,6 +281,8 @@ def _run(inputs: Inputs, earlier: Part) -> Part:
         calibration_split=inputs.calibration_split, positive_class=inputs.positive_class,
         set_sizes=earlier.shared.get("conformal.set_sizes"), measure=c.uncertainty_measure,
     )  # fmt: skip
+    if not inputs.multiclass:
+        out.estimates.update(mc_mean_metrics(inputs, p.mc_probabilities))
     return out
 
 

@@ -184,6 +184,8 @@ def uncertainty_context(result: ValidationResult) -> dict[str, Any] | None:
     primary = names[0] if names else ""
     return {
         "mc_samples": v["uncertainty.mc_samples"],
+        "mc_error": _mc_error_lines(result),
+        "mc_mean": _mc_mean_rows(result),
         "splits": splits,
         "by_group": result.tables.get("uncertainty.by_group", []),
         "primary": primary,
@@ -195,10 +197,58 @@ def uncertainty_context(result: ValidationResult) -> dict[str, Any] | None:
     }
 
 
+def _mc_error_lines(result: ValidationResult) -> list[str]:
+    """One line per split: the Monte Carlo error of the measures and the T that would suffice."""
+    out = []
+    unit = " nats" if result.values.get("uncertainty.measure", "").startswith("entropy") else ""
+    for name, prefix in result.split_prefixes():
+        e = result.values.get(f"{prefix}uncertainty.mc_error")
+        if not e:
+            continue
+        parts = [(m, e["measures"][m]) for m in ("total", "aleatoric", "epistemic")]
+        rel = ", ".join(
+            f"{s['relative_error']:.2f} ({m})" if s["relative_error"] is not None else f"n/a ({m})"
+            for m, s in parts
+        )
+        mean_se = ", ".join(f"{s['mean_se']:.4f}" for _, s in parts)
+        rec = e["recommended_samples"]
+        out.append(
+            f"Monte Carlo error with T = {e['n_samples']} on '{name}' (jackknife over the "
+            f"samples): per-case error {rel} of each measure's spread across cases; SE of the "
+            f"split mean {mean_se}{unit}; "
+            + (
+                f"recommended T ≥ {rec} (per-case error below {e['tolerance']:g})."
+                if rec is not None
+                else "no T can be recommended: the measures vary no more than their noise."
+            )
+        )
+    return out
+
+
+def _mc_mean_rows(result: ValidationResult) -> list[dict[str, Any]]:
+    """The MC mean's metrics beside the deployed (deterministic) AUROC, per split."""
+    rows = []
+    for name, prefix in result.split_prefixes():
+        key = f"{prefix}uncertainty.mc_mean."
+        if f"{key}auroc" not in result.estimates:
+            continue
+        rows.append(
+            {
+                "name": name,
+                "deployed": fmt_estimate(result.estimates.get(f"{prefix}discrimination.auroc")),
+                **{
+                    m: fmt_estimate(result.estimates.get(f"{key}{m}"))
+                    for m in ("auroc", "auroc_difference", "sensitivity", "specificity")
+                },
+            }
+        )
+    return rows
+
+
 def uncertainty_findings(result: ValidationResult) -> list[str]:
     v = result.values
     names = v.get("evaluation.splits", [])
-    out = []
+    out = list(v.get("uncertainty.warnings") or [])
     for name in names[1:]:
         p = v.get(f"split.{name}.uncertainty.epistemic_higher_p")
         if p is not None and p < 0.01:

@@ -1,6 +1,7 @@
 """Uncertainty: entropy and variance decompositions, selective prediction (referral).
 
-Evidential (Dirichlet) heads: closed-form decomposition and vacuity.
+Evidential (Dirichlet) heads: closed-form decomposition and vacuity. Monte Carlo
+error of the sampled measures (jackknife) and the number of samples that suffices.
 
 numpy and scipy only.
 """
@@ -13,6 +14,12 @@ from medval.uncertainty._decompose import (
     predictive_entropy,
 )
 from medval.uncertainty._dirichlet import dirichlet_decompose, dirichlet_vacuity
+from medval.uncertainty._mc_error import (
+    MC_TOLERANCE,
+    MCStandardErrors,
+    mc_error,
+    mc_standard_errors,
+)
 from medval.uncertainty._selective import (
     aurc,
     compare_uncertainty_measures,
@@ -23,13 +30,17 @@ from medval.uncertainty._selective import (
 
 __all__ = [
     "DECOMPOSITIONS",
+    "MC_TOLERANCE",
     "Decomposition",
+    "MCStandardErrors",
     "aurc",
     "compare_uncertainty_measures",
     "decompose",
     "decompose_regression",
     "dirichlet_decompose",
     "dirichlet_vacuity",
+    "mc_error",
+    "mc_standard_errors",
     "predictive_entropy",
     "recommended_referral_fraction",
     "referral_curve",

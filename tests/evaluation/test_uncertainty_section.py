@@ -11,6 +11,7 @@ from medval._result import ValidationResult
 from medval.calibration import TemperatureScaler, ece, ece_ci, mce
 from medval.evaluation._calibration import calibration_section, fit_temperature
 from medval.evaluation._uncertainty import uncertainty_section
+from medval.uncertainty import mc_error
 
 
 def _data(rng: np.random.Generator, n: int = 600, t: int = 8) -> tuple[Predictions, pd.DataFrame]:
@@ -227,3 +228,47 @@ def test_calibration_ece_interval_resamples_patients(rng: np.random.Generator) -
     assert clustered["calibration.ece"] == expected
     assert expected.method == "bootstrap-percentile-clustered"
     assert plain["calibration.ece"].method == "bootstrap-percentile"
+
+
+def test_mc_error_per_split_with_a_warning_naming_the_fix(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng, t=8)
+    mc, p, y, splits = _arrays(preds, cohort)
+    r = ValidationResult()
+    uncertainty_section(r, mc, p, y, splits, test_splits=["internal", "external"], groups={})
+    for name, prefix in (("internal", ""), ("external", "split.external.")):
+        got = r[f"{prefix}uncertainty.mc_error"]
+        expected = mc_error(mc[:, splits == name])
+        assert got["measures"] == expected["measures"] and got["n_samples"] == 8
+        assert got["too_small"] and got["recommended_samples"] > 8
+    (warning,) = r["uncertainty.warnings"]
+    keys = [k for k in r.values if k.endswith("uncertainty.mc_error")]
+    assert keys == ["uncertainty.mc_error", "split.external.uncertainty.mc_error"]
+    worst = max(r[k]["recommended_samples"] for k in keys)
+    assert "T = 8" in warning and f"T >= {worst}" in warning
+    assert "[model] mc_samples" in warning
+
+
+def test_enough_mc_samples_give_no_warning(rng: np.random.Generator) -> None:
+    n, t = 300, 800
+    y = rng.integers(0, 2, n)
+    z = rng.normal(size=n) + 2 * y - 1
+    # Cases differ widely in how much the samples disagree: the measures have spread.
+    zs = z[None] + rng.normal(size=(t, n)) * rng.uniform(0.05, 2.0, n)[None]
+    mc = np.stack([1 / (1 + np.exp(zs)), 1 / (1 + np.exp(-zs))], axis=-1)
+    splits = np.array(["internal"] * n)
+    r = ValidationResult()
+    uncertainty_section(r, mc, mc.mean(axis=0), y, splits, test_splits=["internal"], groups={})
+    e = r["uncertainty.mc_error"]
+    assert not e["too_small"] and e["recommended_samples"] <= t
+    assert max(s["relative_error"] for s in e["measures"].values()) < 0.1
+    assert r["uncertainty.warnings"] == []
+
+
+def test_one_mc_sample_has_no_error_estimate_and_says_so(rng: np.random.Generator) -> None:
+    preds, cohort = _data(rng)
+    mc, p, y, splits = _arrays(preds, cohort)
+    r = ValidationResult()
+    uncertainty_section(r, mc[:1], p, y, splits, test_splits=["internal"], groups={})
+    assert r["uncertainty.mc_error"] is None
+    (warning,) = r["uncertainty.warnings"]
+    assert "T = 1" in warning and "[model] mc_samples" in warning

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import html as html_lib
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from medval import Estimate, ValidationResult
+from medval import Estimate, Predictions, ValidationResult, evaluate
 from medval.report import render_html, write_outputs
 
 EVIL = ["<script>alert(1)</script>", '"><img src=x onerror=alert(2)>', "{{ 7*7 }}"]
@@ -87,3 +90,35 @@ def test_epistemic_finding_says_which_way_or_nothing_in_between(
     else:
         (text,) = found
         assert expected in text
+
+
+def test_uncertainty_part_shows_the_mc_error_and_the_mc_mean_metrics() -> None:
+    rng = np.random.default_rng(4)
+    n, t = 300, 6
+    y = rng.integers(0, 2, n)
+    z = rng.normal(size=n) + 2.0 * y - 1.0
+    zs = z[None] + rng.normal(size=(t, n)) * rng.uniform(0.2, 2.0, n)[None]
+    mc = np.stack([1 / (1 + np.exp(zs)), 1 / (1 + np.exp(-zs))], axis=-1)
+    ids = [f"c{i}" for i in range(n)]
+    cohort = pd.DataFrame(
+        {"split": np.where(np.arange(n) % 2, "internal", "external"), "label": y},
+        index=pd.Index(ids, name="case_id"),
+    )
+    deployed = np.c_[1 / (1 + np.exp(z)), 1 / (1 + np.exp(-z))]
+    preds = Predictions(ids, deployed, mc_probabilities=mc, class_names=("neg", "pos"))
+    result = evaluate(preds, cohort, n_resamples=100, test_splits=["internal", "external"])
+    page = html_lib.unescape(render_html(result, result_sha256="0" * 64))
+    part = page[page.index('id="uncertainty"') :]
+    rec = result.values["uncertainty.mc_error"]["recommended_samples"]
+    assert "Monte Carlo error with T = 6 on 'internal'" in part
+    assert f"recommended T ≥ {rec}" in part
+    assert "Monte Carlo error with T = 6 on 'external'" in part
+    table = part[part.index("MC-mean metrics (not the deployed model's; for reference)") :]
+    mc_auc = result.estimates["uncertainty.mc_mean.auroc"].value
+    head = result.estimates["discrimination.auroc"].value
+    row = table[table.index("internal") : table.index("</tr>", table.index("internal"))]
+    assert row.index(f"{head:.3f}") < row.index(f"{mc_auc:.3f}")
+    # T = 6 is too few: the findings say so, with the spec key to change.
+    findings = page[: page.index('id="uncertainty"')]
+    assert "T = 6 Monte Carlo samples are too few" in findings
+    assert "[model] mc_samples" in findings
