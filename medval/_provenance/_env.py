@@ -133,28 +133,3 @@ def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def git_commit(folder: Path) -> str | None:
-    """The commit checked out where ``folder`` lives (a clean tree), or None.
-
-    A tree with uncommitted changes gets ``"<sha>-dirty"``: the commit alone
-    would not reproduce it. No git, no repository: None.
-    """
-    import subprocess
-
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = head.stdout.strip()
-    return f"{sha}-dirty" if dirty.stdout.strip() else sha
