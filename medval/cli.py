@@ -93,10 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("spec", help="path to medval.toml")
     v.add_argument("--out", help="output folder (default: the spec's output.dir)")
     v.add_argument(
+        "--trust-code",
         "--trust-pickle",
+        dest="trust_code",
         action="store_true",
-        help="allow a model file that is a full pickle or TorchScript (both can run code: "
-        "only for trusted files)",
+        help="let the spec run code: a model file that is a full pickle or TorchScript, "
+        "factories and transforms outside the spec's folder (a spec cannot grant this "
+        "itself; only for files you trust)",
     )
     v.add_argument(
         "--junit-xml", metavar="PATH", help="write JUnit XML, one testcase per criterion"
@@ -294,7 +297,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
             outcome = run.run_spec(
                 spec,
                 out_dir=args.out,
-                trust_pickle=args.trust_pickle,
+                trust_code=args.trust_code,
                 progress=progress,
                 quiet=args.quiet,
                 argv=argv,

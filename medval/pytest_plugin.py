@@ -55,6 +55,7 @@ class _State:
         self.result_path = None if not result else Path(result).resolve()
         out = config.getoption("medval_out")
         self.out_dir = None if not out else Path(out).resolve()
+        self.trust_code = bool(config.getoption("medval_trust_code"))
         self._spec: Spec | None = None
         self._outcome: Any = None
         self._result: ValidationResult | None = None
@@ -88,7 +89,7 @@ class _State:
             return ValidationResult.read_json(self.result_path)
         from medval.run import run_spec
 
-        self._outcome = run_spec(spec, out_dir=self.out_dir, quiet=True)
+        self._outcome = run_spec(spec, out_dir=self.out_dir, quiet=True, trust_code=self.trust_code)
         return self._outcome.result  # type: ignore[no-any-return]
 
     def predictions(self) -> Any:
@@ -150,6 +151,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--medval-out",
         metavar="DIR",
         help="output folder of the validation run (default: the spec's output.dir)",
+    )
+    group.addoption(
+        "--medval-trust-code",
+        action="store_true",
+        help="let the spec run code (pickles, TorchScript, factories and transforms outside "
+        "its folder), as medval validate --trust-code",
     )
     parser.addini("medval_spec", "default medval.toml for --medval-spec", default="")
 

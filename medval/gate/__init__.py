@@ -54,6 +54,7 @@ from medval.gate._spec import (
     read_spec,
     spec_criteria,
 )
+from medval.gate._trust import TRUST_FLAG, check_trust, code_outside_spec
 
 __all__ = [
     "ANALYSIS_ERRORS",
@@ -67,6 +68,7 @@ __all__ = [
     "PREPROCESS_STEPS",
     "SCHEMA",
     "SPEC_KEYS",
+    "TRUST_FLAG",
     "Criterion",
     "EvaluationConfig",
     "EvaluationSettings",
@@ -79,8 +81,10 @@ __all__ = [
     "check_settings",
     "check_spec",
     "check_spec_against_cohort",
+    "check_trust",
     "check_values",
     "choices",
+    "code_outside_spec",
     "error_verdicts",
     "evaluated_splits",
     "exit_code",

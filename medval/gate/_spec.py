@@ -309,8 +309,20 @@ def _check_output(section: dict[str, Any], name: str, source: str) -> None:
         )
 
 
+def _check_self_trust(s: dict[str, dict[str, Any]], source: str) -> None:
+    """A spec cannot grant itself the right to run code from a file."""
+    for section in ("model", "baseline"):
+        if (s.get(section) or {}).get("trust_pickle"):
+            raise SpecError(
+                f"{source}: {section}.trust_pickle = true: a spec cannot grant itself trust "
+                "(it may come with the data). Remove the key and pass --trust-code on the "
+                "command line if you trust the model file."
+            )
+
+
 def _check_model_keys(s: dict[str, dict[str, Any]], source: str) -> None:
     """The output selection, and what an ONNX model cannot do."""
+    _check_self_trust(s, source)
     model = s["model"]
     _check_output(model, "model", source)
     if s.get("baseline"):

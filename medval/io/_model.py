@@ -31,10 +31,7 @@ __all__ = ["LoadedModel", "ModelKind", "load_model", "resolve_factory"]
 ModelKind = Literal["torchscript", "state_dict", "safetensors", "onnx", "pickle"]
 _STATE_KEYS = ("state_dict", "model_state_dict")
 _SHOW = 5
-_TRUST = (
-    "only if you trust the file's source, pass trust_pickle=True (CLI --trust-pickle, spec "
-    "model.trust_pickle = true)"
-)
+_TRUST = "only if you trust the file's source, pass trust_pickle=True (CLI --trust-code)"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -77,7 +77,7 @@ def load_models(
             io.load_model(
                 path,
                 factory=factory,
-                trust_pickle=trust_pickle or bool(spec["model.trust_pickle"]),
+                trust_pickle=trust_pickle,
                 output_key=spec["model.output_key"],
                 output_index=spec["model.output_index"],
                 label_column=spec["model.label_column"],
@@ -100,7 +100,7 @@ def load_models(
     reference = io.load_model(
         spec.resolve("baseline.model"),
         factory=_factory(spec, "baseline"),
-        trust_pickle=trust_pickle or bool(b["trust_pickle"]),
+        trust_pickle=trust_pickle,
         output_key=b["output_key"],
         output_index=b["output_index"],
         label_column=b["label_column"],

@@ -32,6 +32,7 @@ def run_spec(
     spec: Spec | str | Path,
     *,
     out_dir: str | Path | None = None,
+    trust_code: bool = False,
     trust_pickle: bool = False,
     progress: bool = False,
     quiet: bool = False,
@@ -48,8 +49,13 @@ def run_spec(
     spec : Spec or path to ``medval.toml``
     out_dir : path, optional
         Default: the spec's ``output.dir`` relative to the spec file.
+    trust_code : bool, default False
+        The user's word (CLI ``--trust-code``) that the spec's code may run: a
+        model file that is a full pickle or TorchScript (both run code from
+        the file), and factories or transforms outside the spec's folder
+        (:func:`medval.gate.check_trust`). A spec cannot set it.
     trust_pickle : bool, default False
-        Load a model file that is a full pickle or TorchScript (both run code from the file).
+        The former name of ``trust_code``.
     progress, quiet : bool
         Progress bars; silence step messages.
     argv : sequence of str, optional
@@ -79,12 +85,15 @@ def run_spec(
         raise SpecError(
             "--baseline needs a [baseline] section in the spec with a pre-declared margin."
         )
+    trusted = trust_code or trust_pickle
+    # Before anything loads: the spec may name only its own folder's code unless trusted.
+    gate.check_trust(spec.sections, spec.path.parent, trusted=trusted)
     log = Log(quiet)
     out = Path(out_dir) if out_dir is not None else spec.resolve("output.dir")
     class_names = list(spec["task.class_names"])
     # The models load first: a bad factory, weights file or format fails in seconds,
     # not after the DICOM scan.
-    models = load_models(spec, trust_pickle=trust_pickle, baseline=baseline, log=log)
+    models = load_models(spec, trust_pickle=trusted, baseline=baseline, log=log)
     data = read_data(spec, salt=os.environ.get(spec["data.salt_env"]), progress=progress, log=log)
     cohort = data.cohort
     used = [str(c) for c in cohort.index[cohort["split"] != "train"]]

@@ -174,7 +174,7 @@ def test_model_problems_are_reported_before_the_dicom_scan(
 
 def test_torchscript_needs_the_trust_flag(folder: Path, reference: RunOutcome) -> None:
     spec = _write(folder, "scripted", 'file = "scripted.pt"')
-    with pytest.raises(medval.UnsafeModelError, match=r"--trust-pickle.*model\.trust_pickle"):
+    with pytest.raises(medval.UnsafeModelError, match=r"trust_pickle=True \(CLI --trust-code\)"):
         run_spec(spec, out_dir=folder / "scripted", quiet=True)
     run = run_spec(spec, out_dir=folder / "scripted", quiet=True, trust_pickle=True)
     assert run.result.provenance["model_kind"] == "torchscript"
