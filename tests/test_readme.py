@@ -102,3 +102,21 @@ def test_every_result_key_in_the_readme_exists(demo_run: Path, multiclass_keys: 
         if not any(pattern.fullmatch(k) for k in pool):
             missing.append(key)
     assert not missing, f"README keys absent from a demo result: {missing}"
+
+
+def test_the_walk_through_specs_are_valid(tmp_path: Path) -> None:
+    """'Validate your own model': its spec reads, and so does it with the CT model's sections."""
+    import tomllib
+
+    from medval.gate import read_spec
+
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Validate your own model") : text.index("## Command line")]
+    first, second = re.findall(r"^```toml\n(.*?)^```", section, re.DOTALL | re.MULTILINE)
+    (tmp_path / "mr.toml").write_text(first, encoding="utf-8")
+    assert read_spec(tmp_path / "mr.toml")["preprocess.steps"][0]["method"] == "zscore"
+    swapped = first[: first.index("[preprocess]")] + second + first[first.index("[splits]") :]
+    (tmp_path / "ct.toml").write_text(swapped, encoding="utf-8")
+    assert read_spec(tmp_path / "ct.toml")["preprocess.steps"][-1]["method"] == "imagenet"
+    mr, ct = tomllib.loads(first), tomllib.loads(swapped)
+    assert {s for s in mr if mr[s] != ct[s]} == {"preprocess", "model"}
