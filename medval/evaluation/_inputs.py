@@ -172,6 +172,14 @@ def _operating(
     return float(threshold), info
 
 
+def _clusters(keys: Any) -> Any:
+    """Patient keys for clustered intervals; None when every patient has one case
+    (the clustered bootstrap is then the plain one, and is named as such)."""
+    if keys is None or len(np.unique(keys)) == len(keys):
+        return None
+    return _frozen(keys)
+
+
 def build_inputs(
     predictions: Predictions,
     cohort: Any | None,
@@ -236,7 +244,7 @@ def build_inputs(
         scores=_frozen(s),
         reference=None if base is None else _frozen(base),
         splits=_frozen(splits),
-        clusters=None if (c := probe.column("patient_key")) is None else _frozen(c),
+        clusters=_clusters(probe.column("patient_key")),
         paths=paths,
         present=present,
         test_splits=tuple(tests),
