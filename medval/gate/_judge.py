@@ -46,6 +46,7 @@ def _without_paths(text: str) -> str:
     """``text`` with every absolute path reduced to its last part."""
     return _PATH.sub(r"\1", text)
 
+
 #: ``result.values`` key of a mapping ``key prefix -> error message``; an
 #: analysis that failed records itself here so that its criteria become errors.
 ANALYSIS_ERRORS = "analysis.errors"
