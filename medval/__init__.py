@@ -40,6 +40,8 @@ __all__ = [
     "assert_results_agree",
     "diff_results",
     "evaluate",
+    "export_deployment",
+    "load_deployment",
     "predict",
     "wrap",
 ]
@@ -53,11 +55,14 @@ _LAZY = {
     "wrap": "medval._wrap",
     "diff_results": "medval.diff",
     "assert_results_agree": "medval.diff",
+    "export_deployment": "medval.deploy",
+    "load_deployment": "medval.deploy",
 }
 
 if TYPE_CHECKING:
     from medval._result import ValidationResult
     from medval._wrap import wrap
+    from medval.deploy import export_deployment, load_deployment
     from medval.diff import assert_results_agree, diff_results
     from medval.evaluation import evaluate
     from medval.gate import EvaluationConfig
@@ -69,6 +74,7 @@ _SUBPACKAGES = frozenset(
         "calibration",
         "conformal",
         "demo",
+        "deploy",
         "evaluation",
         "inference",
         "io",

@@ -96,6 +96,11 @@ def wrap(
 ) -> WrappedModel:
     """Wrap a torch model for deployment with conformal prediction sets.
 
+    Marginal sets on the model's raw probabilities, kept in memory. To deploy
+    what a validation run measured (its preprocessing, temperature, Mondrian
+    thresholds, operating threshold and referral rule), saved as data, use
+    :func:`medval.export_deployment` and :func:`medval.load_deployment`.
+
     Parameters
     ----------
     model : torch.nn.Module

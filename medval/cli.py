@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _add_diff_parser(sub)
+    _add_export_parser(sub)
 
     sub.add_parser("schema", help="print the JSON Schema of medval.toml (for editors)")
 
@@ -167,6 +168,36 @@ def _add_diff_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="compare only keys matching this glob, e.g. 'discrimination.*' (repeatable)",
     )
     f.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+
+def _add_export_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    e = sub.add_parser(
+        "export",
+        help="write a validation run as a deployment bundle (deployment.json + safetensors)",
+    )
+    e.add_argument("result", help="the run's result.json (or its folder)")
+    e.add_argument("spec", help="the medval.toml the run read (unchanged since)")
+    e.add_argument("--out", metavar="DIR", required=True, help="bundle folder")
+    e.add_argument(
+        "--allow-failed-gate",
+        action="store_true",
+        help="export even though the run's release gate failed",
+    )
+    e.add_argument("--overwrite", action="store_true", help="replace a bundle in --out")
+
+
+def _export(args: argparse.Namespace) -> ExitCode:
+    from medval.deploy import export_deployment
+
+    path = export_deployment(
+        args.result,
+        args.spec,
+        args.out,
+        allow_failed_gate=args.allow_failed_gate,
+        overwrite=args.overwrite,
+    )
+    print(f"deployment bundle: {path.parent} (load it with medval.load_deployment)")
+    return ExitCode.OK
 
 
 def _diff(args: argparse.Namespace) -> ExitCode:
@@ -274,6 +305,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
         return _gate(args)
     if args.command == "diff":
         return _diff(args)
+    if args.command == "export":
+        return _export(args)
     from medval import run
 
     progress = not args.quiet and sys.stderr.isatty()

@@ -8,7 +8,7 @@ coverage diagnostics with exact binomial intervals, and MAPIE's
 ``SplitConformalClassifier`` on a prefit adapter as the cross-check.
 """
 
-from medval.conformal._checks import min_calibration_size
+from medval.conformal._checks import case_uniforms, min_calibration_size
 from medval.conformal._classifier import ConformalClassifier
 from medval.conformal._diagnostics import (
     check_disjoint_patients,
@@ -51,6 +51,7 @@ __all__ = [
     "RiskControlResult",
     "WeightedConformalClassifier",
     "WeightedThreshold",
+    "case_uniforms",
     "check_disjoint_patients",
     "clopper_pearson",
     "conformal_quantile",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,6 +17,7 @@ from medval.stats import check_class_labels
 
 __all__ = [
     "batches",
+    "case_uniforms",
     "check_confidence_level",
     "check_groups",
     "check_labels",
@@ -126,3 +128,29 @@ def check_groups(groups: ArrayLike, n: int, *, what: str = "groups") -> NDArray[
     if g.dtype.kind == "O" and any(v is None for v in g.tolist()):
         raise InputError(f"{what} contain None; give missing values an explicit key.")
     return g
+
+
+def case_uniforms(seed: int, case_ids: ArrayLike, *, n: int | None = None) -> NDArray[np.float64]:
+    """One uniform in [0, 1) per case, keyed by ``(seed, case id)``: shape (n,).
+
+    BLAKE2b of ``f"{seed}\\0{case_id}"`` (8 bytes) keeps its top 53 bits, as
+    the MC-dropout masks do (:mod:`medval.inference`): a case draws the same
+    number whatever else is in the batch, in any order, on any machine. The
+    randomised conformal sets use it, so a deployed predictor given the case
+    id reproduces the set the validation gave that case.
+
+    Raises
+    ------
+    InputError
+        Ids not of shape (n,), or repeated (two cases would share a draw).
+    """
+    ids = np.asarray(case_ids).astype(str)
+    if ids.ndim != 1 or (n is not None and ids.shape[0] != n):
+        raise InputError(f"case_ids must have shape ({n},), one id per case; got {ids.shape}.")
+    if np.unique(ids).shape[0] != ids.shape[0]:
+        raise InputError("case_ids repeat; give every case its own id.")
+    words = [
+        int.from_bytes(hashlib.blake2b(f"{seed}\x00{c}".encode(), digest_size=8).digest(), "little")
+        for c in ids.tolist()
+    ]
+    return (np.array(words, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * 2.0**-53

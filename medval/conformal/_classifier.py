@@ -11,6 +11,7 @@ from medval._errors import InputError, NotCalibratedError
 from medval.conformal._checks import (
     FloatArray,
     batches,
+    case_uniforms,
     check_confidence_level,
     check_groups,
     check_labels,
@@ -107,6 +108,9 @@ class ConformalClassifier:
         RAPS penalty in use (0 for other methods).
     n_tuning_ : int
         Cases spent on RAPS tuning.
+    predict_seed_ : int
+        Seed of the prediction-time uniforms of the randomised sets (drawn
+        from ``random_state`` at calibration).
 
     References
     ----------
@@ -248,9 +252,61 @@ class ConformalClassifier:
             self._calibrate_groups(scores, g, np.unique(g).tolist())
         elif self.quantile_ is None:
             conformal_quantile(scores, confidence_level=self.confidence_level)  # raises
-        self._predict_seed = int(rng.integers(np.iinfo(np.int64).max))
-        self._score_dtype = scores.dtype
+        self.predict_seed_ = int(rng.integers(np.iinfo(np.int64).max))
+        self._score_dtype: np.dtype[Any] | None = scores.dtype
         return self
+
+    @classmethod
+    def from_thresholds(
+        cls,
+        method: str,
+        *,
+        confidence_level: float,
+        n_classes: int,
+        quantile: float | None,
+        quantiles: dict[Any, float] | None = None,
+        groups: Literal["class"] | None = None,
+        randomized: bool | None = None,
+        lambda_reg: float = 0.0,
+        k_reg: float = 0.0,
+        predict_seed: int = 0,
+    ) -> ConformalClassifier:
+        """A calibrated classifier rebuilt from recorded thresholds, without the calibration data.
+
+        The values :func:`medval.evaluate` records (``conformal.quantile``,
+        ``conformal.thresholds``, ``conformal.lambda_reg``, ``conformal.k_reg``,
+        ``conformal.set_seed``) give the same sets as the classifier that
+        produced them (a deployed predictor, :mod:`medval.deploy`).
+        ``quantiles`` maps each group (class index with ``groups="class"``) to
+        its threshold; ``n_calibration_`` is unknown and set to 0.
+
+        Raises
+        ------
+        InputError
+            Neither a quantile nor per-group quantiles, or a bad setting.
+        """
+        model = cls(
+            method,
+            confidence_level=confidence_level,
+            groups=groups,
+            randomized=randomized,
+            lambda_reg=lambda_reg,
+            k_reg=k_reg,
+        )
+        if quantile is None and not quantiles:
+            raise InputError("from_thresholds needs quantile or quantiles (one per group).")
+        if groups == "class" and sorted(quantiles or {}) != list(range(n_classes)):
+            raise InputError(f"groups='class' needs one quantile per class 0..{n_classes - 1}.")
+        model.lambda_reg_, model.k_reg_, model.n_tuning_ = float(lambda_reg), float(k_reg), 0
+        raps = model.method == "raps"
+        model._regularization = Regularization(model.lambda_reg_, model.k_reg_) if raps else None
+        model.n_calibration_, model.n_classes_ = 0, int(n_classes)
+        model.quantile_ = quantile
+        model.quantiles_ = dict(quantiles or {})
+        model.group_sizes_, model.fallback_groups_ = {}, []
+        model.predict_seed_ = int(predict_seed)
+        model._score_dtype = None  # the scores' dtype follows the probabilities'
+        return model
 
     def _quantile_or_none(self, scores: FloatArray) -> Any:
         if conformal_rank(scores.shape[0], self.level) > scores.shape[0]:
@@ -298,6 +354,7 @@ class ConformalClassifier:
         groups: ArrayLike | None = None,
         *,
         random_state: int | np.random.Generator | None = None,
+        case_ids: ArrayLike | None = None,
     ) -> NDArray[np.bool_]:
         """Prediction sets for new cases.
 
@@ -310,6 +367,11 @@ class ConformalClassifier:
         random_state : int, Generator or None
             Uniforms of the randomised sets; by default a seed drawn at
             calibration, so repeated calls give the same sets.
+        case_ids : array of str, shape (m,), optional
+            Key each case's uniform by ``(predict_seed_, case id)``
+            (:func:`medval.conformal.case_uniforms`): a case's set no
+            longer depends on the other cases in the call or their order.
+            Not with ``random_state``.
 
         Returns
         -------
@@ -321,7 +383,8 @@ class ConformalClassifier:
         NotCalibratedError
             Before :meth:`calibrate`.
         InputError
-            Bad probabilities, wrong K, missing or unseen groups.
+            Bad probabilities, wrong K, missing or unseen groups, repeated
+            case ids, or both ``case_ids`` and ``random_state``.
         """
         self._check_calibrated()
         p = check_probabilities(probabilities)
@@ -330,29 +393,33 @@ class ConformalClassifier:
             raise InputError(
                 f"probabilities have {k} classes but the calibration had {self.n_classes_}."
             )
+        if case_ids is not None and random_state is not None:
+            raise InputError("give case_ids or random_state to predict_sets, not both.")
         u = None
-        if self.randomized:
-            seed = self._predict_seed if random_state is None else random_state
+        if self.randomized and case_ids is not None:
+            u = case_uniforms(self.predict_seed_, case_ids, n=m)
+        elif self.randomized:
+            seed = self.predict_seed_ if random_state is None else random_state
             u = normalise_random_state(seed)[0].random((m,))
         reg = self._regularization
         if self.groups == "class":
-            q = np.array([self.quantiles_[j] for j in range(k)], dtype=self._score_dtype)
+            q = np.array([self.quantiles_[j] for j in range(k)], dtype=self._dtype(p))
             scores = self.score.label_scores(p, u=u, regularization=reg)
             scores -= q
             return scores <= EPSILON
-        thresholds = self._row_thresholds(m, groups)
+        thresholds = self._row_thresholds(m, groups, self._dtype(p))
         return self.score.row_sets(
             p, thresholds, u=u, include_last_label=self.include_last_label, regularization=reg
         )
 
-    def _row_thresholds(self, m: int, groups: ArrayLike | None) -> FloatArray:
+    def _row_thresholds(self, m: int, groups: ArrayLike | None, dtype: np.dtype[Any]) -> FloatArray:
         if not self.quantiles_:
             if groups is not None:
                 raise InputError(
                     "groups were passed to predict_sets but the calibration was marginal; "
                     "pass groups to calibrate() as well, or none here."
                 )
-            return np.full(m, self.quantile_, dtype=self._score_dtype)
+            return np.full(m, self.quantile_, dtype=dtype)
         if groups is None:
             raise InputError(
                 "This classifier was calibrated per group; pass the test cases' groups to "
@@ -367,5 +434,11 @@ class ConformalClassifier:
                 f"{sorted(map(str, self.quantiles_))[:20]}); calibrate with cases from every "
                 "group, or map new groups to a known key."
             )
-        table = np.array([self.quantiles_[key] for key in keys.tolist()], dtype=self._score_dtype)
+        table = np.array([self.quantiles_[key] for key in keys.tolist()], dtype=dtype)
         return table[inverse.ravel()]
+
+    def _dtype(self, p: FloatArray) -> np.dtype[Any]:
+        """The calibration scores' dtype (rebuilt from thresholds: what p would give)."""
+        if self._score_dtype is not None:
+            return self._score_dtype
+        return np.dtype(np.float64) if self.method == "topk" else p.dtype

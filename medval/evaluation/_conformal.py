@@ -58,6 +58,7 @@ def conformal_section(
     ci_level: float,
     seed: int,
     embeddings: NDArray[np.floating[Any]] | None = None,
+    case_ids: NDArray[Any] | None = None,
 ) -> NDArray[np.float64]:
     """Calibrate on ``calibration_split``; diagnose sets on every test split.
 
@@ -83,6 +84,13 @@ def conformal_section(
     cross-fitted domain classifier between the calibration and that split,
     ``conformal.weighted.coverage``, ``.mean_set_size``,
     ``.effective_sample_size``, ``.small_ess`` and ``.caveat``.
+
+    What a deployed predictor needs to give the same sets
+    (:mod:`medval.deploy`): ``conformal.quantile`` (marginal),
+    ``conformal.thresholds`` (Mondrian: group, or class name, to threshold;
+    fallback groups hold the marginal one) and, for the randomised scores,
+    ``conformal.set_seed``: with ``case_ids`` each case's uniform is keyed by
+    (that seed, its id), so its set does not depend on the other cases.
     """
     cal = splits == calibration_split
     if patients is not None:
@@ -119,6 +127,14 @@ def conformal_section(
     result.values["conformal.n_calibration"] = int(model.n_calibration_)
     if model.quantile_ is not None:
         result.values["conformal.quantile"] = float(model.quantile_)
+    if model.quantiles_:
+        names = class_names if mondrian == "class" else None
+        result.values["conformal.thresholds"] = {
+            str(key if names is None else names[key]): float(q)
+            for key, q in model.quantiles_.items()
+        }
+    if model.randomized:
+        result.values["conformal.set_seed"] = model.predict_seed_
     risk = None
     if triage_max_fnr is not None:
         risk = conformal.conformal_risk_control(
@@ -134,7 +150,9 @@ def conformal_section(
         prefix = split_prefix(name, test_splits)
         mask = splits == name
         sets = model.predict_sets(
-            probabilities[mask], None if by_column is None else by_column[mask]
+            probabilities[mask],
+            None if by_column is None else by_column[mask],
+            case_ids=None if case_ids is None else case_ids[mask],
         )
         sizes[mask] = sets.sum(axis=1)
         y = labels[mask]
@@ -352,7 +370,7 @@ def _run(inputs: Inputs, earlier: Part) -> Part:
         confidence_level=c.conformal_level,
         triage_max_fnr=None if inputs.multiclass else c.triage_max_fnr,
         positive_class=inputs.positive_class, ci_level=c.confidence_level, seed=c.seed,
-        embeddings=p.embeddings,
+        embeddings=p.embeddings, case_ids=p.case_ids,
     )  # fmt: skip
     temperature = out.values.get("conformal.temperature")
     if temperature is not None and "triage.threshold" in out.values:

@@ -51,7 +51,7 @@ def test_conformal_keys_match_a_direct_computation(rng: np.random.Generator) -> 
     internal = (cohort["split"] == "internal").to_numpy()
     cp = ConformalClassifier("aps", confidence_level=0.85, random_state=4)
     sets = cp.calibrate(preds.probabilities[cal], y[cal]).predict_sets(
-        preds.probabilities[internal]
+        preds.probabilities[internal], case_ids=preds.case_ids[internal]
     )
     covered = sets[np.arange(sets.shape[0]), y[internal]]
     assert r["conformal.coverage"].value == pytest.approx(covered.mean())
@@ -84,7 +84,9 @@ def test_temperature_half_by_default(rng: np.random.Generator) -> None:
     cal, internal = new_splits == "calibration", split == "internal"
     assert r["conformal.n_calibration"] == int(cal.sum()) < int((split == "calibration").sum())
     cp = ConformalClassifier("aps", random_state=4)
-    sets = cp.calibrate(scaled[cal], y[cal]).predict_sets(scaled[internal])
+    sets = cp.calibrate(scaled[cal], y[cal]).predict_sets(
+        scaled[internal], case_ids=preds.case_ids[internal]
+    )
     assert r["conformal.mean_set_size"] == pytest.approx(sets.sum(axis=1).mean())
     # The triage threshold is reported on the model's own scale: same flagged cases.
     risk = conformal_risk_control(scaled[cal, 1], y[cal], target=0.05)
@@ -119,9 +121,10 @@ def test_mondrian_by_class_and_by_column(rng: np.random.Generator) -> None:
         "aps", groups="class", random_state=2, min_group_size_policy="marginal"
     )
     sets = cp.calibrate(preds.probabilities[cal], y[cal]).predict_sets(
-        preds.probabilities[internal]
+        preds.probabilities[internal], case_ids=preds.case_ids[internal]
     )
     assert r["conformal.mondrian"] == "class"
+    assert r["conformal.thresholds"] == {"neg": cp.quantiles_[0], "pos": cp.quantiles_[1]}
     assert r["conformal.min_group_size"] == 9  # ceil((n + 1) 0.9) <= n  <=>  n >= 9
     assert r["conformal.mean_set_size"] == pytest.approx(sets.sum(axis=1).mean())
     # External scanner C never appears in calibration: Mondrian cannot cover it.
@@ -144,7 +147,9 @@ def test_split_comparison_size_strata_and_flags(rng: np.random.Generator) -> Non
     cp.calibrate(preds.probabilities[split == "calibration"], y[split == "calibration"])
     hits = {}
     for name in ("internal", "external"):
-        sets = cp.predict_sets(preds.probabilities[split == name])
+        sets = cp.predict_sets(
+            preds.probabilities[split == name], case_ids=preds.case_ids[split == name]
+        )
         covered = sets[np.arange(sets.shape[0]), y[split == name]]
         hits[name] = (int(covered.sum()), covered.size)
         rep = coverage_report(sets, y[split == name], confidence_level=0.9)
