@@ -22,6 +22,15 @@ from medval._result import ValidationResult
 
 pytest_plugins = ["pytester"]
 
+# pytester's in-process runs restore sys.modules afterwards: an extension module
+# first imported inside one is dropped and cannot be loaded again ("cannot load
+# module more than once per process"). Import what the plugin reaches up front,
+# so this file also passes on its own, not only after other tests did it.
+import medval.gate  # noqa: E402
+import medval.report  # noqa: E402
+import medval.run  # noqa: E402
+import medval.stats  # noqa: E402, F401  (scipy.special and numpy.fft with it)
+
 REPO = Path(__file__).resolve().parents[1]
 
 SPEC = """

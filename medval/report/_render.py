@@ -98,6 +98,14 @@ def _sanity_findings(result: ValidationResult) -> tuple[list[str], set[str]]:
                 "[preprocess] (window, normalisation, channels, size) matches what the model "
                 "was trained on."
             )
+        scanners = v.get(f"{prefix}sanity.collapsed_scanners") or []
+        if scanners and not v.get(f"{prefix}sanity.collapsed"):
+            out.append(
+                f"The model's outputs have collapsed within scanner(s) {', '.join(scanners)} "
+                f"on '{name}': nearly one probability per scanner, whatever the case. First "
+                "suspect: the preprocessing (an intensity scale the normalisation does not "
+                "remove). Check that [preprocess] matches what the model was trained on."
+            )
         if v.get(f"{prefix}sanity.chance_level"):
             chance.add(name)
             e = result.estimates.get(f"{prefix}discrimination.auroc")

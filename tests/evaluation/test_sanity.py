@@ -50,3 +50,30 @@ def test_a_working_model_is_not_flagged() -> None:
     prevalence = float((labels[internal] == 1).mean())
     assert r.values["sanity.label_sd"] == np.sqrt(prevalence * (1 - prevalence))
     assert r.values["sanity.score_sd"] == np.std(preds.probabilities[internal, 1])
+
+
+def test_a_model_stuck_at_one_value_per_scanner_is_flagged() -> None:
+    """Different constants per scanner spread across the split, not within a scanner."""
+    preds, cohort = synthetic(3, mc=False)
+    rng = np.random.default_rng(3)
+    scanner = cohort.loc[preds.case_ids, "manufacturer"].to_numpy()
+    p = np.where(scanner == "Aster", 0.2, 0.8) + rng.uniform(-0.005, 0.005, preds.n_cases)
+    stuck = Predictions(preds.case_ids, np.column_stack([1 - p, p]), class_names=preds.class_names)
+    r = evaluate(stuck, cohort, n_resamples=200)
+    assert r.values["sanity.collapsed"] is False  # the split as a whole spreads
+    assert r.values["sanity.spread_ratio"] > 0.5
+    assert r.values["sanity.collapsed_scanners"] == ["Aster", "Borealis"]
+    page = html.unescape(render_html(r, result_sha256="0" * 64))
+    findings = page[page.index("Key findings") : page.index('id="performance"')]
+    assert "collapsed within scanner(s) Aster, Borealis on 'internal'" in findings
+    good = evaluate(preds, cohort, n_resamples=200)
+    assert good.values["sanity.collapsed_scanners"] == []
+
+
+def test_all_tied_scores_are_at_chance() -> None:
+    preds, cohort = synthetic(4, mc=False)
+    tied = Predictions(preds.case_ids, np.full((preds.n_cases, 2), 0.5),
+                       class_names=preds.class_names)  # fmt: skip
+    r = evaluate(tied, cohort, n_resamples=200)
+    assert r.values["sanity.collapsed"] is True
+    assert r.values["sanity.chance_level"] is True
