@@ -116,10 +116,13 @@ def test_pickled_module_refused_then_trusted(
     torch.save(model, tmp_path / "whole.pt")
     spec = _spec(tmp_path, demo_run, model=str(tmp_path / "whole.pt"))
     code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"))
-    assert code == ExitCode.DATA_ERROR and "--trust-pickle" in err
-    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"), "--trust-pickle")
+    assert code == ExitCode.DATA_ERROR and "--trust-code" in err
+    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"), "--trust-code")
     assert code == ExitCode.OK, err
     assert (tmp_path / "o" / "report.html").is_file()
+    # --trust-pickle still works: the former name of --trust-code.
+    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o2"), "--trust-pickle")
+    assert code == ExitCode.OK, err
 
 
 def test_spec_and_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
