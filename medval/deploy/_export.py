@@ -11,7 +11,6 @@ and the ``.py`` files the spec named.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import shutil
 from pathlib import Path
 from typing import Any
@@ -37,15 +36,10 @@ def callable_source_sha256(factory: Any) -> str | None:
 
     None when the callable has no Python source file (a compiled extension).
     """
-    fn = factory.resolved[0]
-    for obj in (fn, type(fn)):
-        try:
-            path = inspect.getsourcefile(obj)
-        except TypeError:
-            continue
-        if path and Path(path).is_file():
-            return file_sha256(Path(path))
-    return None
+    from medval import io
+
+    sha: str | None = io.defining_file_sha256(factory.resolved[0])
+    return sha
 
 
 def _read_result(result: str | Path | ValidationResult) -> tuple[ValidationResult, str]:

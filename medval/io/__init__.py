@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from medval.io._dicom import SCAN_COLUMNS, CohortScan, Exclusion, read_dicom_cohort
 from medval.io._factory import Factory
-from medval.io._hook import Transform
+from medval.io._hook import Transform, defining_file_sha256
 from medval.io._intensity import MAX_IMAGES, input_statistics
 from medval.io._join import CASE_ID_RULES, build_cohort, case_name, load_cohort
 from medval.io._labels import (
@@ -84,6 +84,7 @@ __all__ = [
     "assign_splits",
     "build_cohort",
     "case_name",
+    "defining_file_sha256",
     "has_splits",
     "input_statistics",
     "load_cohort",

@@ -16,12 +16,12 @@ from medval._errors import DataError
 from medval.io._factory import Factory
 from medval.io._steps import as_float
 
-__all__ = ["Transform"]
+__all__ = ["Transform", "defining_file_sha256"]
 
 Array = NDArray[Any]
 
 
-def _source_sha256(fn: Any) -> str | None:
+def defining_file_sha256(fn: Any) -> str | None:
     """SHA-256 of the file defining ``fn`` (or its class): the import form's source."""
     for obj in (fn, type(fn)):
         try:
@@ -56,7 +56,7 @@ class Transform:
             self.callable, key=self.key, base_dir=self.base_dir, what="transforms the image"
         )
         fn, sha = factory.resolved
-        sha = sha if sha is not None else _source_sha256(fn)
+        sha = sha if sha is not None else defining_file_sha256(fn)
         if self.source_sha256 is not None and sha != self.source_sha256:
             raise DataError(
                 f"{self.key} = {factory.text!r}: its source has SHA-256 {sha}, not the recorded "
