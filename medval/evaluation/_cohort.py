@@ -147,9 +147,14 @@ def _flow(inputs: Inputs, earlier: Part) -> Part:
     for e in data.exclusions:
         head = e.reason.split(":")[0]
         reasons[head] = reasons.get(head, 0) + 1
+    # A labelled file is excluded only when it cannot be used (unreadable, undecodable).
+    unusable = sum(1 for e in data.exclusions if getattr(e, "case_id", None) is not None)
+    images = len(cohort) if getattr(data, "aggregation", None) is None else int(data.n_images)
     out.values["cohort.n_files"] = int(data.n_files)
     out.values["cohort.n_included"] = len(cohort)
     out.values["cohort.n_excluded"] = len(data.exclusions)
+    out.values["cohort.n_unusable"] = unusable
+    out.values["cohort.unusable_fraction"] = unusable / (unusable + images) if unusable else 0.0
     out.tables["cohort.exclusions"] = [{"file": e.file, "reason": e.reason}
                                        for e in data.exclusions]  # fmt: skip
     out.tables["cohort.exclusion_reasons"] = [
@@ -158,6 +163,7 @@ def _flow(inputs: Inputs, earlier: Part) -> Part:
     flow = [
         {"step": "files found in the data folder", "count": int(data.n_files)},
         {"step": "files excluded (unreadable, unlabelled, ...)", "count": len(data.exclusions)},
+        {"step": "  labelled, but unreadable or undecodable", "count": unusable},
         *_unit_flow(out, data, len(cohort)),
     ]
     if "split" in cohort.columns:

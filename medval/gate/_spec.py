@@ -57,6 +57,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # Labels per series, study or patient: how image probabilities make one per unit.
         "aggregate": ((str,), "mean"),
         "top_k": ((int,), 3),
+        # A file whose pixel data takes more bytes than this to decode is excluded at the
+        # header scan (io.MAX_PIXEL_BYTES: 2 GiB).
+        "max_pixel_bytes": ((int,), 2 * 1024**3),
+        # Above this share of labelled files unusable (unreadable, undecodable), the run
+        # stops: the cohort is probably wrong (io.MAX_EXCLUDED_FRACTION).
+        "max_excluded_fraction": ((float,), 0.5),
     },
     "preprocess": {
         # Steps in order (gate/_preprocess.STEPS), or the shorthand window/size.
@@ -223,6 +229,17 @@ def _check_sources(s: dict[str, dict[str, Any]], source: str) -> None:
         raise SpecError(
             f"{source}: data.workers must be an integer >= 1 (processes reading DICOM "
             f"headers; 1 reads them in this process); got {workers}."
+        )
+    if data["max_pixel_bytes"] < 1:
+        raise SpecError(
+            f"{source}: data.max_pixel_bytes must be an integer >= 1 (bytes a file may take "
+            f"to decode; default {2 * 1024**3}, 2 GiB); got {data['max_pixel_bytes']}."
+        )
+    fraction = data["max_excluded_fraction"]
+    if not 0.0 <= fraction <= 1.0:
+        raise SpecError(
+            f"{source}: data.max_excluded_fraction must be in [0, 1] (the share of labelled "
+            f"files that may be unusable before the run stops); got {fraction}."
         )
 
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from medval.io._dicom import SCAN_COLUMNS, CohortScan, Exclusion, read_dicom_cohort
+from medval.io._dicom import (
+    MAX_PIXEL_BYTES,
+    SCAN_COLUMNS,
+    CohortScan,
+    Exclusion,
+    read_dicom_cohort,
+)
 from medval.io._factory import Factory
 from medval.io._hook import Transform, defining_file_sha256
 from medval.io._intensity import MAX_IMAGES, input_statistics
@@ -34,6 +40,13 @@ from medval.io._phi import (
     sex,
 )
 from medval.io._preprocess import NO_NORMALISATION, STEP_TYPES, Frame, Pipeline
+from medval.io._screen import (
+    MAX_EXCLUDED_FRACTION,
+    check_excluded_fraction,
+    decode_check,
+    exclude_cases,
+    excluded_share,
+)
 from medval.io._splits import DEFAULT_CALIBRATION_FRACTION, assign_splits, has_splits
 from medval.io._steps import (
     CenterCrop,
@@ -54,7 +67,9 @@ __all__ = [
     "DEFAULT_CALIBRATION_FRACTION",
     "LABEL_COLUMNS",
     "LABEL_KEYS",
+    "MAX_EXCLUDED_FRACTION",
     "MAX_IMAGES",
+    "MAX_PIXEL_BYTES",
     "NO_NORMALISATION",
     "PHI_KEYWORDS",
     "SALT_ENV_VAR",
@@ -84,7 +99,11 @@ __all__ = [
     "assign_splits",
     "build_cohort",
     "case_name",
+    "check_excluded_fraction",
+    "decode_check",
     "defining_file_sha256",
+    "exclude_cases",
+    "excluded_share",
     "has_splits",
     "input_statistics",
     "load_cohort",

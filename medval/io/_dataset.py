@@ -12,11 +12,12 @@ import torch
 from numpy.typing import NDArray
 from torch.utils.data import Dataset
 
-from medval._errors import DataError, InputError, MedvalError
+from medval._errors import DataError, InputError
 from medval.io._decoders import decoder_problem
 from medval.io._preprocess import FRAME_POLICIES, Frame, Pipeline
+from medval.io._scan import describe_error, short_message
 
-__all__ = ["DicomDataset", "FramePolicy", "read_frame", "read_image"]
+__all__ = ["DicomDataset", "FramePolicy", "ImageError", "read_frame", "read_image"]
 
 FramePolicy = Literal["middle", "first", "error"]
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
@@ -29,7 +30,21 @@ def _frames_of(ds: Any) -> int:
         return 1
 
 
-def read_image(path: str | pathlib.Path, *, frame_policy: FramePolicy = "middle") -> Frame:
+class ImageError(DataError):
+    """A file that cannot be read, decoded or preprocessed.
+
+    ``reason`` is the exclusion reason (``"cannot be decoded: ValueError:
+    ..."``): it names no path, so it may go into a result.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def read_image(
+    path: str | pathlib.Path, *, frame_policy: FramePolicy = "middle", name: str | None = None
+) -> Frame:
     """One 2-D frame of a DICOM file in modality units, with what the pipeline needs.
 
     Parameters
@@ -37,8 +52,12 @@ def read_image(path: str | pathlib.Path, *, frame_policy: FramePolicy = "middle"
     path : str or path-like
         The DICOM file.
     frame_policy : {"middle", "first", "error"}, default "middle"
-        Which frame of a multi-frame image to take; ``"error"`` refuses
-        multi-frame images.
+        Which frame of a multi-frame image to take (only that frame is
+        decoded); ``"error"`` refuses multi-frame images.
+    name : str, optional
+        How messages name the file (e.g. its path relative to the DICOM
+        root); default its file name. Messages never hold the full path:
+        folder names can carry PHI.
 
     Returns
     -------
@@ -51,51 +70,78 @@ def read_image(path: str | pathlib.Path, *, frame_policy: FramePolicy = "middle"
     Raises
     ------
     DataError
-        If the file cannot be read or decoded; the message names the file
-        and the fix (e.g. the decoder package to ``pip install``).
+        If the file cannot be read or decoded (an ``ImageError`` whose
+        ``reason`` is the exclusion reason); the message names the file and
+        the fix (e.g. the decoder package to ``pip install``).
     """
     from pydicom import dcmread
 
     file = pathlib.Path(path)
+    shown = repr(name if name is not None else file.name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = dcmread(file)
     except Exception as exc:
-        raise DataError(
-            f"DICOM file {str(file)!r} cannot be read ({exc}); re-export it or drop it from "
-            "the labels table."
+        why = describe_error(exc)
+        raise ImageError(
+            f"DICOM file {shown} cannot be read ({why}); re-export it or drop it from the "
+            "labels table.",
+            f"cannot be read: {why}",
         ) from exc
+    try:
+        return _frame(ds, shown, frame_policy)
+    except ImageError:
+        raise
+    except Exception as exc:  # a header value the conversion cannot take (a 2-valued slope)
+        why = describe_error(exc)
+        raise ImageError(
+            f"DICOM file {shown}: pixel data cannot be converted ({why}); check its header.",
+            f"cannot be decoded: {why}",
+        ) from exc
+
+
+def _frame(ds: Any, shown: str, frame_policy: FramePolicy) -> Frame:
+    """:func:`read_image` after the file is read: decode one frame, apply the modality LUT."""
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     problem = decoder_problem(tsyntax)
     if problem:
-        raise DataError(f"DICOM file {str(file)!r}: {problem}.")
+        raise ImageError(f"DICOM file {shown}: {problem}.", f"cannot be decoded: {problem}")
     n_frames = _frames_of(ds)
     if n_frames > 1 and frame_policy == "error":
-        raise DataError(
-            f"DICOM file {str(file)!r} has {n_frames} frames and frame_policy='error'; pass "
-            "frame_policy='middle' or 'first', or export single frames."
+        raise ImageError(
+            f"DICOM file {shown} has {n_frames} frames and frame_policy='error'; pass "
+            "frame_policy='middle' or 'first', or export single frames.",
+            f"cannot be decoded: {n_frames} frames and frame_policy 'error'",
         )
     try:
-        arr = np.asarray(ds.pixel_array)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warns per odd file (padding, syntax)
+            if n_frames > 1:  # decode only the frame taken
+                ds.pixel_array_options(index=n_frames // 2 if frame_policy == "middle" else 0)
+            arr = np.asarray(ds.pixel_array)
     except Exception as exc:
-        raise DataError(
-            f"DICOM file {str(file)!r}: pixel data cannot be decoded ({exc}); check that the "
-            "file is complete, or install a pydicom decoder plugin (pip install pylibjpeg "
-            "pylibjpeg-libjpeg pylibjpeg-openjpeg)."
+        why = describe_error(exc)
+        raise ImageError(
+            f"DICOM file {shown}: pixel data cannot be decoded ({why}); check that the file "
+            "is complete, or install a pydicom decoder plugin (pip install pylibjpeg "
+            "pylibjpeg-libjpeg pylibjpeg-openjpeg).",
+            f"cannot be decoded: {why}",
         ) from exc
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    if n_frames > 1:
-        arr = arr[n_frames // 2 if frame_policy == "middle" else 0]
     if samples > 1:
         arr = arr[..., :3].astype(np.float64) @ _LUMA
     if arr.ndim != 2:
-        raise DataError(
-            f"DICOM file {str(file)!r}: expected a 2-D frame, got pixel shape {arr.shape}."
+        raise ImageError(
+            f"DICOM file {shown}: expected a 2-D frame, got pixel shape {arr.shape}.",
+            f"cannot be decoded: a 2-D frame expected, pixel shape {arr.shape}",
         )
     slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    out: NDArray[np.float64] = arr.astype(np.float64) * slope + intercept
+    # In place: one float64 copy of the frame (what the scan's max_pixel_bytes counts).
+    out: NDArray[np.float64] = arr.astype(np.float64)
+    out *= slope
+    out += intercept
     monochrome1 = samples == 1 and str(ds.get("PhotometricInterpretation", "")).strip() == (
         "MONOCHROME1"
     )
@@ -195,6 +241,9 @@ class DicomDataset(Dataset[dict[str, Any]]):
         Applied last to the tensor.
     frame_policy : {"middle", "first", "error"}, default "middle"
         Frame taken from multi-frame images (with ``pipeline``: its own).
+    names : sequence of str, optional
+        How messages name each file (e.g. its path relative to the DICOM
+        root, ``CohortData.files``); default the file names.
 
     Raises
     ------
@@ -202,7 +251,8 @@ class DicomDataset(Dataset[dict[str, Any]]):
         On mismatched lengths or bad options (at construction).
     DataError
         From ``__getitem__`` when a file cannot be read or decoded, or a
-        step fails on it (the message names the file).
+        step fails on it (an ``ImageError``: the message names the file by
+        ``names``, its ``reason`` is the exclusion reason).
     """
 
     def __init__(
@@ -215,11 +265,13 @@ class DicomDataset(Dataset[dict[str, Any]]):
         size: int | tuple[int, int] | None = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         frame_policy: FramePolicy = "middle",
+        names: Sequence[str] | None = None,
     ) -> None:
-        if len(paths) != len(case_ids):
+        if len(paths) != len(case_ids) or (names is not None and len(names) != len(paths)):
+            given = "" if names is None else f" and names {len(names)}"
             raise InputError(
                 f"paths and case_ids must have the same length; got {len(paths)} and "
-                f"{len(case_ids)}."
+                f"{len(case_ids)}{given}."
             )
         if frame_policy not in FRAME_POLICIES:
             raise InputError(
@@ -238,6 +290,7 @@ class DicomDataset(Dataset[dict[str, Any]]):
             pipeline = Pipeline.legacy(window, size, frame_policy=frame_policy)
         self.paths = [pathlib.Path(p) for p in paths]
         self.case_ids = [str(c) for c in case_ids]
+        self.names = [p.name for p in self.paths] if names is None else [str(n) for n in names]
         self.pipeline = pipeline
         self.transform = transform
 
@@ -250,12 +303,16 @@ class DicomDataset(Dataset[dict[str, Any]]):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        path = self.paths[index]
-        frame = read_image(path, frame_policy=self.frame_policy)
+        name = self.names[index]
+        frame = read_image(self.paths[index], frame_policy=self.frame_policy, name=name)
         try:
             y = self.pipeline.apply(frame)
-        except MedvalError as exc:
-            raise DataError(f"DICOM file {str(path)!r}: preprocessing failed: {exc}") from exc
+        except Exception as exc:  # a step that cannot take this file's frame
+            why = describe_error(exc)
+            raise ImageError(
+                f"DICOM file {name!r}: preprocessing failed: {short_message(exc, None)}",
+                f"cannot be preprocessed: {why}",
+            ) from exc
         image = torch.from_numpy(np.ascontiguousarray(y))
         if self.transform is not None:
             image = self.transform(image)

@@ -5,7 +5,9 @@ types and the manifest and de-identification summaries. Each file is read
 once (:mod:`medval.io._walk`): its bytes are hashed for the data manifest
 and its header is parsed from memory with the pixel data deferred
 (:mod:`medval.io._scan`), so a file whose pixel data is truncated is caught
-here, at scan time, without decoding it (:mod:`medval.io._pixels`).
+here, at scan time, without decoding it (:mod:`medval.io._pixels`), and
+so is a file whose pixel data would take more than ``max_pixel_bytes`` to
+decode: no decoder ever allocates what a hostile header claims.
 """
 
 from __future__ import annotations
@@ -21,15 +23,25 @@ from medval._errors import DataError, InputError
 from medval._types import DICOM_COLUMNS
 from medval.io._phi import resolve_salt
 from medval.io._row import ACQUISITION_NUMBERS, DEID_KEYWORDS, JOIN_IDENTIFIERS
+from medval.io._scan import DECODED_SIZE
 from medval.io._walk import list_files, records
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SCAN_COLUMNS", "CohortScan", "Exclusion", "read_dicom_cohort"]
+__all__ = [
+    "MAX_PIXEL_BYTES",
+    "SCAN_COLUMNS",
+    "CohortScan",
+    "Exclusion",
+    "check_max_pixel_bytes",
+    "read_dicom_cohort",
+]
 
 #: Columns of :attr:`CohortScan.frame`, in order; all on the Cohort whitelist.
 SCAN_COLUMNS: tuple[str, ...] = DICOM_COLUMNS
+#: Default ``max_pixel_bytes``: 2 GiB, a CT volume of 4000 slices of 512 x 512 x 16 bits.
+MAX_PIXEL_BYTES = 2 * 1024**3
 _FLOAT_COLUMNS = (
     "kvp", "slice_thickness", "pixel_spacing", "magnetic_field_strength", *ACQUISITION_NUMBERS,
 )  # fmt: skip
@@ -127,6 +139,7 @@ def read_dicom_cohort(
     salt: str | bytes | None = None,
     progress: bool = False,
     workers: int | None = None,
+    max_pixel_bytes: int = MAX_PIXEL_BYTES,
 ) -> CohortScan:
     """Scan every file under a DICOM folder and read its de-identified header.
 
@@ -142,6 +155,10 @@ def read_dicom_cohort(
         Read headers in this many processes (``concurrent.futures``), in
         chunks of the sorted file list. ``None`` or 1 reads in this process.
         The result is identical either way.
+    max_pixel_bytes : int, default :data:`MAX_PIXEL_BYTES` (2 GiB)
+        A file whose pixel data would take more bytes than this to decode
+        (:func:`medval.io._pixels.decoded_size`: all frames, plus the
+        float64 copy of the frame read) is excluded, naming its size.
 
     Returns
     -------
@@ -154,12 +171,14 @@ def read_dicom_cohort(
     DataError
         If ``root`` is not a folder or holds no files.
     InputError
-        If ``workers`` is not None or a positive int.
+        If ``workers`` is not None or a positive int, or ``max_pixel_bytes``
+        is not a positive int.
     """
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise InputError(f"workers must be None or a positive int (e.g. 2); got {workers!r}.")
+    check_max_pixel_bytes(max_pixel_bytes)
     root_path = pathlib.Path(root).expanduser()
     if not root_path.is_dir():
         what = "is a file, not a folder" if root_path.exists() else "does not exist"
@@ -184,6 +203,9 @@ def read_dicom_cohort(
             files, salt_bytes, workers, progress
         ):
             hashes[rel] = digest
+            size = None if row is None else row.pop(DECODED_SIZE, None)
+            if row is not None and size is not None and size[0] > max_pixel_bytes:
+                row, reason = None, _too_large(size, max_pixel_bytes)
             if row is None or values is None or resolved is None:
                 exclusions.append(Exclusion(rel, reason or "unreadable"))
                 continue
@@ -202,6 +224,32 @@ def read_dicom_cohort(
         file_sha256=hashes,
         deid_by_file=deid,
         join_keys=joins,
+    )
+
+
+def check_max_pixel_bytes(value: object) -> int:
+    """``max_pixel_bytes`` as a positive int, else InputError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(
+            f"max_pixel_bytes must be a positive int (bytes; default {MAX_PIXEL_BYTES}, "
+            f"2 GiB); got {value!r}."
+        )
+    return value
+
+
+def _gib(n: int) -> str:
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def _too_large(size: tuple[int, str], limit: int) -> str:
+    needed, how = size
+    return (
+        f"pixel data too large: decoding takes {_gib(needed)} ({how}), over the "
+        f"{_gib(limit)} limit; raise [data] max_pixel_bytes (now {limit}) if this machine "
+        "has the memory"
     )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from medval._errors import DataError, InputError
 from medval._types import check_cohort
 from medval.io._dicom import (
+    MAX_PIXEL_BYTES,
     SCAN_COLUMNS,
     CohortScan,
     Exclusion,
@@ -196,6 +197,7 @@ def build_cohort(
     return CohortData(
         cohort=check_cohort(cohort),
         paths={cid: scan.paths[f] for cid, f in zip(ids, files, strict=True)},
+        files=dict(zip(ids, files, strict=True)),
         exclusions=tuple(exclusions),
         n_files=scan.n_files,
         manifest_sha256=manifest_digest(
@@ -219,19 +221,27 @@ def load_cohort(
     workers: int | None = None,
     key: str | None = None,
     case_id_from: str = "stem",
+    max_pixel_bytes: int = MAX_PIXEL_BYTES,
 ) -> CohortData:
     """Read a labels CSV, scan its DICOM folder and join them.
 
     The labels table is read first so that its errors show before a long
     scan. ``workers`` is the number of processes reading DICOM headers
     (:func:`read_dicom_cohort`; the result is the same). ``key`` names the
-    labels table's key column (default: found from its header) and
-    ``case_id_from`` how a ``case_id`` key is read from file paths. See
+    labels table's key column (default: found from its header),
+    ``case_id_from`` how a ``case_id`` key is read from file paths and
+    ``max_pixel_bytes`` the most a file may take to decode. See
     :func:`read_labels`, :func:`read_dicom_cohort` and :func:`build_cohort`
     for parameters and errors.
     """
     _check_rule(case_id_from)
     salt_bytes = resolve_salt(salt)
     labels = read_labels(labels_csv, class_names=class_names, key=key, salt=salt_bytes)
-    scan = read_dicom_cohort(dicom_dir, salt=salt_bytes, progress=progress, workers=workers)
+    scan = read_dicom_cohort(
+        dicom_dir,
+        salt=salt_bytes,
+        progress=progress,
+        workers=workers,
+        max_pixel_bytes=max_pixel_bytes,
+    )
     return build_cohort(scan, labels, case_id_from=case_id_from)

@@ -120,6 +120,9 @@ class CohortData:
         prediction per unit (e.g. ``"mean"``); the cohort's rows are units.
     n_images : int or None
         After aggregation: the images that were aggregated.
+    files : dict of str to str
+        case_id -> the image's POSIX path relative to the DICOM root (what
+        messages and exclusions name); empty for a metadata table.
     """
 
     cohort: pd.DataFrame
@@ -135,6 +138,7 @@ class CohortData:
     unmatched_labels: tuple[UnmatchedLabel, ...] = ()
     aggregation: str | None = None
     n_images: int | None = None
+    files: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
 
 def _rows(lines: Sequence[int]) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 from typing import Any
 
 from medval.io._header import PixelInfo, read_header
-from medval.io._pixels import PIXEL_KEYWORDS, pixel_check, pixel_problem
+from medval.io._pixels import PIXEL_KEYWORDS, decoded_size, pixel_check, pixel_problem
 from medval.io._row import (
     ACQUISITION_KEYWORDS,
     DATE_KEYWORDS,
@@ -22,7 +23,7 @@ from medval.io._row import (
     tag_text,
 )
 
-__all__ = ["READ_KEYWORDS", "scan_one", "short_message"]
+__all__ = ["DECODED_SIZE", "READ_KEYWORDS", "describe_error", "scan_one", "short_message"]
 
 # Everything the scan looks at; pydicom skips the values of all other tags.
 READ_KEYWORDS = (
@@ -35,14 +36,33 @@ READ_KEYWORDS = (
     "SOPInstanceUID", "SeriesInstanceUID", "AccessionNumber",
     *ACQUISITION_KEYWORDS.values(), *DATE_KEYWORDS, *DEID_KEYWORDS, *PIXEL_KEYWORDS,
 )  # fmt: skip
+#: Row key holding :func:`medval.io._pixels.decoded_size` (popped by the scan's caller).
+DECODED_SIZE = "_decoded_size"
 _DEFER_SIZE = 1024
 _MSG_LIMIT = 120
+# An absolute path inside a message: POSIX or a Windows drive.
+_ABSOLUTE = re.compile(r"(?<![\w.])(?:/[^\s/'\"()]+)+/?|\b[A-Za-z]:\\[^\s'\"()]*")
 
 
-def short_message(exc: BaseException) -> str:
-    """An exception as one line of at most 120 characters."""
-    msg = " ".join(str(exc).split()) or type(exc).__name__
-    return msg if len(msg) <= _MSG_LIMIT else msg[: _MSG_LIMIT - 3] + "..."
+def short_message(exc: BaseException, limit: int | None = _MSG_LIMIT) -> str:
+    """An exception as one line of at most ``limit`` characters, without any absolute path.
+
+    An OSError is its class and errno (``"PermissionError (errno 13)"``): its
+    text names the file, and folder names can carry PHI. Other messages keep
+    their text with every absolute path replaced by ``<path>``.
+    """
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{type(exc).__name__} (errno {exc.errno})"
+    msg = _ABSOLUTE.sub("<path>", " ".join(str(exc).split())) or type(exc).__name__
+    return msg if limit is None or len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"<ErrorClass>: <short message>"``, or ``"PermissionError (errno 13)"`` for an OSError."""
+    text = short_message(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return text
+    return f"{type(exc).__name__}: {text}"
 
 
 def _truncated_header(ds: Any, size: int) -> str | None:
@@ -65,8 +85,10 @@ def scan_one(
 ) -> tuple[dict[str, Any] | None, str | None, tuple[str, str, str] | None]:
     """Parse one file's bytes: (row, None, deid) or (None, reason, None).
 
-    ``cache`` maps a compressed transfer syntax to its decoder problem (or
-    None); pass the same dict for every file of one scan.
+    The row holds, under :data:`DECODED_SIZE`, what decoding the file would
+    take in memory (:func:`medval.io._pixels.decoded_size`). ``cache`` maps a
+    compressed transfer syntax to its decoder problem (or None); pass the same
+    dict for every file of one scan.
     """
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
@@ -90,7 +112,7 @@ def scan_one(
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     try:
         problem = pixel_problem(ds, len(data), tsyntax, cache)
-        row = None if problem else cohort_row(ds, salt)
+        row = None if problem else {**cohort_row(ds, salt), DECODED_SIZE: decoded_size(ds)}
     except Exception as exc:
         return None, f"truncated or corrupt: {short_message(exc)}", None
     if problem:
@@ -122,7 +144,7 @@ def _scan_values(
     tsyntax = _uid(values["TransferSyntaxUID"])
     try:
         problem = pixel_check(values, pixel[1], pixel[2], size, tsyntax, cache)
-        row = None if problem else cohort_row(values, salt)
+        row = None if problem else {**cohort_row(values, salt), DECODED_SIZE: decoded_size(values)}
     except Exception as exc:
         return None, f"truncated or corrupt: {short_message(exc)}", None
     if problem:

@@ -155,6 +155,13 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
     out += uncertainty_findings(result)
     out += coverage_findings(result)
     out += shift_findings(result)
+    n_unusable = result.values.get("cohort.n_unusable", 0)
+    if n_unusable:
+        share = result.values.get("cohort.unusable_fraction", 0.0)
+        out.append(
+            f"{n_unusable} labelled file(s) ({share:.1%}) could not be read or decoded and were "
+            "excluded; the run went on without them. See Cohort for each file and its reason."
+        )
     n_excl = result.values.get("cohort.n_excluded", 0)
     if n_excl:
         out.append(f"{n_excl} file(s) were excluded before analysis; see Cohort for reasons.")

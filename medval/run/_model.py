@@ -26,6 +26,7 @@ from typing import Any
 from medval._errors import SpecError
 from medval._provenance import file_sha256
 from medval.gate import Spec
+from medval.run._screen import check_share, file_names, screen_images
 
 __all__ = [
     "Models",
@@ -56,6 +57,7 @@ class Scored:
     device: Any = None
     pipeline: Any = None  # the io.Pipeline the images went through
     input_statistics: Any = None  # evaluation.InputStatistics, measured before the model ran
+    data: Any = None  # the io.CohortData less the files that cannot be decoded
 
 
 def load_models(
@@ -127,7 +129,12 @@ def model_predictions(
     progress: bool,
     log: Any,
 ) -> Scored:
-    """Run the spec's model on the ``used`` cases, or read its precomputed predictions."""
+    """Run the spec's model on the ``used`` cases, or read its precomputed predictions.
+
+    Before the model, every ``used`` image is decoded once: those that fail
+    are excluded and the rest run (:func:`screen_images`); ``Scored.data``
+    is the cohort without them.
+    """
     import numpy as np
 
     from medval import gate, io
@@ -143,15 +150,19 @@ def model_predictions(
         preds = Predictions(
             np.asarray(used, dtype=str), np.column_stack(columns), class_names=tuple(class_names)
         )
+        check_share(spec, data, log=log)
         return Scored(preds, {"model_file": path.name, "model_sha256": file_sha256(path),
-                              "model_kind": "precomputed predictions"})  # fmt: skip
+                              "model_kind": "precomputed predictions"}, data=data)  # fmt: skip
     from torch.utils.data import DataLoader
 
     from medval.inference import predict, resolve_device
 
     members = models.members
     pipeline = preprocess_pipeline(spec, log=log)
-    dataset = io.DicomDataset([data.paths[c] for c in used], list(used), pipeline=pipeline)
+    data, used = screen_images(spec, data, used, pipeline, progress=progress, log=log)
+    dataset = io.DicomDataset(
+        [data.paths[c] for c in used], list(used), pipeline=pipeline, names=file_names(data, used)
+    )
     intensities = input_check(spec, dataset, data, log=log)
     loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
     device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
@@ -174,7 +185,7 @@ def model_predictions(
     provenance = _model_provenance(members)
     if tta != "none":
         provenance["tta"] = tta
-    return Scored(preds, provenance, loader, device, pipeline, intensities)
+    return Scored(preds, provenance, loader, device, pipeline, intensities, data)
 
 
 def preprocess_pipeline(spec: Spec, *, log: Any) -> Any:

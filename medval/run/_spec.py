@@ -102,6 +102,8 @@ def run_spec(
     # Every split and column the spec names, checked before a pixel is read.
     gate.check_spec_against_cohort(spec, cohort.loc[used])
     scored = model_predictions(spec, data, used, models=models, progress=progress, log=log)
+    data = scored.data  # less the images that cannot be decoded (excluded, with reasons)
+    cohort = data.cohort
     preds = scored.predictions.with_labels(
         np.asarray(cohort["label"].reindex(list(scored.predictions.case_ids)), dtype=np.int64)
     )
@@ -267,6 +269,7 @@ def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) 
             workers=spec["data.workers"],
             key=spec["data.labels_key"],
             case_id_from=spec["data.case_id_from"],
+            max_pixel_bytes=spec["data.max_pixel_bytes"],
         )
     if log is not None:
         what = "cases" if data.unit == "image" else f"images of labelled {data.unit}s"

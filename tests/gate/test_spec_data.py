@@ -8,7 +8,7 @@ import pytest
 
 from medval import io
 from medval._errors import SpecError
-from medval.gate import read_spec
+from medval.gate import SCHEMA, read_spec
 from medval.gate._spec import AGGREGATIONS, CASE_ID_RULES, LABEL_KEYS
 
 BASE = """
@@ -33,6 +33,8 @@ def test_the_gate_lists_agree_with_io() -> None:
     assert tuple(io.LABEL_KEYS) == LABEL_KEYS
     assert CASE_ID_RULES == io.CASE_ID_RULES
     assert AGGREGATIONS == io.AGGREGATIONS
+    assert SCHEMA["data"]["max_pixel_bytes"][1] == io.MAX_PIXEL_BYTES
+    assert SCHEMA["data"]["max_excluded_fraction"][1] == io.MAX_EXCLUDED_FRACTION
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -40,6 +42,13 @@ def test_defaults(tmp_path: Path) -> None:
     assert spec["data.labels_key"] is None
     assert spec["data.case_id_from"] == "stem"
     assert (spec["data.aggregate"], spec["data.top_k"]) == ("mean", 3)
+    assert spec["data.max_pixel_bytes"] == 2 * 1024**3
+    assert spec["data.max_excluded_fraction"] == 0.5
+
+
+def test_the_bad_file_limits_are_read(tmp_path: Path) -> None:
+    spec = read_spec(_spec(tmp_path, "max_pixel_bytes = 1024\nmax_excluded_fraction = 1"))
+    assert (spec["data.max_pixel_bytes"], spec["data.max_excluded_fraction"]) == (1024, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +61,11 @@ def test_defaults(tmp_path: Path) -> None:
         ('case_id_from = "name"', r"data.case_id_from = 'name' is not allowed.*'stem', 'path'"),
         ('aggregate = "median"', r"data.aggregate = 'median' is not allowed.*noisy_or"),
         ("top_k = 0", r"data.top_k must be an integer >= 1"),
+        ("max_pixel_bytes = 0", r"data.max_pixel_bytes must be an integer >= 1.*got 0"),
+        ("max_pixel_bytes = 1.5", r"data\.max_pixel_bytes: expected integer"),
+        ("max_excluded_fraction = 1.5", r"data.max_excluded_fraction must be in \[0, 1\]"),
+        ("max_excluded_fraction = -0.1", r"data.max_excluded_fraction must be in \[0, 1\]"),
+        ("max_excluded_fraction = nan", r"data.max_excluded_fraction must be in \[0, 1\]"),
     ],
 )
 def test_bad_values_are_refused_at_read(tmp_path: Path, line: str, message: str) -> None:

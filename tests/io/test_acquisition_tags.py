@@ -90,8 +90,9 @@ def test_fast_reader_and_pydicom_agree_per_modality(
     assert read_header(data, _scan.READ_KEYWORDS) is not None  # FD (CTDIvol) included
     fast, slow = _both(data)
     assert fast == slow
-    # The scan row: the Cohort's columns plus the hidden salted join keys.
-    assert fast[0] is not None and set(fast[0]) == {*DICOM_COLUMNS, *JOIN_IDENTIFIERS}
+    # The scan row: the Cohort's columns plus the hidden salted join keys and decoded size.
+    assert fast[0] is not None
+    assert set(fast[0]) == {*DICOM_COLUMNS, *JOIN_IDENTIFIERS, _scan.DECODED_SIZE}
 
 
 def test_values_per_modality(tmp_path: pathlib.Path, dicom_writer: WriteDicom) -> None:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from medval._errors import DataError
+from medval._errors import DataError, InputError
 from medval._types import COHORT_COLUMNS
-from medval.io import SCAN_COLUMNS, read_dicom_cohort
+from medval.io import MAX_PIXEL_BYTES, SCAN_COLUMNS, read_dicom_cohort
 
 Bundled = Callable[[str], pathlib.Path]
 WriteDicom = Callable[..., pathlib.Path]
@@ -264,3 +264,25 @@ def test_bad_workers(mixed_dir: pathlib.Path, workers: object) -> None:
 
     with pytest.raises(InputError, match="workers must be None or a positive int"):
         read_dicom_cohort(mixed_dir, workers=workers)  # type: ignore[arg-type]
+
+
+def test_a_file_over_max_pixel_bytes_is_excluded_naming_its_size(
+    tmp_path: pathlib.Path, dicom_writer: WriteDicom
+) -> None:
+    dicom_writer(tmp_path / "a.dcm", pixels=np.zeros((2, 16, 16), np.int16))
+    assert MAX_PIXEL_BYTES == 2 * 1024**3
+    assert not read_dicom_cohort(tmp_path).exclusions
+    # 2 frames x 16 x 16 x 2 bytes + one frame as float64 (16 x 16 x 8) = 3072 bytes.
+    assert not read_dicom_cohort(tmp_path, max_pixel_bytes=3072).exclusions
+    (excluded,) = read_dicom_cohort(tmp_path, max_pixel_bytes=3071).exclusions
+    assert excluded.reason.startswith(
+        "pixel data too large: decoding takes 3072 bytes (16 x 16 pixels x 2 frame(s) x "
+        "1 sample(s) x 16 bits, and a float64 copy of one frame), over the 3071 bytes limit; "
+        "raise [data] max_pixel_bytes (now 3071)"
+    )
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5, True, "2GiB"])
+def test_bad_max_pixel_bytes(tmp_path: pathlib.Path, limit: object) -> None:
+    with pytest.raises(InputError, match=r"max_pixel_bytes must be a positive int"):
+        read_dicom_cohort(tmp_path, max_pixel_bytes=limit)  # type: ignore[arg-type]
