@@ -591,3 +591,16 @@ def test_verdict_table_and_error_messages_carry_no_terminal_control(
     assert main(["validate", "x.toml", "--quiet"]) == ExitCode.INTERNAL_ERROR
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\x9b" not in err and "\u202e" not in err
+
+
+def test_a_refused_baseline_model_exits_3_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medval.demo import shipped_weights
+
+    shutil.copy(shipped_weights(), tmp_path / "m.pt")
+    model = 'file = "m.pt"\nfactory = "medval.demo:make_model"'
+    extra = "[baseline]\nmodel = 'gone.pt'\nfactory = 'medval.demo:make_model'\nmargin = 0.05"
+    code, err = _run(capsys, str(_bare(tmp_path, extra, model=model)), "--out", str(tmp_path / "o"))
+    assert code == ExitCode.DATA_ERROR
+    assert "gone.pt' does not exist" in err and "no-dicom-here" not in err
