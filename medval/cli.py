@@ -210,7 +210,14 @@ def _diff(args: argparse.Namespace) -> ExitCode:
     except InputError as exc:  # an unreadable file is a usage error here, not a data error
         print(f"medval: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE_ERROR
-    text = json.dumps(diff.to_dict(), indent=2, sort_keys=True) if args.json else diff.table()
+    from medval._text import printable_text
+
+    # Keys name groups from the data: the table shows them without terminal control.
+    text = (
+        json.dumps(diff.to_dict(), indent=2, sort_keys=True)
+        if args.json
+        else printable_text(diff.table())
+    )
     try:
         print(text)
         sys.stdout.flush()
@@ -228,8 +235,15 @@ def verdict_table(verdicts: Sequence[Verdict]) -> str:
     """The verdicts as a plain-text table for the terminal."""
     if not verdicts:
         return "no acceptance criteria in the spec: not gated"
+    from medval._text import one_line
+
     rows = [("criterion", "status", "severity", "reason")]
-    rows += [(v.name, _MARK[v.status], v.severity, v.reason) for v in verdicts]
+    # One printable line per verdict: a terminal escape in a group name from a
+    # DICOM header must not erase a line (or the gate status below it).
+    rows += [
+        (one_line(v.name), _MARK[v.status], one_line(v.severity), one_line(v.reason))
+        for v in verdicts
+    ]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}" for r in rows]
     lines.insert(1, "  ".join("-" * n for n in w) + "  ------")
@@ -391,7 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, kind, err = ExitCode.INTERNAL_ERROR, "internal error (please report it)", exc
     if args.debug:
         traceback.print_exception(err)
-    print(f"medval: {kind}: {err}", file=sys.stderr)
+    from medval._text import printable_text
+
+    print(f"medval: {kind}: {printable_text(str(err))}", file=sys.stderr)
     return int(code)
 
 

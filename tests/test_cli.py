@@ -471,3 +471,139 @@ def test_validate_fills_the_tripod_checklist(
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Checklist: TRIPOD+AI" in html and '<th scope="col">CLAIM 2024</th>' in html
     assert 'id="item-20a"' in html
+
+
+# Issue 15: every user error exits 2 (spec) or 3 (data) naming the key, file or
+# row, before the heavy work; text from the data never drives the terminal.
+
+_BARE = """[task]
+class_names = ["a", "b"]
+[data]
+dicom_dir = "no-dicom-here"
+labels = "{labels}"
+[model]
+{model}
+{extra}
+"""
+_PREDICTIONS = 'predictions = "preds.csv"'
+
+
+def _bare(
+    tmp_path: Path, extra: str = "", model: str = _PREDICTIONS, labels: str = "labels.csv"
+) -> Path:
+    (tmp_path / "preds.csv").write_text("case_id,probability\nc1,0.5\n", encoding="utf-8")
+    path = tmp_path / "spec.toml"
+    path.write_text(_BARE.format(model=model, extra=extra, labels=labels), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ("[preprocess]\nsize = [0, 0]", r"preprocess\.size must be a positive integer .* \[0, 0\]"),
+        ('[preprocess]\nsize = [64, "x"]', r"preprocess\.size must be .* \[64, 'x'\]"),
+        ('[preprocess]\nsteps = [{op = "window", center = 40, width = 400}, '
+         '{op = "resize", size = [0, 0]}]', r"preprocess\.steps\[1\]\.size must be"),
+        ("[analysis]\nseed = -1", r"analysis\.seed must be an integer >= 0; got -1"),
+        ("[analysis]\ntest_splits = [1, 2]", r"analysis\.test_splits\[0\] must be a split name"),
+        ("[splits]\nseed = -1", r"splits\.seed must be an integer >= 0"),
+        ("x = " + "[" * 5000 + "]" * 5000, r"spec\.toml nests arrays or tables too deeply"),
+    ],
+)  # fmt: skip
+def test_spec_values_exit_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, match: str
+) -> None:
+    model = 'file = "m.pt"\nfactory = "medval.demo:make_model"'
+    code, err = _run(capsys, str(_bare(tmp_path, extra, model=model)))
+    assert code == ExitCode.USAGE_ERROR, err
+    assert re.search(r"spec error: .*" + match, err), err
+
+
+def test_a_spec_path_that_is_a_folder_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(capsys, str(tmp_path))
+    assert code == ExitCode.USAGE_ERROR
+    assert f"spec path {str(tmp_path)!r} is a folder" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "flags", "match"),
+    [
+        ("", [], None),  # model.predictions names a folder
+        ("", [], "big"),  # a field over the csv module's 131,072 characters
+        ("[baseline]\npredictions = 'gone.csv'\nmargin = 0.05", [],
+         r"baseline\.predictions file .*gone\.csv does not exist"),
+        ("[baseline]\nmargin = 0.05\nmodel = 'b.pt'", ["--baseline", "FOLDER"],
+         r"--baseline '.*folder' is a folder"),
+    ],
+)  # fmt: skip
+def test_predictions_files_exit_3_before_the_scan(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: str,
+    flags: list[str],
+    match: str | None,
+) -> None:
+    # The DICOM folder does not exist: a check after the scan would name it instead.
+    (tmp_path / "folder").mkdir()
+    spec = _bare(tmp_path, extra)
+    if match is None:
+        spec.write_text(spec.read_text().replace('"preds.csv"', '"folder"'))
+        match = r"model\.predictions '.*folder' is a folder"
+    elif match == "big":
+        (tmp_path / "preds.csv").write_text("case_id,probability\nc1," + "9" * 140_000 + "\n")
+        match = r"model\.predictions 'preds\.csv' line 2: not a readable CSV \(field larger"
+    flags = [str(tmp_path / "folder") if f == "FOLDER" else f for f in flags]
+    code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"), *flags)
+    assert code == ExitCode.DATA_ERROR, err
+    assert re.search(r"input data error: " + match, err), err
+    assert "no-dicom-here" not in err
+
+
+def test_a_header_only_labels_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "labels.csv").write_text("case_id,file,label,split\n", encoding="utf-8")
+    code, err = _run(capsys, str(_bare(tmp_path)), "--out", str(tmp_path / "o"))
+    assert code == ExitCode.DATA_ERROR
+    assert "labels.csv' has a header but no rows" in err
+
+
+def test_verdict_table_and_error_messages_carry_no_terminal_control(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medval.cli import verdict_table
+    from medval.gate import Verdict
+
+    # \x1b[2K\x1b[1A erased the line above and so hid the verdict (issue 15, item 5).
+    evil = "Aster\x1b[2K\x1b[1A\r\nMedical\x9b\u202e"
+    verdicts = [
+        Verdict(name=f"by-maker {evil}", status="fail", key="k", op=">=", threshold=0.8,
+                severity="fail", reason=f"auroc CI low 0.5 < 0.8 on manufacturer={evil}")
+        for _ in range(2)
+    ]  # fmt: skip
+    lines = verdict_table(verdicts).split("\n")
+    assert len(lines) == 4 and all(line.isprintable() for line in lines)
+    assert "manufacturer=Aster[2K[1A  Medical" in lines[2]
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"group {evil} broke")
+
+    monkeypatch.setattr("medval.gate.read_spec", crash)
+    assert main(["validate", "x.toml", "--quiet"]) == ExitCode.INTERNAL_ERROR
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x9b" not in err and "\u202e" not in err
+
+
+def test_a_refused_baseline_model_exits_3_before_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medval.demo import shipped_weights
+
+    shutil.copy(shipped_weights(), tmp_path / "m.pt")
+    model = 'file = "m.pt"\nfactory = "medval.demo:make_model"'
+    extra = "[baseline]\nmodel = 'gone.pt'\nfactory = 'medval.demo:make_model'\nmargin = 0.05"
+    code, err = _run(capsys, str(_bare(tmp_path, extra, model=model)), "--out", str(tmp_path / "o"))
+    assert code == ExitCode.DATA_ERROR
+    assert "gone.pt' does not exist" in err and "no-dicom-here" not in err

@@ -40,16 +40,26 @@ _NUMBERS = frozenset((
     "compression_force", "body_part_thickness", "bits_stored",
 ))  # fmt: skip
 _MAX_TEXT_VALUES = 4
+# Typed in at the console, not picked from a list: a value seen on a handful of
+# images can single out a site or a patient's protocol, so it is pooled.
+_FREE_TEXT = ("convolution_kernel", "sequence_name")
+_SMALL_CELL = 11  # EvaluationConfig.small_cell's default
 
 
 def cohort_tables(
-    result: ValidationResult, cohort: Any, splits: Sequence[str], *, positive_class: int
+    result: ValidationResult,
+    cohort: Any,
+    splits: Sequence[str],
+    *,
+    positive_class: int,
+    small_cell: int = _SMALL_CELL,
 ) -> None:
     """ "Table 1" per split and the acquisition protocol per scanner (CLAIM item 13).
 
     Only aggregate counts and ranges of de-identified columns are written;
     cells under the small-cell limit are kept as counts (they describe the
-    cohort, not a subgroup's performance).
+    cohort, not a subgroup's performance), but a free-text value seen on
+    fewer than ``small_cell`` images is pooled (:func:`acquisition_rows`).
     """
     table1: list[dict[str, Any]] = []
     for split in splits:
@@ -67,24 +77,29 @@ def cohort_tables(
                 row[col] = {str(k): int(v) for k, v in counts.items()}
         table1.append(row)
     result.tables["cohort.table1"] = table1
-    protocols = acquisition_rows(cohort)
+    protocols = acquisition_rows(cohort, small_cell=small_cell)
     if protocols is not None:
         result.tables["cohort.acquisition"] = protocols
 
 
-def acquisition_rows(cohort: Any) -> list[dict[str, Any]] | None:
+def acquisition_rows(cohort: Any, *, small_cell: int = _SMALL_CELL) -> list[dict[str, Any]] | None:
     """One row per (modality, manufacturer, model): counts, ranges and values.
 
     Each modality's rows carry that modality's columns (:data:`_MODALITY_COLUMNS`;
     for another or an unrecorded modality, those that hold a value) and the
     image encoding; a column without any value in a group is None. Numbers
-    are shown as a range, text as up to four distinct values. None when the
-    cohort names no scanner (no manufacturer or model column).
+    are shown as a range, text as up to four distinct values. A free-text
+    value (convolution kernel, sequence name) seen on fewer than
+    ``small_cell`` images of the cohort is shown as ``"other (n<11 each)"``,
+    the small-cell rule of the subgroup tables. None when the cohort names no
+    scanner (no manufacturer or model column).
     """
     keys = [c for c in ("manufacturer", "model_name") if c in cohort.columns]
     if not keys:
         return None
     frame = cohort.assign(**{c: cohort[c].fillna("unknown").astype(str) for c in keys})
+    frame = frame.assign(**{c: _pool_rare(frame[c], small_cell) for c in _FREE_TEXT
+                            if c in frame.columns})  # fmt: skip
     has_modality = "modality" in frame.columns
     frame = frame.assign(
         modality=frame["modality"].fillna("unknown").astype(str) if has_modality else "unknown"
@@ -103,6 +118,15 @@ def acquisition_rows(cohort: Any) -> list[dict[str, Any]] | None:
                 row[col] = _summary(g[col]) if col in g.columns else None
             rows.append(row)
     return rows
+
+
+def _pool_rare(values: Any, small_cell: int) -> Any:
+    """Values seen fewer than ``small_cell`` times replaced by one "other" label."""
+    counts = values.value_counts()
+    rare = counts.index[counts < small_cell]
+    if rare.empty:
+        return values
+    return values.where(~values.isin(rare), f"other (n<{small_cell} each)")
 
 
 def _modality_columns(modality: str, part: Any) -> tuple[str, ...]:
@@ -135,7 +159,8 @@ def _cohort(inputs: Inputs, earlier: Part) -> Part:
     out = Part()
     assert inputs.cohort is not None  # the section needs a cohort
     if "split" in inputs.cohort.columns:
-        cohort_tables(out, inputs.cohort, inputs.present, positive_class=inputs.positive_class)
+        cohort_tables(out, inputs.cohort, inputs.present, positive_class=inputs.positive_class,
+                      small_cell=inputs.config.small_cell)  # fmt: skip
     return out
 
 

@@ -7,6 +7,7 @@ CLI read specs and judge results without torch, pandas or evidently.
 from medval.gate._baseline import (
     noninferiority_section,
     read_baseline_scores,
+    read_prediction_scores,
     read_predictions_csv,
     write_predictions_csv,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "noninferiority_section",
     "preprocess_steps",
     "read_baseline_scores",
+    "read_prediction_scores",
     "read_predictions_csv",
     "read_spec",
     "record",

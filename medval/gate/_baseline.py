@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medval._errors import DataError
+from medval._text import short_repr
 from medval.gate._judge import ANALYSIS_ERRORS
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "noninferiority_section",
     "read_baseline_scores",
+    "read_prediction_scores",
     "read_predictions_csv",
     "write_predictions_csv",
 ]
@@ -51,6 +53,73 @@ def write_predictions_csv(
     return p
 
 
+def read_prediction_scores(
+    path: str | Path, *, what: str = "baseline predictions"
+) -> dict[str, float]:
+    """Every row of a predictions CSV: case id -> positive-class probability.
+
+    Parameters
+    ----------
+    path : path to a CSV with columns ``case_id`` and ``probability``
+        (other columns are ignored). UTF-8, with or without a byte-order mark.
+    what : str, default "baseline predictions"
+        Names the file in messages (the spec key, e.g. ``"model.predictions"``).
+
+    Returns
+    -------
+    dict of str to float
+        In file order.
+
+    Raises
+    ------
+    DataError
+        A missing file, a folder, unreadable or non-UTF-8 bytes, a malformed
+        CSV (a field over the csv module's 131,072 characters), missing
+        columns, a duplicate case, or a probability outside [0, 1] or not a
+        number; naming the file and the row.
+    """
+    p = Path(path)
+    where = f"{what} {p.name!r}"
+    reader: csv.DictReader[str] | None = None
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            cols = [c.strip() for c in reader.fieldnames or []]
+            if "case_id" not in cols or "probability" not in cols:
+                raise DataError(
+                    f"{where}: needs columns case_id and probability (positive class); "
+                    f"has {short_repr(cols, 200)}."
+                )
+            reader.fieldnames = cols
+            scores: dict[str, float] = {}
+            for line, row in enumerate(reader, start=2):
+                cid = row["case_id"]
+                if cid in scores:
+                    raise DataError(f"{where} row {line}: duplicate case_id {short_repr(cid)}.")
+                try:
+                    value = float(row["probability"])
+                except (TypeError, ValueError):
+                    value = math.nan
+                if not 0.0 <= value <= 1.0:
+                    raise DataError(
+                        f"{where} row {line}: probability "
+                        f"{short_repr(row['probability'])} is not a number in [0, 1]."
+                    )
+                scores[cid] = value
+    except FileNotFoundError as exc:
+        raise DataError(f"{what} file {p} does not exist.") from exc
+    except IsADirectoryError as exc:
+        raise DataError(f"{what} {str(p)!r} is a folder; give the predictions CSV file.") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where} is not UTF-8 text.") from exc
+    except csv.Error as exc:
+        at = "" if reader is None else f" line {reader.line_num + 1}"  # the line it failed on
+        raise DataError(f"{where}{at}: not a readable CSV ({exc}).") from exc
+    except OSError as exc:
+        raise DataError(f"{where} cannot be read: {exc.strerror or exc}.") from exc
+    return scores
+
+
 def read_baseline_scores(
     path: str | Path, case_ids: Sequence[str], *, what: str = "baseline predictions"
 ) -> NDArray[np.float64]:
@@ -62,7 +131,8 @@ def read_baseline_scores(
     Parameters
     ----------
     path : path to a CSV with columns ``case_id`` and ``probability``
-        (other columns are ignored; extra cases are ignored).
+        (other columns are ignored; extra cases are ignored: the caller
+        counts them, see :func:`read_prediction_scores`).
     case_ids : sequence of str, shape (n,)
         The candidate's cases.
 
@@ -73,42 +143,21 @@ def read_baseline_scores(
     Raises
     ------
     DataError
-        Missing file or columns, a duplicate case, a probability outside
-        [0, 1] or not a number (naming the row), or candidate cases the
-        baseline lacks.
+        As :func:`read_prediction_scores`; and candidate cases the baseline
+        lacks (every one: its case ids are not the cohort's).
     """
     import numpy as np
 
     p = Path(path)
-    try:
-        with p.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            cols = reader.fieldnames or []
-            if "case_id" not in cols or "probability" not in cols:
-                raise DataError(
-                    f"{what} {p.name}: needs columns case_id and probability "
-                    f"(positive class); has {cols}."
-                )
-            scores: dict[str, float] = {}
-            for line, row in enumerate(reader, start=2):
-                cid = row["case_id"]
-                if cid in scores:
-                    raise DataError(f"{what} {p.name} row {line}: duplicate {cid!r}.")
-                try:
-                    value = float(row["probability"])
-                except (TypeError, ValueError):
-                    value = math.nan
-                if not 0.0 <= value <= 1.0:
-                    raise DataError(
-                        f"{what} {p.name} row {line}: probability "
-                        f"{row['probability']!r} is not a number in [0, 1]."
-                    )
-                scores[cid] = value
-    except FileNotFoundError as exc:
-        raise DataError(f"{what} file {p} does not exist.") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{what} {p.name} is not UTF-8 text.") from exc
+    scores = read_prediction_scores(p, what=what)
     missing = [c for c in case_ids if c not in scores]
+    if missing and len(missing) == len(case_ids) and scores:
+        raise DataError(
+            f"{what} {p.name!r}: none of its {len(scores)} rows names one of the "
+            f"{len(case_ids)} evaluated cases (its case ids, e.g. "
+            f"{short_repr(list(scores)[:3], 120)}; the cases, e.g. "
+            f"{short_repr(list(case_ids)[:3], 120)}); case_id must be the labels table's."
+        )
     if missing:
         raise DataError(
             f"{what} {p.name} lack {len(missing)} of the {len(case_ids)} cases "
@@ -245,10 +294,14 @@ def read_predictions_csv(
 
     p = Path(path)
     try:
-        with p.open(newline="", encoding="utf-8") as fh:
+        with p.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
     except FileNotFoundError as exc:
         raise DataError(f"predictions file {p} does not exist.") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(
+            f"predictions file {p.name!r} is not a readable UTF-8 CSV ({exc})."
+        ) from exc
     if not rows or any(c not in rows[0] for c in PREDICTION_COLUMNS):
         raise DataError(f"{p.name}: needs columns {list(PREDICTION_COLUMNS)}.")
     try:

@@ -75,6 +75,7 @@ class EvaluationConfig:
         "analysis.seed",
         (int,),
         "Seed of every resampling and random split; recorded in each estimate.",
+        interval="[0, inf)",
     )
     n_resamples: int = _s(
         2000,
@@ -219,7 +220,8 @@ class EvaluationConfig:
         11,
         "shift.small_cell",
         (int,),
-        "Subgroups with fewer cases are suppressed in every table.",
+        "Subgroups with fewer cases are suppressed in every table; free-text acquisition "
+        "values (kernel, sequence name) seen in fewer images are pooled as 'other'.",
         interval="[1, inf)",
     )
     subgroup_adjust: str = _s(

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from medval._errors import ExitCode
+from medval._text import one_line
 from medval.gate._compare import distance, judge_obs
 from medval.gate._criteria import Criterion
 from medval.gate._observe import JudgeError, Obs, observations
@@ -43,8 +44,16 @@ _PATH = re.compile(r"(?<![\w.~/\\])(?:[A-Za-z]:[\\/]|~?/)(?:[^\s'\"/\\]+[\\/])+(
 
 
 def _without_paths(text: str) -> str:
-    """``text`` with every absolute path reduced to its last part."""
-    return _PATH.sub(r"\1", text)
+    """``text`` with every absolute path reduced to its last part, as one printable line.
+
+    Messages may quote group names from DICOM headers and labels: a terminal
+    escape or a line break in one must not reach the console verdict table.
+    """
+    return one_line(_PATH.sub(r"\1", text))
+
+
+def _group(name: str | None) -> str | None:
+    return None if name is None else one_line(name)
 
 
 #: ``result.values`` key of a mapping ``key prefix -> error message``; an
@@ -127,11 +136,11 @@ def _judge_one(result: ValidationResult, c: Criterion) -> Verdict:
     counted = [d for d in outcomes if d["status"] != "skip"]
     details = tuple(
         {
-            "group": d["obs"].group,
+            "group": _group(d["obs"].group),
             "n": d["obs"].n,
             "observed": d["observed"],
             "status": d["status"],
-            "reason": d["reason"],
+            "reason": one_line(d["reason"]),
         }
         for d in outcomes
     )
@@ -145,7 +154,7 @@ def _judge_one(result: ValidationResult, c: Criterion) -> Verdict:
     worst_rank = max(_RANK[d["status"]] for d in counted)
     worst = [d for d in counted if _RANK[d["status"]] == worst_rank]
     pick = min(worst, key=lambda d: distance(c, d))
-    reason = pick["reason"]
+    reason = one_line(pick["reason"])
     if len(worst) > 1 and worst_rank > 0:
         reason += f"; {len(worst) - 1} more group(s) {pick['status']}"
     elif len(counted) > 1 and worst_rank == 0:
@@ -159,7 +168,7 @@ def _judge_one(result: ValidationResult, c: Criterion) -> Verdict:
         value=o.value if isinstance(o.value, float) else None,
         low=o.low,
         high=o.high,
-        group=o.group,
+        group=_group(o.group),
         n=o.n,
         groups=details if len(outcomes) > 1 or o.group else (),
         **base,

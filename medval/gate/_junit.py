@@ -5,6 +5,12 @@ The layout is the one Jenkins, GitLab, GitHub Actions reporters and pytest's
 (properties, testcase*)``, with ``error``/``failure`` before ``system-out``
 inside a testcase. A warning is a passing testcase whose ``system-out``
 starts with ``WARNING:``.
+
+The file is always well-formed XML 1.0: every attribute passes
+:func:`medval._text.one_line` and every text :func:`medval._text.printable_text`
+(control characters, lone surrogates and U+FFFE/U+FFFF removed; a group
+name from a DICOM header may hold anything), and ElementTree escapes
+``<``, ``&``, ``"`` and ``]]>``.
 """
 
 from __future__ import annotations
@@ -14,12 +20,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from medval._text import one_line, printable_text
 from medval.gate._judge import Verdict
 
 if TYPE_CHECKING:
     from medval._result import ValidationResult
 
 __all__ = ["junit_xml", "suite_properties", "write_junit"]
+
+
+def _attrs(**values: str) -> dict[str, str]:
+    return {k: one_line(v) for k, v in values.items()}
+
+
+def _element(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    node = ET.SubElement(parent, tag, _attrs(**attrs))
+    if text is not None:
+        node.text = printable_text(text)
+    return node
 
 
 def _detail(v: Verdict) -> str:
@@ -70,29 +88,23 @@ def junit_xml(
         "skipped": 0,
     }
     attrs = {k: str(n) for k, n in counts.items()}
-    root = ET.Element("testsuites", {"name": suite_name, **attrs, "time": "0.000"})
-    suite = ET.SubElement(root, "testsuite", {"name": suite_name, **attrs, "time": "0.000"})
+    root = ET.Element("testsuites", _attrs(name=suite_name, **attrs, time="0.000"))
+    suite = _element(root, "testsuite", name=suite_name, **attrs, time="0.000")
     props = {k: v for k, v in (properties or {}).items() if v is not None}
     if props:
         pe = ET.SubElement(suite, "properties")
         for name, value in props.items():
-            ET.SubElement(pe, "property", {"name": name, "value": str(value)})
+            _element(pe, "property", name=name, value=str(value))
     for v in verdicts:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            {"classname": f"{suite_name}.criteria", "name": v.name, "time": "0.000"},
+        case = _element(
+            suite, "testcase", classname=f"{suite_name}.criteria", name=v.name, time="0.000"
         )
-        if v.status == "error":
-            ET.SubElement(
-                case, "error", {"message": v.reason, "type": "medval.error"}
-            ).text = _detail(v)
-        elif v.status == "fail":
-            ET.SubElement(
-                case, "failure", {"message": v.reason, "type": "medval.fail"}
-            ).text = _detail(v)
-        out = ET.SubElement(case, "system-out")
-        out.text = ("WARNING: " if v.status == "warn" else "") + _detail(v)
+        if v.status in ("error", "fail"):
+            tag, kind = (
+                ("error", "medval.error") if v.status == "error" else ("failure", "medval.fail")
+            )
+            _element(case, tag, _detail(v), message=v.reason, type=kind)
+        _element(case, "system-out", ("WARNING: " if v.status == "warn" else "") + _detail(v))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -374,6 +374,11 @@ def choices() -> dict[tuple[str, str], tuple[str, ...]]:
 
 
 def _check_splits(sp: dict[str, Any], source: str) -> None:
+    if sp["seed"] is not None and sp["seed"] < 0:
+        raise SpecError(
+            f"{source}: splits.seed must be an integer >= 0 (it seeds the random split); "
+            f"got {sp['seed']}."
+        )
     fraction = sp["calibration_fraction"]
     if not 0.0 < fraction < 1.0:
         raise SpecError(
@@ -411,10 +416,20 @@ def read_spec(path: str | Path) -> Spec:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SpecError(f"spec file {p} does not exist.") from exc
+    except IsADirectoryError as exc:
+        raise SpecError(
+            f"spec path {str(p)!r} is a folder; give the spec file (e.g. {p / 'medval.toml'})."
+        ) from exc
+    except OSError as exc:
+        raise SpecError(f"spec file {p} cannot be read: {exc.strerror or exc}.") from exc
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{p} is not valid TOML: {exc}.") from exc
     except UnicodeDecodeError as exc:
         raise SpecError(f"{p} is not UTF-8 text.") from exc
+    except RecursionError as exc:  # tomllib recurses once per nesting level
+        raise SpecError(
+            f"{p} nests arrays or tables too deeply to read; a spec needs a few levels at most."
+        ) from exc
     criteria = check_criteria(raw.get("criteria", []), source=p.name)
     sections = check_spec(raw, source=p.name)
     if sections["baseline"]:

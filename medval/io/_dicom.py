@@ -82,10 +82,12 @@ class CohortScan:
     exclusions : tuple of Exclusion
         Unreadable or unusable files, in path order.
     n_files : int
-        Regular files scanned (rows + exclusions).
+        Entries found (rows + exclusions): regular files scanned, and the
+        links, pipes, devices and folders named like files that were not.
     manifest_sha256 : str
         SHA-256 over the sorted lines ``"relpath\\tsha256(file bytes)\\n"`` of
-        every file scanned, excluded ones included.
+        every file scanned, excluded ones included (entries that are not
+        regular files have no bytes and are not in it).
     deid_summary : dict of str to dict of str to int
         Counts of PatientIdentityRemoved and BurnedInAnnotation values and
         of DeidentificationMethod ``"present"``/``"absent"`` over the rows.
@@ -164,7 +166,10 @@ def read_dicom_cohort(
     -------
     CohortScan
         Rows for usable image files; an :class:`Exclusion` for each other
-        file. One bad file never aborts the scan.
+        file, and for each entry that is not a regular file (a symbolic link
+        loop, a broken link, a link to a folder, a pipe, socket or device, a
+        folder named ``x.dcm``; see :func:`medval.io._walk.list_files`).
+        One bad file never aborts the scan.
 
     Raises
     ------
@@ -185,14 +190,20 @@ def read_dicom_cohort(
         raise DataError(
             f"DICOM folder {str(root_path)!r} {what}; pass the folder that holds the .dcm files."
         )
-    files = list_files(root_path)
+    files, skipped = list_files(root_path)
     if not files:
-        raise DataError(f"DICOM folder {str(root_path)!r} holds no files; check the path.")
+        why = (
+            ""
+            if not skipped
+            else f" ({len(skipped)} other entries, e.g. {skipped[0][0]!r}: {skipped[0][1]})"
+        )
+        raise DataError(f"DICOM folder {str(root_path)!r} holds no files{why}; check the path.")
     salt_bytes = resolve_salt(salt)
     rows: list[dict[str, Any]] = []
     index: list[str] = []
     paths: dict[str, pathlib.Path] = {}
-    exclusions: list[Exclusion] = []
+    # Links that lead nowhere, pipes, devices, a folder named x.dcm: excluded, not lost.
+    exclusions = [Exclusion(rel, reason) for rel, reason in skipped]
     hashes: dict[str, str] = {}
     deid: dict[str, tuple[str, str, str]] = {}
     joins: dict[str, dict[str, str | None]] = {}
@@ -217,8 +228,8 @@ def read_dicom_cohort(
     return CohortScan(
         frame=_frame(rows, index),
         paths=paths,
-        exclusions=tuple(exclusions),
-        n_files=len(files),
+        exclusions=tuple(sorted(exclusions, key=lambda e: e.file)),
+        n_files=len(files) + len(skipped),
         manifest_sha256=manifest_digest(hashes),
         deid_summary=summarise_deid(deid.values()),
         file_sha256=hashes,

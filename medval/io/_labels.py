@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from medval._errors import DataError
+from medval._text import one_line, short_repr
 from medval.io._dicom import Exclusion
 from medval.io._phi import pseudonym
 from medval.io._row import JOIN_IDENTIFIERS
@@ -270,6 +271,11 @@ def read_labels(
     named = [c for c in ("case_id", key, "label") if c in raw.columns]
     blank = raw[named].apply(lambda c: c.str.strip() == "").all(axis=1)
     raw = raw[~blank]
+    if raw.empty:
+        raise DataError(
+            f"labels table {str(src)!r} has a header but no rows; add one row per labelled "
+            f"image (or series, study, patient): {', '.join(required)}."
+        )
     values = raw[key].map(normalise_file) if key == "file" else raw[key].str.strip()
     frame = pd.DataFrame(
         {
@@ -285,7 +291,8 @@ def read_labels(
         if salt is None:
             raise DataError(f"labels keyed by {key} need the scan's salt to be joined.")
         prefix = JOIN_IDENTIFIERS[hidden][1]
-        frame["key"] = [pseudonym(v, salt=salt, prefix=prefix) for v in frame["key"]]
+        # Cleaned as the scan cleans header text (io._row.tag_text), so the keys agree.
+        frame["key"] = [pseudonym(one_line(v), salt=salt, prefix=prefix) for v in frame["key"]]
     if "case_id" not in frame:
         frame["case_id"] = [f"{unit}-{i:04d}" for i in range(1, len(frame) + 1)]
     if key == "file":
@@ -316,7 +323,7 @@ def _check_labels_frame(
         dup = frame[frame[field].duplicated(keep=False)]
         if len(dup):
             shown = [
-                (f"{v!r} " if field == "case_id" or shown_values else "")
+                (f"{short_repr(v)} " if field == "case_id" or shown_values else "")
                 + f"(rows {_rows(g['line'].tolist())})"
                 for v, g in list(dup.groupby(field, sort=False))[:_SHOW]
             ]
@@ -332,7 +339,7 @@ def _check_labels_frame(
         if _label_index(str(value), classes) is None
     ]
     if bad:
-        listed = ", ".join(f"row {line}: {value!r}" for line, value in bad[:_SHOW])
+        listed = ", ".join(f"row {line}: {short_repr(value)}" for line, value in bad[:_SHOW])
         raise DataError(
             f"{where}: field 'label' has value(s) outside the declared classes ({listed}"
             f"{' ...' if len(bad) > _SHOW else ''}); allowed: {classes} or indices "

@@ -3,7 +3,8 @@
 Identifiers (patient IDs, study UIDs, institution and station names) become
 salted SHA-256 pseudonyms; ages become bands with 90+ grouped (HIPAA Safe
 Harbor, 45 CFR 164.514(b)(2)); dates and names are read only to derive those
-values and are then dropped. This module imports the standard library only.
+values and are then dropped. This module imports the standard library (and
+:mod:`medval._text`) only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import hashlib
 import os
 import re
 import secrets
+
+from medval._text import one_line
 
 __all__ = [
     "AGE_BANDS",
@@ -234,11 +237,12 @@ def technical_text(value: str | None) -> str | None:
     Sequence names such as ``"*tfl3d1_16ns"`` are kept; a value longer than
     16 characters or holding a person-name delimiter (``^``), an ``@``, a
     date or a run of five digits (an accession or record number typed into the
-    wrong field) is dropped, never shown.
+    wrong field) is dropped, never shown. Control characters are removed first
+    (:func:`medval._text.one_line`).
     """
     if value is None:
         return None
-    text = str(value).strip()
+    text = one_line(str(value)).strip()
     if not text or len(text) > _TECHNICAL_MAX or _IDENTIFIER_LIKE.search(text):
         return None
     return text

@@ -11,6 +11,7 @@ import functools
 import math
 from typing import Any
 
+from medval._text import one_line
 from medval.io._phi import TECHNICAL_TEXT_KEYWORDS, age_band, pseudonym, sex, technical_text
 
 __all__ = [
@@ -60,7 +61,12 @@ def _value(ds: Any, keyword: str) -> Any:
 
 
 def tag_text(ds: Any, keyword: str) -> str | None:
-    """A header value as text, or None when absent, empty or unreadable."""
+    """A header value as one printable line, or None when absent, empty or unreadable.
+
+    Control characters are removed (tabs and line breaks become spaces,
+    :func:`medval._text.one_line`): a header is data, never a terminal
+    command. Both scan paths (the fast reader and pydicom) read through here.
+    """
     try:
         value = _value(ds, keyword)
     except Exception:
@@ -68,9 +74,9 @@ def tag_text(ds: Any, keyword: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        text = "/".join(str(v).strip() for v in value)
+        text = "/".join(one_line(str(v)).strip() for v in value)
     else:
-        text = str(value).strip()
+        text = one_line(str(value)).strip()
     return text or None
 
 

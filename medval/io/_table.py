@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from medval._errors import DataError, MissingDependencyError
+from medval._text import one_line, short_repr
 from medval._types import DICOM_COLUMNS, check_cohort
 from medval.io._labels import CohortData
 from medval.io._phi import age_band, pseudonym, resolve_salt, sex
@@ -63,7 +64,7 @@ def _read(src: pathlib.Path) -> pd.DataFrame:
 
 
 def _bad_rows(where: str, field: str, rows: list[tuple[int, Any]], fix: str) -> DataError:
-    shown = "; ".join(f"row {r}: {v!r}" for r, v in rows[:_SHOW])
+    shown = "; ".join(f"row {r}: {short_repr(v)}" for r, v in rows[:_SHOW])
     more = " ..." if len(rows) > _SHOW else ""
     return DataError(
         f"{where}: {len(rows)} bad value(s) in column {field!r} ({shown}{more}); {fix}"
@@ -162,6 +163,8 @@ def read_cohort_table(
     missing = [c for c in ("case_id", "label") if c not in raw.columns]
     if missing:
         raise DataError(f"{where} lacks required column(s) {missing}.")
+    if raw.empty:
+        raise DataError(f"{where} has a header but no rows; add one row per case.")
     ids = raw["case_id"]
     empty = [(i + 2, v) for i, v in enumerate(ids) if v is None]
     if empty:
@@ -199,7 +202,7 @@ def read_cohort_table(
             cohort[column] = (
                 _numbers(where, column, values)
                 if column in _NUMERIC
-                else [None if v is None else str(v) for v in values]
+                else [None if v is None else one_line(str(v)) for v in values]
             )
     if "sex" in raw.columns:
         cohort["sex"] = [sex(v) for v in raw["sex"]]

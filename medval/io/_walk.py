@@ -8,11 +8,14 @@ sorted path order whether the scan runs in this process or across workers.
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import hashlib
 import importlib
 import itertools
 import math
+import os
 import pathlib
+import stat
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -85,7 +88,81 @@ def records(
             bar.close()
 
 
-def list_files(root: pathlib.Path) -> list[tuple[str, pathlib.Path]]:
-    """Every regular file under ``root`` as (POSIX relative path, path), sorted."""
-    files = [(p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file()]
-    return sorted(files)
+def _special(mode: int) -> str:
+    kind = (
+        "named pipe" if stat.S_ISFIFO(mode)
+        else "socket" if stat.S_ISSOCK(mode)
+        else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "special file"
+    )  # fmt: skip
+    return f"not a regular file ({kind})"
+
+
+def _link(path: pathlib.Path) -> tuple[bool, str | None]:
+    """A symbolic link: (True, None) when it names a regular file, else (False, why not)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return False, "symbolic link loop"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return False, "broken symbolic link"
+        return False, f"unreadable link: {short_message(exc)}"
+    if stat.S_ISREG(mode):
+        return True, None
+    if stat.S_ISDIR(mode):
+        return False, "link to a folder, not followed"
+    return False, _special(mode)
+
+
+def list_files(
+    root: pathlib.Path,
+) -> tuple[list[tuple[str, pathlib.Path]], list[tuple[str, str]]]:
+    """Every regular file under ``root``, and every other entry that is not scanned.
+
+    Returns
+    -------
+    files : list of (str, pathlib.Path)
+        (POSIX relative path, path) of every regular file, or link to one,
+        sorted by relative path.
+    skipped : list of (str, str)
+        (POSIX relative path, reason) of what cannot be a DICOM file and so
+        becomes an exclusion rather than vanishing: a symbolic link loop, a
+        broken link, a link to a folder (not followed, as the walk stays
+        inside ``root``), a named pipe, socket or device, a folder that
+        cannot be listed, and a folder named like a file (``x.dcm``; its
+        contents are still scanned). Sorted by relative path.
+    """
+    files: list[tuple[str, pathlib.Path]] = []
+    skipped: list[tuple[str, str]] = []
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            rel = folder.relative_to(root).as_posix()
+            skipped.append((rel, f"unreadable folder: {short_message(exc)}"))
+            continue
+        for entry in entries:
+            path = pathlib.Path(entry.path)
+            rel = path.relative_to(root).as_posix()
+            try:
+                if entry.is_symlink():
+                    regular, why = _link(path)
+                elif entry.is_dir(follow_symlinks=False):
+                    if entry.name.lower().endswith(".dcm"):
+                        skipped.append((rel, "folder named like a DICOM file"))
+                    folders.append(path)
+                    continue
+                else:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                    regular, why = stat.S_ISREG(mode), _special(mode)
+            except OSError as exc:  # removed while listed
+                regular, why = False, f"unreadable: {short_message(exc)}"
+            if regular:
+                files.append((rel, path))
+            else:
+                skipped.append((rel, why or "not a regular file"))
+    return sorted(files), sorted(skipped)

@@ -1,15 +1,37 @@
-"""Inline SVG figures drawn with matplotlib, byte-reproducible."""
+"""Inline SVG figures drawn with matplotlib, byte-reproducible.
+
+Labels, titles and tick labels carry group and split names from the data,
+so every figure is drawn with mathtext and TeX off (:func:`_plain_text`):
+``"Aster $^$ Medical"`` is shown as written, never parsed.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec
 
 __all__ = ["PALETTE", "forest_svg", "pr_svg", "referral_svg", "reliability_svg", "roc_svg"]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+
+_P = ParamSpec("_P")
+
+
+def _plain_text(draw: Callable[_P, str]) -> Callable[_P, str]:
+    """Draw with ``text.parse_math`` and ``text.usetex`` off: text from data is text."""
+
+    @functools.wraps(draw)
+    def plain(*args: _P.args, **kwargs: _P.kwargs) -> str:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+
+    return plain
 
 
 def _svg(fig: Any) -> str:
@@ -22,6 +44,7 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
+@_plain_text
 def roc_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]]]], *, title: str) -> str:
     """ROC curves, one line per (label, points) pair, as an inline SVG string."""
     import matplotlib
@@ -75,6 +98,7 @@ def _figure(title: str) -> tuple[Any, Any]:
     return fig, ax
 
 
+@_plain_text
 def reliability_svg(
     curves: Sequence[tuple[str, Sequence[dict[str, Any]]]], *, title: str, event: str
 ) -> str:
@@ -106,6 +130,7 @@ def reliability_svg(
     return _svg(fig)
 
 
+@_plain_text
 def referral_svg(
     curves: Sequence[tuple[str, Sequence[tuple[float, float]]]], *, title: str, ylabel: str
 ) -> str:
@@ -129,6 +154,7 @@ def referral_svg(
     return _svg(fig)
 
 
+@_plain_text
 def forest_svg(rows: Sequence[dict[str, Any]], *, title: str, reference: float | None) -> str:
     """Forest plot: one estimate with its interval per subgroup (top to bottom)."""
     import matplotlib
@@ -156,6 +182,7 @@ def forest_svg(rows: Sequence[dict[str, Any]], *, title: str, reference: float |
     return _svg(fig)
 
 
+@_plain_text
 def pr_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]], float]], *, title: str) -> str:
     """Precision-recall curves with each split's prevalence (a chance model) dotted."""
     fig, ax = _figure(title)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from medval._result import ValidationResult
+from medval._text import one_line
 from medval.gate import Verdict
 
 __all__ = ["Log", "RunOutcome"]
@@ -34,6 +35,7 @@ class Log:
         self.quiet = quiet
 
     def __call__(self, message: str) -> None:
+        message = one_line(message)  # a file or group name is never a terminal command
         self.lines.append(message)
         if not self.quiet:
             print(f"medval: {message}", file=sys.stderr, flush=True)

@@ -21,6 +21,7 @@ from medval._provenance import (
     platform_summary,
 )
 from medval._result import ValidationResult
+from medval._text import short_repr
 from medval.gate import EvaluationConfig, Spec, read_spec
 from medval.run._log import Log, RunOutcome
 from medval.run._model import baseline_scores, load_models, model_files, model_predictions
@@ -91,11 +92,13 @@ def run_spec(
     log = Log(quiet)
     out = Path(out_dir) if out_dir is not None else spec.resolve("output.dir")
     class_names = list(spec["task.class_names"])
-    # The models load first: a bad factory, weights file or format fails in seconds,
-    # not after the DICOM scan.
+    # The models and predictions files load first: a bad factory, weights file, format
+    # or CSV fails in seconds, not after the DICOM scan.
     models = load_models(spec, trust_pickle=trusted, baseline=baseline, log=log)
+    predicted = _read_prediction_files(spec, baseline)
     data = read_data(spec, salt=os.environ.get(spec["data.salt_env"]), progress=progress, log=log)
     cohort = data.cohort
+    n_unmatched = _unmatched_predictions(predicted, cohort, log)
     used = [str(c) for c in cohort.index[cohort["split"] != "train"]]
     if not used:
         raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
@@ -127,6 +130,8 @@ def run_spec(
         positive_class=pos_index, reference=reference, reference_name=reference_name,
         input_statistics=scored.input_statistics, progress=progress,
     )  # fmt: skip
+    # Rows of model.predictions naming no case (None: the model ran on the images).
+    result.values["cohort.n_predictions_unmatched"] = n_unmatched
     if "leakage.pixel_duplicate_groups" in result.values:
         log("hashed pixel data for duplicates")
     result.provenance.update(
@@ -165,6 +170,36 @@ def run_spec(
     log(f"wrote {outputs.report} and {outputs.result_json.name}")
     (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
     return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
+
+
+def _read_prediction_files(spec: Spec, baseline: str | Path | None) -> dict[str, float] | None:
+    """Check every predictions CSV before the scan; the model's rows (None without one)."""
+    from medval import gate
+
+    if baseline is not None:
+        gate.read_prediction_scores(baseline, what="--baseline")
+    elif spec.has("baseline") and spec["baseline.predictions"] is not None:
+        gate.read_prediction_scores(
+            spec.resolve("baseline.predictions"), what="baseline.predictions"
+        )
+    if spec["model.predictions"] is None:
+        return None
+    return gate.read_prediction_scores(spec.resolve("model.predictions"), what="model.predictions")
+
+
+def _unmatched_predictions(predicted: dict[str, float] | None, cohort: Any, log: Log) -> int | None:
+    """Rows of ``model.predictions`` naming no case of the cohort: counted and logged."""
+    if predicted is None:
+        return None
+    known = set(cohort.index.astype(str))
+    unmatched = [c for c in predicted if c not in known]
+    if unmatched:
+        shown = ", ".join(short_repr(c) for c in unmatched[:3])
+        log(
+            f"warning: {len(unmatched)} of the {len(predicted)} rows of model.predictions "
+            f"name no case of the cohort (e.g. {shown}); they are not analysed"
+        )
+    return len(unmatched)
 
 
 def _unit_rule(spec: Spec) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from medval._result import ValidationResult
+from medval._text import one_line
 
 __all__ = ["summary_table"]
 
@@ -14,7 +15,8 @@ def summary_table(result: ValidationResult) -> str:
     head = ["split", "cases", *[label for _, label in _METRICS]]
     rows = []
     for name, prefix in result.split_prefixes():
-        cells = [name, str(result.values.get(f"{prefix}cohort.n_cases", ""))]
+        # Split names come from the labels table: one printable line each.
+        cells = [one_line(name), str(result.values.get(f"{prefix}cohort.n_cases", ""))]
         for key, _ in _METRICS:
             e = result.estimates.get(prefix + key)
             if e is None or e.value is None:

@@ -109,7 +109,8 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> ValidationResult:
     y = data.cohort["label"].to_numpy()
     score = np.clip(0.3 + 0.4 * y + np.random.default_rng(0).normal(0, 0.15, len(y)), 0.01, 0.99)
     preds = Predictions(ids, np.c_[1 - score, score], class_names=CLASSES)
-    return evaluate(preds, data, n_resamples=200, seed=0)
+    # Each scanner's free-text values are on PER_SCANNER images: shown, not pooled.
+    return evaluate(preds, data, n_resamples=200, seed=0, small_cell=PER_SCANNER)
 
 
 def _rows(result: ValidationResult, modality: str) -> dict[str, dict[str, Any]]:
@@ -207,3 +208,26 @@ def test_metadata_table_text_numbers_and_other_modalities() -> None:
     assert acquisition_rows(cohort.drop(columns="manufacturer")) is None
     no_modality = acquisition_rows(cohort.drop(columns="modality")) or []
     assert [r["modality"] for r in no_modality] == ["unknown"] * 3
+
+
+def test_a_rare_free_text_value_is_pooled_under_the_small_cell_rule() -> None:
+    # A kernel typed on five images ("SITE7-DRSMITH") was printed in the report.
+    n_common, n_rare = 20, 5
+    cohort = pd.DataFrame(
+        {
+            "modality": ["CT"] * (n_common + n_rare) + ["MR"] * 12,
+            "manufacturer": ["GE"] * (n_common + n_rare) + ["Siemens"] * 12,
+            "convolution_kernel": ["STANDARD"] * n_common
+            + ["SITE7-DRSMITH"] * n_rare
+            + [None] * 12,
+            "sequence_name": [None] * (n_common + n_rare) + ["*tfl3d1"] * 11 + ["ODD1"],
+        }
+    )
+    rows = {r["modality"]: r for r in acquisition_rows(cohort) or []}
+    assert rows["CT"]["convolution_kernel"] == "STANDARD, other (n<11 each)"
+    assert rows["MR"]["sequence_name"] == "*tfl3d1, other (n<11 each)"
+    assert "SITE7" not in str(rows) and "ODD1" not in str(rows)
+    # The limit is shift.small_cell: counted over the cohort, not per scanner.
+    loose = {r["modality"]: r for r in acquisition_rows(cohort, small_cell=5) or []}
+    assert loose["CT"]["convolution_kernel"] == "SITE7-DRSMITH, STANDARD"
+    assert loose["MR"]["sequence_name"] == "*tfl3d1, other (n<5 each)"

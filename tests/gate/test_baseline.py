@@ -17,6 +17,7 @@ from medval.gate import (
     judge,
     noninferiority_section,
     read_baseline_scores,
+    read_prediction_scores,
     read_predictions_csv,
     write_predictions_csv,
 )
@@ -37,15 +38,44 @@ def test_baseline_scores_follow_the_candidate_order(tmp_path: Path) -> None:
     ("text", "match"),
     [
         ("case_id,score\na,0.1\n", r"needs columns case_id and probability.*'score'\]"),
-        ("case_id,probability\na,0.1\na,0.2\n", r"row 3: duplicate 'a'"),
+        ("case_id,probability\na,0.1\na,0.2\n", r"row 3: duplicate case_id 'a'"),
         ("case_id,probability\na,1.5\n", r"row 2: probability '1.5' is not a number in \[0, 1\]"),
         ("case_id,probability\na,high\n", r"row 2: probability 'high'"),
-        ("case_id,probability\nb,0.1\n", r"lack 1 of the 1 cases \(e\.g\. \['a'\]\); .* paired"),
+        ("case_id,probability\na,0.1\n", r"lack 1 of the 2 cases \(e\.g\. \['b'\]\); .* paired"),
+        ("case_id,probability\nz,0.1\n", r"none of its 1 rows names one of the 2 evaluated cases"),
     ],
 )  # fmt: skip
 def test_bad_baseline_files_name_the_row(tmp_path: Path, text: str, match: str) -> None:
     with pytest.raises(DataError, match=match):
-        read_baseline_scores(_csv(tmp_path, text), ["a"])
+        read_baseline_scores(_csv(tmp_path, text), ["a", "b"])
+
+
+def test_a_byte_order_mark_is_accepted_like_the_labels_csv(tmp_path: Path) -> None:
+    # Excel's "CSV UTF-8" starts with a BOM; it used to hide the case_id column.
+    p = tmp_path / "bom.csv"
+    p.write_bytes("case_id,probability\na,0.25\n".encode("utf-8-sig"))
+    np.testing.assert_array_equal(read_baseline_scores(p, ["a"]), [0.25])
+    assert read_prediction_scores(p) == {"a": 0.25}
+    q = write_predictions_csv(tmp_path / "p.csv", ["a"], ["internal"], [1], [0.5])
+    q.write_bytes(q.read_bytes().decode().encode("utf-8-sig"))
+    assert list(read_predictions_csv(q, class_names=["n", "p"], positive_class="p").case_ids) == [
+        "a"
+    ]
+
+
+def test_unreadable_predictions_files_are_data_errors_naming_the_file(tmp_path: Path) -> None:
+    # A folder and a field over the csv module's limit used to exit 4 ("internal error").
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(DataError, match=r"model\.predictions '.*folder' is a folder"):
+        read_prediction_scores(tmp_path / "folder", what="model.predictions")
+    big = _csv(tmp_path, "case_id,probability\na," + "1" * 140_000 + "\n")
+    with pytest.raises(DataError, match=r"'baseline\.csv' line 2: not a readable CSV \(field"):
+        read_prediction_scores(big)
+    with pytest.raises(DataError, match=r"'baseline\.csv' is not a readable UTF-8 CSV \(field"):
+        read_predictions_csv(big, class_names=["n", "p"], positive_class="p")
+    # A long bad value is quoted short, with its length.
+    with pytest.raises(DataError, match=r"probability 'xxx+\.\.\. \(20000 characters\) is not"):
+        read_prediction_scores(_csv(tmp_path, "case_id,probability\na," + "x" * 20_000 + "\n"))
 
 
 def test_missing_and_binary_baseline_files(tmp_path: Path) -> None:

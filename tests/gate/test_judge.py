@@ -254,3 +254,15 @@ def test_error_verdicts_for_a_run_that_stopped(result: ValidationResult) -> None
     ]
     assert all(v.reason.endswith("no folder") for v in verdicts)
     assert exit_code(verdicts) == ExitCode.INTERNAL_ERROR
+
+
+def test_a_group_name_with_terminal_escapes_gives_a_one_line_reason(
+    result: ValidationResult,
+) -> None:
+    # A crafted Manufacturer erased its verdict line on the console (issue 15, item 5).
+    result.estimates["subgroup.manufacturer=Evil\x1b[2K\x1b[1A\t.auroc"] = _est(0.6, 0.5, 0.7, 99)
+    v = _one(result, key="subgroup.manufacturer={group}.auroc", op=">=", threshold=0.85)
+    assert v.status == "fail" and v.reason.isprintable()
+    evil = next(g for g in v.groups if "Evil" in g["group"])
+    assert evil["group"] == "manufacturer=Evil[2K[1A " and evil["status"] == "fail"
+    assert all(g["group"].isprintable() and g["reason"].isprintable() for g in v.groups)

@@ -79,3 +79,41 @@ def test_pytest_xunit2_output_also_validates(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--junitxml=j.xml", "-o", "junit_family=xunit2", "-p", "no:medval")
     schema = etree.XMLSchema(etree.parse(str(XSD)))
     assert schema.validate(etree.parse(str(pytester.path / "j.xml"))), schema.error_log
+
+
+HOSTILE = [
+    "ctrl\x00\x01\x08\x0b\x0c\x1b[2K\x7f\x9b",
+    "cdata ]]> end",
+    "<script>alert(1)</script> & \"quoted\" 'single'",
+    "lone \ud800 surrogate, nonchar \ufffe\uffff",
+    "line\nbreak\r\ttab \u202eRLO",
+]
+
+
+def test_hostile_strings_still_give_well_formed_valid_xml(tmp_path: Path) -> None:
+    # A Manufacturer with control characters made junit.xml unreadable (issue 15, item 5).
+    from medval.gate import Verdict
+
+    vs = [
+        Verdict(
+            name=f"c{i} {text}", status=status, key="subgroup.x", op=">=", threshold=0.8,
+            severity="fail", reason=f"auroc < 0.8 on manufacturer={text}",
+            groups=({"group": text, "status": status, "reason": text},),
+        )
+        for i, (text, status) in enumerate(
+            zip(HOSTILE, ["fail", "error", "pass", "warn", "fail"], strict=True)
+        )
+    ]  # fmt: skip
+    props = {"medval.model_file": HOSTILE[0], HOSTILE[2]: HOSTILE[3]}
+    path = write_junit(vs, tmp_path / "junit.xml", properties=props)
+    root = ET.parse(path).getroot()  # raised ParseError (or the write UnicodeEncodeError)
+    cases = root.findall("testsuite/testcase")
+    assert [c.attrib["name"].split(" ")[0] for c in cases] == ["c0", "c1", "c2", "c3", "c4"]
+    assert "<script>alert(1)</script>" in cases[2].attrib["name"]
+    assert "cdata ]]> end" in cases[1].find("error").attrib["message"]  # type: ignore[union-attr]
+    for node in root.iter():
+        for text in [node.text or "", *node.attrib.values()]:
+            lines = text.replace("\t", " ").split("\n")
+            assert all(line.isprintable() for line in lines), repr(text)
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    assert schema.validate(etree.parse(str(path))), schema.error_log

@@ -286,3 +286,36 @@ def test_a_file_over_max_pixel_bytes_is_excluded_naming_its_size(
 def test_bad_max_pixel_bytes(tmp_path: pathlib.Path, limit: object) -> None:
     with pytest.raises(InputError, match=r"max_pixel_bytes must be a positive int"):
         read_dicom_cohort(tmp_path, max_pixel_bytes=limit)  # type: ignore[arg-type]
+
+
+def test_entries_that_are_not_regular_files_are_excluded_with_a_reason(
+    tmp_path: pathlib.Path, dicom_writer: WriteDicom
+) -> None:
+    import os
+
+    root = tmp_path / "dicom"
+    dicom_writer(root / "good.dcm")
+    dicom_writer(root / "odd.dcm" / "inner.dcm")  # a folder named like a file: still read
+    os.symlink("loop.dcm", root / "loop.dcm")
+    os.symlink("gone.dcm", root / "broken.dcm")
+    os.symlink(root / "odd.dcm", root / "linked")
+    os.symlink(root / "good.dcm", root / "alias.dcm")  # a link to a file is a file
+    os.mkfifo(root / "pipe.dcm")
+    scan = read_dicom_cohort(root, salt="s")
+    assert list(scan.frame.index) == ["alias.dcm", "good.dcm", "odd.dcm/inner.dcm"]
+    assert _reasons(scan) == {
+        "broken.dcm": "broken symbolic link",
+        "linked": "link to a folder, not followed",
+        "loop.dcm": "symbolic link loop",
+        "odd.dcm": "folder named like a DICOM file",
+        "pipe.dcm": "not a regular file (named pipe)",
+    }
+    assert scan.n_files == 8 == len(scan.frame) + len(scan.exclusions)
+    assert [e.file for e in scan.exclusions] == sorted(e.file for e in scan.exclusions)
+    only_special = tmp_path / "special"
+    only_special.mkdir()
+    os.mkfifo(only_special / "a.dcm")
+    with pytest.raises(
+        DataError, match=r"holds no files \(1 other entries, e\.g\. 'a\.dcm': not a"
+    ):
+        read_dicom_cohort(only_special)

@@ -104,3 +104,26 @@ def test_bundled_files_mixed_with_demo_like_files_are_all_accounted_for(
     assert sum(f.startswith("site/") for f in scan.frame.index) == 20
     reasons = {e.reason.split(":")[0] for e in scan.exclusions}
     assert "not a DICOM file" in reasons
+
+
+def test_control_characters_are_removed_on_both_paths(
+    tmp_path: pathlib.Path, dicom_writer: Callable[..., pathlib.Path]
+) -> None:
+    # A crafted Manufacturer erased the verdict line below it on the console.
+    hostile = {
+        "SpecificCharacterSet": "ISO_IR 192",
+        "Manufacturer": "Aster\x1b[2K\x1b[1A Medical\u202e\x9b",
+        "ManufacturerModelName": "Model\tX\nY",
+        "SequenceName": "*tfl\x1b3d",
+        "ConvolutionKernel": ["B30f\x07", "3"],
+    }
+    data = dicom_writer(tmp_path / "hostile.dcm", **hostile).read_bytes()
+    assert read_header(data, _scan.READ_KEYWORDS) is not None
+    fast, slow = _both(data)
+    assert fast == slow
+    row = fast[0]  # type: ignore[index]
+    assert row["manufacturer"] == "Aster[2K[1A Medical"
+    assert row["model_name"] == "Model X Y"
+    assert row["sequence_name"] == "*tfl3d"
+    assert row["convolution_kernel"] == "B30f/3"
+    assert all(v.isprintable() for v in row.values() if isinstance(v, str))

@@ -178,3 +178,41 @@ def test_numeric_class_names(tmp_path: pathlib.Path, root: pathlib.Path) -> None
     data = load_cohort(root, _csv(tmp_path, text), class_names=["1", "0"], salt="s")
     assert data.cohort["label"].tolist() == [0, 1]
     assert data.cohort["split"].tolist() == ["all", "all"]
+
+
+@pytest.mark.parametrize("text", ["case_id,file,label\n", "case_id,file,label\n,,\n\n"])
+def test_header_only_labels_say_so(tmp_path: pathlib.Path, text: str) -> None:
+    # It used to pass and fail later with "every labelled case is in split 'train'".
+    with pytest.raises(DataError, match=r"labels\.csv' has a header but no rows; add one row"):
+        read_labels(_csv(tmp_path, text), class_names=CLASSES)
+
+
+def test_a_long_bad_label_is_quoted_short(tmp_path: pathlib.Path) -> None:
+    text = "case_id,file,label\nc1,a.dcm," + "x" * 140_000 + "\n"
+    with pytest.raises(DataError, match=r"row 2: 'x+\.\.\. \(140000 characters\)") as info:
+        read_labels(_csv(tmp_path, text), class_names=CLASSES)
+    assert len(str(info.value)) < 400
+
+
+def test_a_label_naming_a_pipe_is_an_excluded_case(
+    tmp_path: pathlib.Path, root: pathlib.Path
+) -> None:
+    import os
+
+    os.mkfifo(root / "s2" / "pipe.dcm")
+    text = "case_id,file,label\nc1,s1/a.dcm,0\nc2,s2/pipe.dcm,1\n"
+    data = load_cohort(root, _csv(tmp_path, text), class_names=CLASSES, salt="s")
+    assert data.unmatched_labels == ()
+    pipe = next(e for e in data.exclusions if e.file == "s2/pipe.dcm")
+    assert (pipe.case_id, pipe.reason) == ("c2", "not a regular file (named pipe)")
+
+
+def test_identifier_keys_agree_with_headers_holding_control_characters(
+    tmp_path: pathlib.Path, dicom_writer: WriteDicom
+) -> None:
+    base = tmp_path / "dicom"
+    dicom_writer(base / "a.dcm", patient_id="P\x1b1")
+    dicom_writer(base / "b.dcm", patient_id="P2")
+    text = "PatientID,label,split\nP\x1b1,0,internal\nP2,1,internal\n"
+    data = load_cohort(base, _csv(tmp_path, text), class_names=CLASSES, salt="s")
+    assert data.unmatched_labels == () and len(data.cohort) == 2

@@ -100,3 +100,16 @@ def test_table_cohort_feeds_evaluate(tmp_path: pathlib.Path) -> None:
     assert r["subgroup.manufacturer=GE.auroc"].value == pytest.approx(
         r["subgroup.overall.auroc"].value
     )
+
+
+def test_text_fields_lose_control_characters_and_a_header_alone_is_refused(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = _write(tmp_path, "c1,1,internal,p,s,GE\x1b[2K\u202e,Rev\tolution,,F,58\n")
+    cohort = io.read_cohort_table(path, class_names=["no lesion", "lesion"], salt="s").cohort
+    assert (cohort.loc["c1", "manufacturer"], cohort.loc["c1", "model_name"]) == (
+        "GE[2K",
+        "Rev olution",
+    )
+    with pytest.raises(DataError, match=r"'meta\.csv' has a header but no rows"):
+        io.read_cohort_table(_write(tmp_path, ""), class_names=["a", "b"])

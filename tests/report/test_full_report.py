@@ -12,6 +12,7 @@ from medval import Predictions, evaluate
 from medval.report import render_html
 
 EVIL = ["<script>alert(1)</script>", '"><img src=x onerror=alert(2)>', "{{ 7*7 }}"]
+MATHTEXT = "Aster $^$ Medical"  # matplotlib parsed it as mathtext: the report crashed
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def html() -> str:
             "patient_key": [f"pt-{p}" for p in patient],
             "split": split,
             "label": y,
-            "manufacturer": maker,
+            "manufacturer": np.where(maker == EVIL[2], MATHTEXT, maker),
             "model_name": maker,
             "convolution_kernel": maker,
             "kvp": np.where(split == "external", 140.0, 120.0),
@@ -61,3 +62,9 @@ def test_sections_and_no_external_resources(html: str) -> None:
         assert f'id="{section}"' in html, section
     assert not re.search(r'(src|href)="(https?:)?//', html)
     assert "Content-Security-Policy" in html
+
+
+def test_a_dollar_in_a_group_name_is_drawn_as_text_not_mathtext(html: str) -> None:
+    subgroups = html[html.index('id="subgroups"') :]
+    figure = subgroups[subgroups.index("<svg") : subgroups.index("</svg>")]
+    assert f"manufacturer = {MATHTEXT} (n=" in figure
