@@ -16,8 +16,10 @@ into place:
 A run that fails or is interrupted removes its staging folder and leaves the
 previous complete run as it was; a staging folder left by a SIGKILL is
 removed by the next run to the same target. The target is replaced whole, so
-it must be new, empty, or an earlier medval run (a ``manifest.json`` or a
-``result.json`` inside): any other folder is refused before any work.
+it must be new, empty, or an earlier medval run holding only what medval
+wrote (the files its ``manifest.json`` lists, or medval's output file names
+for a run written before manifests): any other folder is refused before any
+work.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -38,34 +38,22 @@ from pathlib import Path
 from types import TracebackType
 
 from medval._errors import DataError, SpecError
-from medval._result import canonical_json
 from medval.gate import Spec
+from medval.run._manifest import MANIFEST, files_below, read_manifest, write_manifest
 
 __all__ = [
-    "MANIFEST",
     "OutputFolder",
     "check_inputs_outside",
     "output_error",
-    "read_manifest",
     "spec_inputs",
-    "verify_manifest",
     "write_text_atomic",
 ]
 
-#: The file listing every file of a run with its SHA-256 (written last).
-MANIFEST = "manifest.json"
-MANIFEST_SCHEMA = "medval.manifest/1"
-_RUN_MARKERS = (MANIFEST, "result.json")
+#: What a run folder written before manifests (or by `medval report`) may hold.
+_RUN_FILES = frozenset({MANIFEST, "result.json", "report.html", "report.pdf",
+                        "predictions.csv", "run.log", "junit.xml"})  # fmt: skip
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -125,8 +113,19 @@ def spec_inputs(spec: Spec, *, baseline: str | Path | None = None) -> list[tuple
     return out
 
 
-def _is_medval_run(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in _RUN_MARKERS)
+def _foreign_files(folder: Path) -> list[str] | None:
+    """Files in ``folder`` that no medval run wrote; None when it holds no run at all.
+
+    A run's files are those its manifest lists, or (a run written before
+    manifests) medval's output file names.
+    """
+    if not ((folder / MANIFEST).is_file() or (folder / "result.json").is_file()):
+        return None
+    try:
+        listed = set(read_manifest(folder))
+    except DataError:
+        listed = set()
+    return [rel for rel in files_below(folder) if rel not in listed and rel not in _RUN_FILES]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -214,65 +213,6 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return p
 
 
-def _files(folder: Path) -> list[str]:
-    """Every regular file below ``folder`` (POSIX relative paths), sorted."""
-    out = []
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        for name in names:
-            rel = (Path(root) / name).relative_to(folder).as_posix()
-            if rel != MANIFEST:
-                out.append(rel)
-    return sorted(out)
-
-
-def read_manifest(folder: str | Path) -> dict[str, str]:
-    """``relative path -> SHA-256`` of a run folder's ``manifest.json``.
-
-    Raises
-    ------
-    DataError
-        No manifest, or one that is not a medval manifest.
-    """
-    path = Path(folder) / MANIFEST
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DataError(f"{path.parent.name} has no {MANIFEST}: not a complete run.") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not a medval manifest ({exc}).") from exc
-    if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
-        raise DataError(f"{path} is not a medval manifest (schema {MANIFEST_SCHEMA!r}).")
-    files = data.get("files")
-    if not isinstance(files, dict):
-        raise DataError(f"{path}: 'files' must map relative paths to SHA-256 digests.")
-    return {str(k): str(v) for k, v in files.items()}
-
-
-def verify_manifest(folder: str | Path) -> list[str]:
-    """What is wrong with a run folder against its manifest (empty: intact).
-
-    Each listed file must exist with its recorded SHA-256, and no other file
-    may be there.
-
-    Raises
-    ------
-    DataError
-        No readable manifest.
-    """
-    root = Path(folder)
-    listed = read_manifest(root)
-    problems = []
-    for rel, digest in sorted(listed.items()):
-        path = root / rel
-        if not path.is_file():
-            problems.append(f"{rel}: missing")
-        elif _sha256(path) != digest:
-            problems.append(f"{rel}: changed (SHA-256 differs from the manifest)")
-    problems += [f"{rel}: not in the manifest" for rel in _files(root) if rel not in listed]
-    return problems
-
-
 class OutputFolder:
     """The staging folder of a run's outputs, swapped into place by :meth:`commit`.
 
@@ -284,14 +224,16 @@ class OutputFolder:
         How the user named it (``"--out"``, ``"output.dir"``), for messages.
     fresh : bool, default False
         Refuse a target that exists and is not empty (``medval demo``);
-        otherwise an earlier medval run there is replaced.
+        otherwise an earlier medval run there is replaced, provided it holds
+        nothing medval did not write.
 
     Raises
     ------
     SpecError
         From the constructor, before any work: the target is a file, a
-        non-empty folder that holds no medval run (or any non-empty folder
-        with ``fresh``), or its parent cannot be created or written.
+        non-empty folder that holds no medval run or files no run wrote (or
+        any non-empty folder with ``fresh``), or its parent cannot be created
+        or written.
 
     Use as a context manager: the staging folder (:attr:`path`) is created
     on entry and removed on exit unless :meth:`commit` moved it into place.
@@ -313,11 +255,19 @@ class OutputFolder:
                     f"{key} {self.given} already exists and is not empty; give a new or empty "
                     "folder (nothing is overwritten)."
                 )
-            if not _is_medval_run(t):
+            foreign = _foreign_files(t)
+            if foreign is None:
                 raise SpecError(
                     f"{key} {self.given} is a folder that holds no medval run (no {MANIFEST} or "
                     "result.json): medval replaces its output folder whole, so it would "
                     "delete what is there. Give a new or empty folder, or an earlier run's."
+                )
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+                raise SpecError(
+                    f"{key} {self.given} holds an earlier run and {len(foreign)} file(s) no "
+                    f"medval run wrote ({shown}): medval replaces its output folder whole, "
+                    "so it would delete them. Move them out, or give another folder."
                 )
         try:
             t.parent.mkdir(parents=True, exist_ok=True)
@@ -386,17 +336,7 @@ class OutputFolder:
 
     def write_manifest(self) -> Path:
         """List every staged file with its SHA-256 (each file flushed to disk first)."""
-        files = {}
-        for rel in _files(self.path):
-            path = self.path / rel
-            _fsync(path)
-            files[rel] = _sha256(path)
-        manifest = self.path / MANIFEST
-        text = canonical_json({"schema": MANIFEST_SCHEMA, "files": files})
-        with manifest.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        manifest = write_manifest(self.path, before_hashing=_fsync)
         _fsync(self.path, directory=True)
         return manifest
 

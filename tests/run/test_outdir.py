@@ -138,6 +138,21 @@ def test_out_is_checked_before_any_work(folder: Path, capsys: pytest.CaptureFixt
     assert (folder / "notes" / "mine.txt").read_text() == "keep me"
 
 
+def test_an_earlier_run_holding_other_files_is_not_replaced(
+    folder: Path, previous: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(folder, "s", DEMO_MODEL)
+    (previous / "my-notes.txt").write_text("keep me")
+    code, _, err = _validate(capsys, str(spec), "--out", str(previous))
+    assert code == ExitCode.USAGE_ERROR, err
+    assert "holds an earlier run and 1 file(s) no medval run wrote (my-notes.txt)" in err
+    assert (previous / "my-notes.txt").read_text() == "keep me"
+    # A run from before manifests: medval's own file names only, replaced.
+    (previous / "my-notes.txt").unlink()
+    (previous / MANIFEST).unlink()
+    assert OutputFolder(previous, key="--out").target == previous.resolve()
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
 def test_an_unwritable_parent_is_refused_up_front(
     folder: Path, capsys: pytest.CaptureFixture[str]
