@@ -129,7 +129,7 @@ def _foreign_files(folder: Path) -> list[str] | None:
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # Windows: os.kill would end the process
         return True
     try:
         os.kill(pid, 0)
@@ -323,8 +323,9 @@ class OutputFolder:
         """Remove staging folders of dead runs; put back a previous run a SIGKILL left aside."""
         parent, name = self.target.parent, self.target.name
         for kind in ("old", "tmp"):
-            for p in sorted(parent.glob(f".{name}.{kind}-*")):
-                pid = p.name[len(f".{name}.{kind}-") :].split("-")[0]
+            prefix = f".{name}.{kind}-"
+            for p in sorted(q for q in parent.iterdir() if q.name.startswith(prefix)):
+                pid = p.name[len(prefix) :].split("-")[0]
                 if not pid.isdigit() or _pid_alive(int(pid)) or not p.is_dir():
                     continue
                 if kind == "old" and not self.target.exists():

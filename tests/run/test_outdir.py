@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -346,3 +347,18 @@ def test_a_fresh_folder_must_be_new_or_empty(tmp_path: Path) -> None:
     (tmp_path / "empty" / "x").write_text("x")
     with pytest.raises(SpecError, match="already exists and is not empty"):
         OutputFolder(tmp_path / "empty", key="--out", fresh=True)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_sigint_is_held_back_across_the_two_renames() -> None:
+    reached = []
+
+    def renames() -> None:
+        with _outdir._signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("after the signal")  # the second rename still happens
+
+    with pytest.raises(KeyboardInterrupt):
+        renames()
+    assert reached == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
