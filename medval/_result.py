@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,26 @@ import numpy as np
 from medval._errors import DataError, InputError
 from medval._types import Estimate
 
-__all__ = ["RESULT_SCHEMA", "ValidationResult", "canonical_json", "split_prefix", "subgroup_key"]
+__all__ = [
+    "INTEGRITY_KEY",
+    "RESULT_SCHEMA",
+    "SIGNING_KEY_ENV",
+    "ValidationResult",
+    "canonical_json",
+    "check_integrity",
+    "integrity",
+    "signing_key",
+    "split_prefix",
+    "subgroup_key",
+]
 
 RESULT_SCHEMA = "medval.result/1"
+#: ``result.json``'s top-level key holding the digest of the rest of the file
+#: (``content_sha256``) and, when a key was set, its HMAC (``hmac_sha256``).
+INTEGRITY_KEY = "integrity"
+#: The environment variable holding the key that signs ``result.json``
+#: (HMAC-SHA256); the key itself is never written anywhere.
+SIGNING_KEY_ENV = "MEDVAL_SIGNING_KEY"
 
 Table = list[dict[str, Any]]
 
@@ -65,6 +84,94 @@ def canonical_json(data: Any) -> str:
         json.dumps(_plain(data), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
         + "\n"
     )
+
+
+def signing_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The key of :data:`SIGNING_KEY_ENV` (UTF-8 bytes); None when unset or empty."""
+    value = (os.environ if environ is None else environ).get(SIGNING_KEY_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def _content(data: Mapping[str, Any]) -> bytes:
+    """The canonical bytes the digest covers: the whole result but its integrity block."""
+    try:
+        return canonical_json({k: v for k, v in data.items() if k != INTEGRITY_KEY}).encode()
+    except InputError as exc:  # a hand-written NaN or an unknown type
+        raise DataError(f"not a canonical medval result ({exc}).") from exc
+
+
+def integrity(data: Mapping[str, Any], *, signing_key: bytes | None = None) -> dict[str, str]:
+    """The integrity block of a result's JSON-native form.
+
+    ``content_sha256``: SHA-256 of the canonical JSON of everything but the
+    block itself; it detects an edit or a damaged file, not a forger (anyone
+    can recompute it). ``hmac_sha256`` (with ``signing_key``): HMAC-SHA256 of
+    the same bytes (RFC 2104), which only a holder of the key can produce.
+    """
+    content = _content(data)
+    out = {"content_sha256": hashlib.sha256(content).hexdigest()}
+    if signing_key:
+        out["hmac_sha256"] = hmac.new(signing_key, content, hashlib.sha256).hexdigest()
+    return out
+
+
+def check_integrity(
+    data: Mapping[str, Any],
+    *,
+    source: str,
+    signing_key: bytes | None = None,
+    required: bool = False,
+) -> None:
+    """Check a parsed ``result.json`` against its integrity block.
+
+    Parameters
+    ----------
+    data : mapping
+        The parsed JSON.
+    source : str
+        The file, for messages.
+    signing_key : bytes, optional
+        Also check the HMAC (a result without one is refused).
+    required : bool, default False
+        Refuse a result without an integrity block (written by medval before
+        it had one, or stripped).
+
+    Raises
+    ------
+    DataError
+        A block that is missing (when required), malformed or does not match.
+    """
+    block = data.get(INTEGRITY_KEY)
+    if block is None:
+        if required or signing_key:
+            raise DataError(
+                f"{source} carries no content digest ('{INTEGRITY_KEY}'): it was written by an "
+                "older medval or edited, so what it says cannot be checked. Run medval validate "
+                "again."
+            )
+        return
+    if not isinstance(block, Mapping) or not isinstance(block.get("content_sha256"), str):
+        raise DataError(f"{source}: '{INTEGRITY_KEY}' is malformed; run medval validate again.")
+    expected = integrity(data, signing_key=signing_key)
+    if not hmac.compare_digest(block["content_sha256"], expected["content_sha256"]):
+        raise DataError(
+            f"{source} was changed after medval wrote it: its content does not match its "
+            f"recorded SHA-256 ({block['content_sha256'][:16]}...). A gate judges only what "
+            "medval computed; run medval validate again instead of editing the file."
+        )
+    if signing_key is None:
+        return
+    signature = block.get("hmac_sha256")
+    if not isinstance(signature, str):
+        raise DataError(
+            f"{source} is not signed, but {SIGNING_KEY_ENV} is set: only a result written by "
+            f"medval validate with that key set is accepted."
+        )
+    if not hmac.compare_digest(signature, expected["hmac_sha256"]):
+        raise DataError(
+            f"{source}: its signature does not match {SIGNING_KEY_ENV}: it was signed with "
+            "another key, or written or edited by someone without the key."
+        )
 
 
 @dataclasses.dataclass
@@ -122,9 +229,14 @@ class ValidationResult:
             "provenance": _plain(self.provenance),
         }
 
-    def to_json(self) -> str:
-        """Canonical JSON text (sorted keys; reproducible bytes)."""
-        return canonical_json(self.to_dict())
+    def to_json(self, *, signing_key: bytes | None = None) -> str:
+        """Canonical JSON text (sorted keys; reproducible bytes) with its integrity block.
+
+        ``signing_key`` adds an HMAC of the content (:func:`integrity`); the
+        key is not written.
+        """
+        data = self.to_dict()
+        return canonical_json({**data, INTEGRITY_KEY: integrity(data, signing_key=signing_key)})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ValidationResult:
@@ -141,19 +253,41 @@ class ValidationResult:
         )
 
     @classmethod
-    def read_json(cls, path: str | Path) -> ValidationResult:
-        """Read a ``result.json`` written by :meth:`write_json`."""
+    def read_json(
+        cls,
+        path: str | Path,
+        *,
+        signing_key: bytes | None = None,
+        require_integrity: bool = False,
+    ) -> ValidationResult:
+        """Read a ``result.json`` written by :meth:`write_json`.
+
+        Its integrity block is checked when present (:func:`check_integrity`);
+        ``require_integrity`` refuses a file without one, ``signing_key`` one
+        without a matching HMAC.
+
+        Raises
+        ------
+        DataError
+            Missing or malformed file, or one changed since medval wrote it.
+        """
         p = Path(path)
         try:
-            return cls.from_dict(json.loads(p.read_text(encoding="utf-8")))
+            data = json.loads(p.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            check_integrity(
+                data, source=p.name, signing_key=signing_key, required=require_integrity
+            )
+            return cls.from_dict(data)
         except FileNotFoundError as exc:
             raise DataError(f"result file {p} does not exist.") from exc
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise DataError(f"{p} is not a valid medval result.json ({exc}).") from exc
 
-    def write_json(self, path: str | Path) -> str:
-        """Write canonical JSON; return its SHA-256."""
-        text = self.to_json().encode("utf-8")
+    def write_json(self, path: str | Path, *, signing_key: bytes | None = None) -> str:
+        """Write canonical JSON (signed with ``signing_key``); return its SHA-256."""
+        text = self.to_json(signing_key=signing_key).encode("utf-8")
         Path(path).write_bytes(text)
         return hashlib.sha256(text).hexdigest()
 

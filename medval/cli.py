@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from medval._errors import ExitCode, InputError, MedvalError, MissingDependencyError, SpecError
 
 if TYPE_CHECKING:
-    from medval._result import ValidationResult
     from medval.gate import Verdict
 
 __all__ = ["main"]
@@ -118,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("spec", help="path to medval.toml")
     g.add_argument(
         "--junit-xml", metavar="PATH", help="write JUnit XML, one testcase per criterion"
+    )
+    g.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="judge a result of another spec or model against this spec's criteria "
+        "(refused otherwise; said in the output and the JUnit XML)",
     )
 
     _add_diff_parser(sub)
@@ -250,29 +255,40 @@ def verdict_table(verdicts: Sequence[Verdict]) -> str:
     return "\n".join(lines)
 
 
-def _finish_gate(
-    result: ValidationResult, verdicts: Sequence[Verdict], junit: str | None
-) -> ExitCode:
+def _finish_gate(verdicts: Sequence[Verdict], junit: str | None) -> ExitCode:
+    if junit:
+        print(f"junit: {junit}")
     from medval import gate
 
-    if junit:
-        path = gate.write_junit(verdicts, junit, properties=gate.suite_properties(result))
-        print(f"junit: {path}")
     code = gate.exit_code(verdicts)
     print(f"gate: {gate.gate_status(verdicts)} (exit {int(code)})")
     return code
 
 
 def _gate(args: argparse.Namespace) -> ExitCode:
-    from medval import gate
-    from medval._result import ValidationResult
+    from medval import gate, run
+    from medval._provenance import file_sha256
+    from medval._result import signing_key
 
     spec = gate.read_spec(args.spec)
-    result = ValidationResult.read_json(args.result)
+    checked = run.read_checked(
+        args.result, spec, rejudge=args.rejudge, signing_key=signing_key()
+    )  # fmt: skip
+    result = checked.result
     verdicts = gate.judge(result, gate.spec_criteria(spec))
     gate.record(result, verdicts)
     print(verdict_table(verdicts))
-    return _finish_gate(result, verdicts, args.junit_xml)
+    print(f"gate: {checked.note()}")
+    if args.junit_xml:
+        properties = {
+            **gate.suite_properties(result),
+            "medval.verified": checked.note(),
+            "medval.rejudged": "true" if checked.rejudged else "false",
+            "medval.judged_with_spec_sha256": file_sha256(spec.path),
+        }
+        text = gate.junit_xml(verdicts, properties=properties)
+        run.write_text_atomic(args.junit_xml, text)
+    return _finish_gate(verdicts, args.junit_xml)
 
 
 def _report(args: argparse.Namespace) -> ExitCode:
@@ -352,6 +368,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
                 reproduce=args.reproduce,
                 tolerance=args.tolerance,
                 checklist=args.checklist,
+                junit_xml=args.junit_xml,
             )
         except Exception as exc:
             if args.junit_xml:  # CI still sees every criterion, each as an error
@@ -377,7 +394,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
         # The demo shows a gate; only an error (a bug) changes its exit code.
         errors = any(v.status == "error" for v in outcome.verdicts)
         return ExitCode.INTERNAL_ERROR if errors else ExitCode.OK
-    return _finish_gate(outcome.result, outcome.verdicts, args.junit_xml)
+    return _finish_gate(outcome.verdicts, args.junit_xml)  # run_spec wrote the JUnit file
 
 
 def main(argv: Sequence[str] | None = None) -> int:

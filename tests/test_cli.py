@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from lxml import etree
 
-from medval import ExitCode
+from medval import ExitCode, ValidationResult
 from medval.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -233,10 +233,14 @@ def test_gate_with_a_stricter_spec_fails_without_recomputing(
     text = (demo_run / "medval.toml").read_text(encoding="utf-8")
     strict = tmp_path / "strict.toml"
     strict.write_text(text.replace("threshold = 0.80\n", "threshold = 0.99\n", 1), "utf-8")
-    code = main(["gate", str(demo_run / "result.json"), str(strict)])
+    # A result of another spec is refused unless re-judging is asked for, and said.
+    assert main(["gate", str(demo_run / "result.json"), str(strict)]) == ExitCode.USAGE_ERROR
+    assert "is not the run of strict.toml" in capsys.readouterr().err
+    code = main(["gate", str(demo_run / "result.json"), str(strict), "--rejudge"])
     out = capsys.readouterr().out
     assert code == ExitCode.GATE_FAILED
     assert re.search(r"internal-auroc +FAIL +fail +auroc CI low 0\.\d{3} < 0\.99", out)
+    assert "gate: re-judged (--rejudge)" in out
     assert "gate: failed (exit 1)" in out
 
 
@@ -263,7 +267,7 @@ def test_gate_fails_closed_on_a_recorded_analysis_error(
     data = json.loads((demo_run / "result.json").read_text(encoding="utf-8"))
     data["values"]["analysis.errors"] = {"conformal": "RuntimeError: calibration crashed"}
     broken = tmp_path / "result.json"
-    broken.write_text(json.dumps(data), encoding="utf-8")
+    ValidationResult.from_dict(data).write_json(broken)  # a result as medval would write it
     junit = tmp_path / "junit.xml"
     code = main(["gate", str(broken), str(demo_run / "medval.toml"), "--junit-xml", str(junit)])
     out = capsys.readouterr().out
@@ -348,18 +352,23 @@ def _verdict(out_dir: Path, name: str) -> dict[str, Any]:
     return {**row, "values": result["values"]}
 
 
-def test_noninferiority_same_model_passes(
+def test_noninferiority_against_the_candidate_itself_never_passes(
     demo_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The same model file as the baseline: non-inferiority to itself proves nothing.
     baseline = f'model = "{demo_run / "model.pt"}"\nfactory = "medval.demo:make_model"\n'
     spec = _ni_spec(tmp_path, demo_run, baseline)
     junit = tmp_path / "junit.xml"
     code, err = _run(capsys, str(spec), "--out", str(tmp_path / "o"), "--junit-xml", str(junit))
-    assert code == ExitCode.OK, err
+    assert code == ExitCode.INTERNAL_ERROR, err
     v = _verdict(tmp_path / "o", "noninferiority.auroc")
-    assert v["status"] == "pass" and v["observed"] == 0.0
+    assert v["status"] == "error" and "the baseline is the candidate itself" in v["reason"]
     assert v["values"]["noninferiority.auroc.method"] == "identical-scores"
-    assert ("noninferiority.auroc", "pass", "") in _junit_cases(junit)
+    assert v["values"]["reference.identical"] is True
+    kinds = {name: kind for name, kind, _ in _junit_cases(junit)}
+    assert kinds["noninferiority.auroc"] == "error"
+    report = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert "The baseline is the candidate itself" in report
 
 
 def test_noninferiority_degraded_candidate_fails(

@@ -2,7 +2,10 @@
 
 ``predictions.csv`` (written by every ``medval validate``) holds ``case_id``,
 ``split``, ``label`` and ``probability`` (of the positive class); a released
-model's file is the baseline of the next candidate, on the same cases.
+model's file, copied out of its run folder, is the baseline of the next
+candidate, on the same cases. A baseline whose scores equal the candidate's
+on every case is the candidate itself: the comparison is refused (an
+``error`` verdict), never passed.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ __all__ = [
 ]
 
 PREDICTION_COLUMNS = ("case_id", "split", "label", "probability")
+#: ``result.values`` key: True when the baseline's scores equal the candidate's.
+IDENTICAL_KEY = "reference.identical"
+#: Scores closer than this on every case are the same scores (CSV round trips are exact).
+_SAME_SCORES_ATOL = 1e-12
 
 
 def write_predictions_csv(
@@ -191,13 +198,20 @@ def noninferiority_section(
     prefix. An exception in the comparison is recorded under
     ``values["analysis.errors"]`` so that the gate reports ``error``.
 
-    When the metric sees the very same input from both models (identical
-    scores; for AUROC and AUPRC identical rankings, e.g. a recalibrated
-    model; for label metrics identical decisions at ``threshold``), every
-    paired resample gives a difference of exactly 0: the bootstrap is
-    degenerate and the difference is recorded as 0 [0, 0] (method
-    ``"identical-scores"``, ``"identical-ranking"`` or
+    When the metric sees the very same input from both models (for AUROC
+    and AUPRC identical rankings, e.g. a recalibrated model; for label
+    metrics identical decisions at ``threshold``), every paired resample
+    gives a difference of exactly 0: the bootstrap is degenerate and the
+    difference is recorded as 0 [0, 0] (method ``"identical-ranking"`` or
     ``"identical-decisions"``) rather than left not estimable.
+
+    Scores equal on every case (within 1e-12) are another matter: the
+    baseline is the candidate itself (its own ``predictions.csv``, or the
+    same model file), and non-inferiority to itself proves nothing. The
+    difference is recorded as 0 [0, 0] (method ``"identical-scores"``),
+    ``values["reference.identical"]`` as True and the comparison under
+    ``values["analysis.errors"]``, so the criterion is an ``error`` whatever
+    its severity (fail closed). ``reference.identical`` is False otherwise.
 
     References
     ----------
@@ -228,6 +242,23 @@ def noninferiority_section(
         errors[prefix] = f"{type(exc).__name__}: {exc}"
         result.values[ANALYSIS_ERRORS] = errors
         return
+    identical = _same_scores(score_candidate, score_baseline)
+    result.values[IDENTICAL_KEY] = identical
+    if identical:
+        if cmp.difference.value is not None:
+            _record_identical(result, prefix, "identical-scores", margin, cmp.difference)
+        result.values[f"{prefix}.method"] = "identical-scores"
+        result.values[f"{prefix}.verdict"] = "not compared: the baseline is the candidate"
+        errors = dict(result.values.get(ANALYSIS_ERRORS) or {})
+        errors[prefix] = (
+            f"the baseline ({baseline_name}) gives the candidate's own scores on every one of "
+            f"the {len(score_candidate)} cases: the baseline is the candidate itself (e.g. its "
+            "predictions.csv read back from this run's output folder, or the same model "
+            "file), and non-inferiority to itself proves nothing. Give the released model's "
+            "predictions or model file"
+        )
+        result.values[ANALYSIS_ERRORS] = errors
+        return
     same = _same_metric_input(
         stats.get_metric(metric).kind, score_candidate, score_baseline, threshold
     )
@@ -238,6 +269,14 @@ def noninferiority_section(
     result.values[f"{prefix}.verdict"] = cmp.verdict
     result.values[f"{prefix}.p_value"] = cmp.p_value
     result.values[f"{prefix}.method"] = cmp.method
+
+
+def _same_scores(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
+    """Whether two score vectors are the same on every case (within 1e-12)."""
+    import numpy as np
+
+    x, z = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return bool(x.shape == z.shape and x.size and np.allclose(x, z, rtol=0, atol=_SAME_SCORES_ATOL))
 
 
 def _same_metric_input(
@@ -252,8 +291,6 @@ def _same_metric_input(
     x, z = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.shape != z.shape:
         return None  # compare() reports the mismatch
-    if np.array_equal(x, z):
-        return "identical-scores"
     if kind == "score":
         # AUROC and AUPRC depend on the ordering (ties included) only.
         rank_x = np.unique(x, return_inverse=True)[1].ravel()

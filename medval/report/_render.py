@@ -126,10 +126,23 @@ def _sanity_findings(result: ValidationResult) -> tuple[list[str], set[str]]:
     return out, chance
 
 
+def _baseline_findings(result: ValidationResult) -> list[str]:
+    """A baseline that is the candidate itself: first, since the gate cannot pass it."""
+    if not result.values.get("reference.identical"):
+        return []
+    return [
+        "The baseline is the candidate itself: its scores equal the candidate's on every case "
+        "of the comparison, so the non-inferiority test compared the model with itself and "
+        "proves nothing; the gate does not pass it. A released model's predictions.csv must "
+        "be kept outside the output folder (copied from its run); check the [baseline] "
+        "predictions or model file."
+    ]
+
+
 def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]:
     """Plain sentences a reader can take in within a minute; the input mismatch first."""
     sanity, chance = _sanity_findings(result)
-    out = preprocess_findings(result) + sanity
+    out = _baseline_findings(result) + preprocess_findings(result) + sanity
     primary = rows[0]["name"] if rows else None
     for key, label in SUMMARY_METRICS[:3]:
         p = result.estimates.get(key)
@@ -315,8 +328,13 @@ def write_outputs(
     generated_at: str | None = None,
     answers: Any = None,
     checklist: str = DEFAULT_CHECKLIST,
+    signing_key: bytes | None = None,
 ) -> Outputs:
     """Write ``result.json`` then ``report.html`` (which carries the JSON's SHA-256).
+
+    The files are written in place: ``medval validate`` and ``medval demo``
+    call this on a staging folder that replaces the output folder whole once
+    the run is complete (:class:`medval.run.OutputFolder`).
 
     Parameters
     ----------
@@ -324,6 +342,9 @@ def write_outputs(
         A person's answers to the checklist (``medval checklist init``).
     checklist : {"claim-2024", "tripod-ai-2024"}, default "claim-2024"
         The reporting checklist the report fills.
+    signing_key : bytes, optional
+        Sign ``result.json`` with an HMAC of its content
+        (:meth:`ValidationResult.to_json`); the key is not written.
 
     Raises
     ------
@@ -338,7 +359,7 @@ def write_outputs(
     read = isinstance(answers, Mapping) and all(isinstance(a, Answer) for a in answers.values())
     if answers is not None and not read:
         answers = read_answers(answers, cl)  # fail before anything is written
-    text = result.to_json().encode("utf-8")
+    text = result.to_json(signing_key=signing_key).encode("utf-8")
     digest = hashlib.sha256(text).hexdigest()
     html = render_html(
         result,

@@ -6,7 +6,24 @@ no statistics.
 
 from medval.run._demo import run_demo, spec_template
 from medval.run._log import RunOutcome
+from medval.run._manifest import MANIFEST, read_manifest, verify_manifest
+from medval.run._outdir import OutputFolder, write_text_atomic
 from medval.run._spec import read_data, run_spec
 from medval.run._summary import summary_table
+from medval.run._verify import Checked, read_checked
 
-__all__ = ["RunOutcome", "read_data", "run_demo", "run_spec", "spec_template", "summary_table"]
+__all__ = [
+    "MANIFEST",
+    "Checked",
+    "OutputFolder",
+    "RunOutcome",
+    "read_checked",
+    "read_data",
+    "read_manifest",
+    "run_demo",
+    "run_spec",
+    "spec_template",
+    "summary_table",
+    "verify_manifest",
+    "write_text_atomic",
+]

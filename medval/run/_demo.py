@@ -7,8 +7,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from medval.gate import read_spec
 from medval.run._log import Log, RunOutcome
-from medval.run._spec import run_spec
+from medval.run._outdir import OutputFolder, output_error
+from medval.run._spec import run_into
 
 __all__ = ["run_demo", "spec_template"]
 
@@ -35,8 +37,10 @@ def run_demo(
 
     Writes the cohort to ``out_dir/cohort/``, the model's weights to
     ``out_dir/model.pt``, a copyable spec to ``out_dir/medval.toml`` and the
-    validation outputs (``report.html``, ``result.json``, ``run.log``) to
-    ``out_dir``.
+    validation outputs (``report.html``, ``result.json``, ``run.log``,
+    ``manifest.json``) to ``out_dir``. ``out_dir`` must be new or empty
+    (checked first); everything is written to a staging folder beside it
+    that takes its place only once the run is complete.
 
     Parameters
     ----------
@@ -53,6 +57,30 @@ def run_demo(
     reproduce, tolerance, checklist
         As in :func:`run_spec`.
     """
+    folder = OutputFolder(out_dir, key="--out", fresh=True)
+    with folder:
+        try:
+            spec_path = _write_inputs(folder, seed=seed, train=train, progress=progress,
+                                      quiet=quiet, trainer=trainer)  # fmt: skip
+        except OSError as exc:
+            raise output_error(exc, folder) from exc
+        return run_into(
+            folder, read_spec(spec_path), trusted=False, progress=progress, quiet=quiet,
+            argv=argv, baseline=None, reproduce=reproduce, tolerance=tolerance,
+            checklist=checklist, junit_xml=None,
+        )  # fmt: skip
+
+
+def _write_inputs(
+    folder: OutputFolder,
+    *,
+    seed: int,
+    train: bool,
+    progress: bool,
+    quiet: bool,
+    trainer: Callable[..., Any] | None,
+) -> Path:
+    """The cohort, the model's weights and the spec, into the staging folder; the spec's path."""
     import shutil
 
     import numpy as np
@@ -60,10 +88,9 @@ def run_demo(
 
     from medval import demo, io
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out, name = folder.path, folder.target.name
     log = Log(quiet)
-    log(f"writing a synthetic multi-site DICOM cohort to {out.name}/cohort (seed {seed})")
+    log(f"writing a synthetic multi-site DICOM cohort to {name}/cohort (seed {seed})")
     info = demo.write_cohort(out / "cohort", seed=seed)
     recipe = demo.load_recipe()
     if train:
@@ -106,13 +133,4 @@ def run_demo(
         ),
         encoding="utf-8",
     )
-    return run_spec(
-        spec_path,
-        out_dir=out,
-        progress=progress,
-        quiet=quiet,
-        argv=argv,
-        reproduce=reproduce,
-        tolerance=tolerance,
-        checklist=checklist,
-    )
+    return spec_path

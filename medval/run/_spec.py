@@ -20,13 +20,20 @@ from medval._provenance import (
     package_versions,
     platform_summary,
 )
-from medval._result import ValidationResult
+from medval._result import ValidationResult, signing_key
 from medval._text import short_repr
 from medval.gate import EvaluationConfig, Spec, read_spec
 from medval.run._log import Log, RunOutcome
 from medval.run._model import baseline_scores, load_models, model_files, model_predictions
+from medval.run._outdir import (
+    OutputFolder,
+    check_inputs_outside,
+    output_error,
+    spec_inputs,
+    write_text_atomic,
+)
 
-__all__ = ["read_data", "run_spec"]
+__all__ = ["read_data", "run_into", "run_spec"]
 
 
 def run_spec(
@@ -42,6 +49,7 @@ def run_spec(
     reproduce: str | Path | None = None,
     tolerance: float | None = None,
     checklist: str = "claim-2024",
+    junit_xml: str | Path | None = None,
 ) -> RunOutcome:
     """Run a validation spec: load the models, read the cohort, predict, evaluate, judge, write.
 
@@ -49,7 +57,12 @@ def run_spec(
     ----------
     spec : Spec or path to ``medval.toml``
     out_dir : path, optional
-        Default: the spec's ``output.dir`` relative to the spec file.
+        Default: the spec's ``output.dir`` relative to the spec file. Written
+        whole or not at all (:class:`OutputFolder`): the outputs go to a
+        staging folder beside it that replaces the folder only once the run is
+        complete, with ``manifest.json`` listing every file's SHA-256. It
+        must be new, empty or an earlier run, and hold none of the spec's
+        inputs (checked before any work).
     trust_code : bool, default False
         The user's word (CLI ``--trust-code``) that the spec's code may run: a
         model file that is a full pickle or TorchScript (both run code from
@@ -72,25 +85,68 @@ def run_spec(
         For ``reproduce``; default :data:`medval.diff.DEFAULT_TOLERANCE`.
     checklist : str, default "claim-2024"
         The report's checklist (``"tripod-ai-2024"`` for TRIPOD+AI).
+    junit_xml : path, optional
+        Also write the verdicts as JUnit XML: inside the output folder as one
+        of its files, elsewhere atomically after the folder is in place.
+
+    Raises
+    ------
+    SpecError
+        A bad spec or option; an output folder that is a file, not writable,
+        or a folder holding something else than a run; an input inside it.
+    DataError
+        Unusable data, or outputs that could not be written (a full disk):
+        the previous run in the output folder is then left as it was.
+
+    Notes
+    -----
+    With :data:`medval.SIGNING_KEY_ENV` (``MEDVAL_SIGNING_KEY``) set,
+    ``result.json`` carries an HMAC of its content (the key is not written);
+    ``medval gate`` with the key set accepts only such a result.
     """
+    if not isinstance(spec, Spec):
+        spec = read_spec(spec)
+    key = "--out" if out_dir is not None else "output.dir"
+    out = Path(spec.resolve("output.dir") if out_dir is None else out_dir)
+    check_inputs_outside(spec_inputs(spec, baseline=baseline), out, out_key=key)
+    folder = OutputFolder(out, key=key)
+    with folder:
+        return run_into(
+            folder, spec, trusted=trust_code or trust_pickle, progress=progress, quiet=quiet,
+            argv=argv, baseline=baseline, reproduce=reproduce, tolerance=tolerance,
+            checklist=checklist, junit_xml=junit_xml,
+        )  # fmt: skip
+
+
+def run_into(
+    folder: OutputFolder,
+    spec: Spec,
+    *,
+    trusted: bool,
+    progress: bool,
+    quiet: bool,
+    argv: Sequence[str] | None,
+    baseline: str | Path | None,
+    reproduce: str | Path | None,
+    tolerance: float | None,
+    checklist: str,
+    junit_xml: str | Path | None,
+) -> RunOutcome:
+    """:func:`run_spec` into an entered :class:`OutputFolder`, committed at the end."""
     import numpy as np
 
     from medval import gate
     from medval.evaluation import evaluate
     from medval.report import write_outputs
 
-    if not isinstance(spec, Spec):
-        spec = read_spec(spec)
     earlier = None if reproduce is None else _read_earlier(reproduce, tolerance)
     if baseline is not None and not spec.has("baseline"):
         raise SpecError(
             "--baseline needs a [baseline] section in the spec with a pre-declared margin."
         )
-    trusted = trust_code or trust_pickle
     # Before anything loads: the spec may name only its own folder's code unless trusted.
     gate.check_trust(spec.sections, spec.path.parent, trusted=trusted)
     log = Log(quiet)
-    out = Path(out_dir) if out_dir is not None else spec.resolve("output.dir")
     class_names = list(spec["task.class_names"])
     # The models and predictions files load first: a bad factory, weights file, format
     # or CSV fails in seconds, not after the DICOM scan.
@@ -158,18 +214,42 @@ def run_spec(
     gate.record(result, verdicts)
     if earlier is not None:
         _record_reproduction(result, earlier, tolerance, log)
-    outputs = write_outputs(result, out, checklist=checklist)
-    if len(class_names) == 2:  # the baseline format: one positive-class probability
-        gate.write_predictions_csv(
-            out / "predictions.csv",
-            [str(c) for c in preds.case_ids],
-            [str(x) for x in cohort["split"].reindex(list(preds.case_ids))],
-            [] if preds.labels is None else [int(x) for x in preds.labels],
-            [float(x) for x in preds.probabilities[:, pos_index]],
-        )
-    log(f"wrote {outputs.report} and {outputs.result_json.name}")
-    (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
-    return RunOutcome(result, out, outputs.report, outputs.result_json, verdicts, preds, cohort)
+    ids = [str(c) for c in preds.case_ids]
+    junit = None if junit_xml is None else gate.junit_xml(
+        verdicts, properties=gate.suite_properties(result)
+    )  # fmt: skip
+    staged_junit = None if junit_xml is None else folder.staged(junit_xml)
+    out = folder.path
+    try:
+        outputs = write_outputs(result, out, checklist=checklist, signing_key=signing_key())
+        if len(class_names) == 2:  # the baseline format: one positive-class probability
+            gate.write_predictions_csv(
+                out / "predictions.csv",
+                ids,
+                [str(x) for x in cohort["split"].reindex(list(preds.case_ids))],
+                [] if preds.labels is None else [int(x) for x in preds.labels],
+                [float(x) for x in preds.probabilities[:, pos_index]],
+            )
+        if staged_junit is not None and junit is not None:
+            staged_junit.parent.mkdir(parents=True, exist_ok=True)
+            staged_junit.write_text(junit, encoding="utf-8")
+        log(f"wrote {outputs.report.name} and {outputs.result_json.name} to {folder.target.name}")
+        (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
+        folder.commit()
+    except OSError as exc:
+        raise output_error(exc, folder) from exc
+    if junit_xml is not None and staged_junit is None and junit is not None:
+        try:
+            write_text_atomic(junit_xml, junit)
+        except OSError as exc:
+            raise DataError(
+                f"the run is complete in {folder.target.name}, but --junit-xml "
+                f"{Path(junit_xml).name} could not be written ({exc.strerror or exc})."
+            ) from exc
+    return RunOutcome(
+        result, folder.given, folder.final(outputs.report), folder.final(outputs.result_json),
+        verdicts, preds, cohort,
+    )  # fmt: skip
 
 
 def _read_prediction_files(spec: Spec, baseline: str | Path | None) -> dict[str, float] | None:

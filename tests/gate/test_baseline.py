@@ -145,18 +145,43 @@ def test_degraded_candidate_fails_same_and_better_pass(
     assert result.values["noninferiority.auroc.verdict"] in ("inferior", "inconclusive")
     better, result = _judge(y, score, noisy)
     assert better.status == "pass" and result.values["noninferiority.auroc.verdict"] == "superior"
-    same, result = _judge(y, score, score)
-    assert same.status == "pass" and same.observed == 0.0
-    assert result.values["noninferiority.auroc.method"] == "identical-scores"
+    assert result.values["reference.identical"] is False
 
 
-def test_same_model_passes_with_patient_clusters(data: tuple[np.ndarray, np.ndarray]) -> None:
+@pytest.mark.parametrize("severity", ["fail", "warn"])
+@pytest.mark.parametrize("jitter", [0.0, 1e-13])
+def test_a_baseline_identical_to_the_candidate_is_an_error_never_a_pass(
+    data: tuple[np.ndarray, np.ndarray], severity: str, jitter: float
+) -> None:
+    # The bypass: the baseline file is the candidate's own predictions.csv.
     y, score = data
+    result = ValidationResult()
     clusters = np.repeat(np.arange(100), 3)
-    same, result = _judge(y, score, score, clusters=clusters)
-    assert same.status == "pass"
+    noninferiority_section(
+        result, y, score, score + jitter, margin=0.02, clusters=clusters, n_resamples=300,
+        baseline_name="predictions.csv",
+    )  # fmt: skip
+    crit = baseline_criterion({"metric": "auroc", "margin": 0.02, "severity": severity})
+    (same,) = judge(result, [crit])
+    assert same.status == "error" and not same.passed
+    assert exit_code([same]) == ExitCode.INTERNAL_ERROR
+    assert "the baseline is the candidate itself" in same.reason
+    assert "predictions.csv" in same.reason
+    assert result.values["reference.identical"] is True
+    assert result.values["noninferiority.auroc.method"] == "identical-scores"
     est = result.estimates["noninferiority.auroc.difference"]
     assert (est.value, est.low, est.high, est.n_resamples) == (0.0, 0.0, 0.0, 300)
+
+
+def test_a_baseline_differing_on_one_case_is_compared(
+    data: tuple[np.ndarray, np.ndarray],
+) -> None:
+    y, score = data
+    other = score.copy()
+    other[7] = min(1.0, other[7] + 1e-6)  # a real, if tiny, difference: not the candidate
+    verdict, result = _judge(y, score, other)
+    assert result.values["reference.identical"] is False
+    assert verdict.status == "pass"
 
 
 def test_recalibrated_model_has_the_same_auroc(data: tuple[np.ndarray, np.ndarray]) -> None:
@@ -182,7 +207,7 @@ def test_label_metric_compares_decisions_at_the_threshold(
 
 def test_zero_margin_needs_superiority(data: tuple[np.ndarray, np.ndarray]) -> None:
     y, score = data
-    same, result = _judge(y, score, score, margin=0.0)
+    same, result = _judge(y, score**2, score, margin=0.0)  # the same ranking, other scores
     assert same.status == "fail" and same.reason == "difference CI low 0.000 <= 0 (n=300)"
     assert result.values["noninferiority.auroc.verdict"] == "inconclusive"
 

@@ -73,3 +73,51 @@ def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("small-cohort") / "cohort"
     write_cohort(root, seed=0, n_patients=(8, 8, 8))
     return root
+
+
+#: The model lines of a spec running the demo net's initial weights (``model.pt``).
+DEMO_MODEL = 'file = "model.pt"\nfactory = "medval.demo:make_model"'
+#: A criterion the demo net's initial weights fail (exit 1).
+STRICT_CRITERION = """
+[[criteria]]
+name = "specificity"
+key = "operating_point.specificity"
+op = ">="
+threshold = 0.99
+"""
+#: The key ``released_run`` signs its result with.
+RELEASED_KEY = "released-run-key"
+
+
+def spec_folder(root: Path, small_cohort: Path) -> Path:
+    """``root/spec``: the small cohort linked as ``cohort`` and the demo net as ``model.pt``."""
+    import torch
+
+    from medval.demo import make_model
+
+    folder = root / "spec"
+    folder.mkdir()
+    (folder / "cohort").symlink_to(small_cohort, target_is_directory=True)
+    torch.save(make_model().state_dict(), folder / "model.pt")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def released_run(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) -> Path:
+    """One complete ``medval validate --out released --junit-xml released/junit.xml`` run.
+
+    Signed with ``MEDVAL_SIGNING_KEY=RELEASED_KEY``; the spec is ``spec/released.toml``,
+    the run ``spec/released/``. Its one criterion (specificity CI low >= 0.99)
+    fails: exit 1. Copy the run before changing it.
+    """
+    from medval.cli import main
+
+    folder = spec_folder(tmp_path_factory.mktemp("released"), small_cohort)
+    spec = write_spec(folder, "released", DEMO_MODEL, extra=STRICT_CRITERION)
+    out = folder / "released"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDVAL_SIGNING_KEY", RELEASED_KEY)
+        code = main(["validate", str(spec), "--out", str(out), "--junit-xml",
+                     str(out / "junit.xml"), "--quiet"])  # fmt: skip
+    assert code == 1
+    return out
