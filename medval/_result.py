@@ -282,6 +282,14 @@ class ValidationResult:
             return cls.from_dict(data)
         except FileNotFoundError as exc:
             raise DataError(f"result file {p} does not exist.") from exc
+        except IsADirectoryError as exc:
+            raise DataError(
+                f"result file {p} is a folder; pass the result.json inside it."
+            ) from exc
+        except OSError as exc:
+            raise DataError(
+                f"result file {p} cannot be read ({type(exc).__name__}, errno {exc.errno})."
+            ) from exc
         except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise DataError(f"{p} is not a valid medval result.json ({exc}).") from exc
 

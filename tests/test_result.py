@@ -43,6 +43,9 @@ def test_lookup_errors_and_non_finite_values(tmp_path: Path) -> None:
         ValidationResult.read_json(tmp_path / "x.json")
     with pytest.raises(DataError, match="does not exist"):
         ValidationResult.read_json(tmp_path / "missing.json")
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(DataError, match="is a folder; pass the result.json inside it"):
+        ValidationResult.read_json(tmp_path / "folder.json")
 
 
 def test_result_json_carries_a_digest_of_its_content(tmp_path: Path) -> None:
