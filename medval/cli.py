@@ -397,6 +397,20 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
     return _finish_gate(outcome.verdicts, args.junit_xml)  # run_spec wrote the JUnit file
 
 
+def _check_junit_path(path: str | None) -> None:
+    """``--junit-xml`` must name a file that can be written: checked before any work."""
+    if path is None:
+        return
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise SpecError(f"--junit-xml {path}: is a folder; give a file path (e.g. junit.xml).")
+    parent = p.parent if str(p.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise SpecError(f"--junit-xml {path}: {parent} is a file, not a folder.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medval`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -405,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().print_help(sys.stderr)
         return int(ExitCode.USAGE_ERROR)
     try:
+        _check_junit_path(getattr(args, "junit_xml", None))
         return int(_run(args, ["medval", *argv]))
     except SpecError as exc:
         code, kind = ExitCode.USAGE_ERROR, "spec error"

@@ -136,6 +136,9 @@ def test_spec_and_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         main(["validate"])
     assert exc.value.code == ExitCode.USAGE_ERROR
     assert main([]) == ExitCode.USAGE_ERROR
+    # A --junit-xml that names a folder is refused before any work (the spec is not read).
+    code, err = _run(capsys, str(bad), "--junit-xml", str(tmp_path))
+    assert code == ExitCode.USAGE_ERROR and "--junit-xml" in err and "is a folder" in err
 
 
 def test_internal_error_exit_4_never_success(
