@@ -44,7 +44,7 @@ def test_lookup_errors_and_non_finite_values(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         ValidationResult.read_json(tmp_path / "missing.json")
     (tmp_path / "folder.json").mkdir()
-    with pytest.raises(DataError, match="is a folder; pass the result.json inside it"):
+    with pytest.raises(DataError, match=r"is a folder; pass the result\.json inside it"):
         ValidationResult.read_json(tmp_path / "folder.json")
 
 

@@ -186,8 +186,8 @@ def run_into(
         positive_class=pos_index, reference=reference, reference_name=reference_name,
         input_statistics=scored.input_statistics, progress=progress,
     )  # fmt: skip
-    # Rows of model.predictions naming no case (None: the model ran on the images).
-    result.values["cohort.n_predictions_unmatched"] = n_unmatched
+    if n_unmatched is not None:  # model.predictions: its rows naming no case of the cohort
+        result.provenance["predictions_rows_unmatched"] = n_unmatched
     if "leakage.pixel_duplicate_groups" in result.values:
         log("hashed pixel data for duplicates")
     result.provenance.update(

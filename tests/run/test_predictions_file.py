@@ -29,7 +29,7 @@ def test_a_bom_is_read_and_rows_outside_the_cohort_are_counted(folder: Path) -> 
     (folder / "preds.csv").write_bytes(text.encode("utf-8-sig"))
     spec = write_spec(folder, "preds", 'predictions = "preds.csv"', preprocess="")
     outcome = run_spec(spec, out_dir=folder / "out", quiet=True)
-    assert outcome.result.values["cohort.n_predictions_unmatched"] == 500
+    assert outcome.result.provenance["predictions_rows_unmatched"] == 500
     log = (folder / "out" / "run.log").read_text(encoding="utf-8")
     assert (
         f"warning: 500 of the {len(ids) + 500} rows of model.predictions name no case of the "
