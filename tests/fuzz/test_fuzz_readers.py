@@ -176,9 +176,7 @@ _SCALARS = st.one_of(st.integers(-3, 70000), st.floats(allow_nan=True), st.boole
                      st.text(string.printable, max_size=8))  # fmt: skip
 _VALUES = st.recursive(
     _SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=3)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=3)),
     max_leaves=8,
 )
 
