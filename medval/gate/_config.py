@@ -19,9 +19,12 @@ __all__ = [
     "ADJUSTMENTS",
     "BOOTSTRAP_METHODS",
     "CONFORMAL_METHODS",
+    "CONNECTIVITIES",
     "DEFAULT_CALIBRATION_SPLIT",
     "DEFAULT_COLUMNS",
     "DEFAULT_INTERSECTIONS",
+    "HEALTHY_RULES",
+    "LESION_MATCHES",
     "OUTPUTS",
     "SPEC_KEYS",
     "THRESHOLD_RULES",
@@ -42,6 +45,11 @@ CONFORMAL_METHODS: tuple[str, ...] = ("aps", "raps", "lac", "topk")  # conformal
 ADJUSTMENTS: tuple[str, ...] = ("holm", "bh")  # shift.subgroup_table's adjust
 BOOTSTRAP_METHODS: tuple[str, ...] = ("bca", "percentile", "basic")  # stats.bootstrap_ci
 UNCERTAINTY_MEASURES: tuple[str, ...] = ("entropy", "variance")  # uncertainty.decompose
+# Segmentation: lesion components and matching (segmentation.CONNECTIVITY, MATCH_RULES),
+# healthy images in the mask guarantees (conformal.MaskRiskControl); tests check they agree.
+CONNECTIVITIES: tuple[str, ...] = ("face", "edge", "vertex")
+LESION_MATCHES: tuple[str, ...] = ("iou", "overlap")
+HEALTHY_RULES: tuple[str, ...] = ("exclude", "include")
 
 
 def _s(
@@ -268,6 +276,103 @@ class EvaluationConfig:
         "baseline.split",
         (str,),
         "Split of the baseline comparison (default: the primary test split).",
+    )
+    nsd_tolerance_mm: float = _s(
+        2.0,
+        "segmentation.nsd_tolerance_mm",
+        (float,),
+        "Tolerance of the normalised surface distance (NSD), in mm.",
+        interval="(0, inf)",
+    )
+    distance_cap_mm: float | None = _s(
+        None,
+        "segmentation.distance_cap_mm",
+        (float,),
+        "Distance given a structure present in one mask only (default: the image diagonal).",
+        interval="(0, inf)",
+    )
+    mask_threshold: float = _s(
+        0.5,
+        "segmentation.threshold",
+        (float,),
+        "Foreground probability at or above which a voxel is in the predicted mask.",
+        interval="(0, 1)",
+    )
+    lesion_connectivity: str = _s(
+        "vertex",
+        "segmentation.lesion_connectivity",
+        (str,),
+        "Neighbours joining voxels into one lesion: face, edge or vertex (3D: 6, 18, 26).",
+        choices=CONNECTIVITIES,
+    )
+    lesion_min_size_mm3: float = _s(
+        0.0,
+        "segmentation.lesion_min_size_mm3",
+        (float,),
+        "Components smaller than this (mm³) are not lesions, on both sides.",
+        interval="[0, inf)",
+    )
+    lesion_match: str = _s(
+        "iou",
+        "segmentation.lesion_match",
+        (str,),
+        "A predicted lesion detects a reference lesion by IoU or by any overlap.",
+        choices=LESION_MATCHES,
+    )
+    lesion_match_threshold: float = _s(
+        0.1,
+        "segmentation.lesion_match_threshold",
+        (float,),
+        "Least IoU for a detection (lesion_match = 'iou').",
+        interval="(0, 1]",
+    )
+    lesion_size_bands_ml: tuple[float, ...] = _s(
+        (0.1, 1.0),
+        "segmentation.lesion_size_bands_ml",
+        (list,),
+        "Edges (ml) of the lesion-size bands of detection by size.",
+    )
+    mask_risk_level: float = _s(
+        0.9,
+        "segmentation.risk_confidence_level",
+        (float,),
+        "Conformal risk control: expected per-image false-negative rate at most 1 - this.",
+        interval="[0.5, 1)",
+    )
+    mask_healthy: str = _s(
+        "exclude",
+        "segmentation.healthy",
+        (str,),
+        "Images without the structure: left out of the mask guarantees, or counted (FNR 0).",
+        choices=HEALTHY_RULES,
+    )
+    margin_max_steps: int = _s(
+        20,
+        "segmentation.margin_max_steps",
+        (int,),
+        "Most dilations tried by the morphological margins.",
+        interval="[1, 200]",
+    )
+    calibration_margin_mm: float = _s(
+        5.0,
+        "segmentation.calibration_margin_mm",
+        (float,),
+        "Voxel calibration inside both masks dilated by this (mm): background would dominate.",
+        interval="[0, inf)",
+    )
+    border_mm: float = _s(
+        3.0,
+        "segmentation.border_mm",
+        (float,),
+        "Width of the border band around the predicted mask for case uncertainty (mm).",
+        interval="(0, inf)",
+    )
+    bad_dice: float = _s(
+        0.5,
+        "segmentation.bad_dice",
+        (float,),
+        "A case with Dice below this is a failure that uncertainty should flag.",
+        interval="(0, 1)",
     )
 
     def __post_init__(self) -> None:

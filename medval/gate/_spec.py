@@ -20,6 +20,7 @@ from medval.gate._config import (
 )
 from medval.gate._criteria import SEVERITIES, Criterion, check_criteria
 from medval.gate._fields import Field, check_table
+from medval.gate._segmentation import SEGMENTATION_ONLY, check_segmentation_spec
 from medval.gate._preprocess import check_expect, preprocess_steps
 from medval.gate._settings import check_values, not_one_of
 
@@ -38,8 +39,14 @@ __all__ = [
 # section -> key -> (accepted types, default; None = optional, ... = required)
 SCHEMA: dict[str, dict[str, Field]] = {
     "task": {
-        "class_names": ((list,), ...),
+        # "classification" (class_names) or "segmentation" (structures).
+        "type": ((str,), "classification"),
+        "class_names": ((list,), None),
         "positive_class": ((str,), None),
+        # Segmentation: structure name -> its value in the label maps (or channel of a
+        # multi-label mask).
+        "structures": ((dict,), None),
+        "multilabel": ((bool,), False),
     },
     "data": {
         # A DICOM folder with its labels CSV, or a metadata table (CSV/Parquet).
@@ -63,6 +70,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # Above this share of labelled files unusable (unreadable, undecodable), the run
         # stops: the cohort is probably wrong (io.MAX_EXCLUDED_FRACTION).
         "max_excluded_fraction": ((float,), 0.5),
+        # Segmentation: reference masks, one per case (masks/<case_id>.npy|.npz|.nii|.nii.gz|
+        # .dcm), and a CSV of case_id (the series folder under dicom_dir), split.
+        "masks": ((str,), None),
+        "cases": ((str,), None),
     },
     "preprocess": {
         # Steps in order (gate/_preprocess.STEPS), or the shorthand window/size.
@@ -93,6 +104,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "device": ((str,), "auto"),
         # Test-time augmentation: an alias of medval.inference.TTA ("none": no augmentation).
         "tta": ((str,), "none"),
+        # Segmentation: slice by slice ("2d") or in 3D patches ("3d"), a sliding window of
+        # patch_size voxels ((y, x) or (z, y, x)) overlapping by this fraction.
+        "mode": ((str,), "2d"),
+        "patch_size": ((list,), None),
+        "overlap": ((float,), 0.5),
     },
     # The evaluation's settings: generated from EvaluationConfig (gate/_config.py).
     "analysis": spec_fields("analysis"),
@@ -100,6 +116,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "uncertainty": spec_fields("uncertainty"),
     # Subgroups, drift and leakage (medval.shift).
     "shift": spec_fields("shift"),
+    # Segmentation metrics, lesions and the mask guarantees.
+    "segmentation": spec_fields("segmentation"),
     # Automatic splits when the labels carry none (io.assign_splits).
     "splits": {
         "calibration_fraction": ((float,), 0.3),
@@ -134,6 +152,9 @@ LABEL_KEYS = ("file", "case_id", "SOPInstanceUID", "SeriesInstanceUID", "StudyIn
               "AccessionNumber", "PatientID")  # fmt: skip
 CASE_ID_RULES = ("stem", "path")
 AGGREGATIONS = ("mean", "max", "noisy_or", "top_k_mean")
+TASK_TYPES = ("classification", "segmentation")
+#: ``model.mode``: medval.inference.SEGMENT_MODES (tests check they agree).
+SEGMENT_MODES = ("2d", "3d")
 # section -> key -> allowed values: the one declaration of every closed set of
 # strings; the reader checks it and the JSON Schema lists it (with
 # baseline.metric, which comes from the metric registry: see choices()).
@@ -144,7 +165,8 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         "case_id_from": CASE_ID_RULES,
         "aggregate": AGGREGATIONS,
     },
-    "model": {"output": OUTPUTS, "tta": TTA_CHOICES},
+    "task": {"type": TASK_TYPES},
+    "model": {"output": OUTPUTS, "tta": TTA_CHOICES, "mode": SEGMENT_MODES},
     "baseline": {"output": OUTPUTS, "severity": SEVERITIES},
 }
 _REQUIRED_SECTIONS = ("task", "data", "model")
@@ -222,6 +244,10 @@ def _check_sources(s: dict[str, dict[str, Any]], source: str) -> None:
             "give model.predictions instead."
         )
     _check_model_files(model["file"], source)
+
+
+def _check_data_limits(s: dict[str, dict[str, Any]], source: str) -> None:
+    data = s["data"]
     if data["top_k"] < 1:
         raise SpecError(f"{source}: data.top_k must be an integer >= 1; got {data['top_k']}.")
     workers = data["workers"]
@@ -266,6 +292,26 @@ def _check_model_files(files: str | list[Any] | None, source: str) -> None:
 
 
 def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
+    if s["task"]["type"] == "segmentation":
+        check_segmentation_spec(s, source)
+    else:
+        _check_classification(s, source)
+    _check_common(s, source)
+
+
+def _check_classification(s: dict[str, dict[str, Any]], source: str) -> None:
+    given = [k for k in SEGMENTATION_ONLY if s[k.split(".")[0]][k.split(".")[1]] is not None]
+    if given:
+        raise SpecError(
+            f"{source}: {given[0]} is a segmentation key; set task.type = \"segmentation\" "
+            "or remove it."
+        )
+    if s["task"]["class_names"] is None:
+        raise SpecError(
+            f"{source}: missing required key task.class_names (a classifier's classes, "
+            'e.g. ["normal", "pneumonia"]; a segmentation model: task.type = "segmentation" '
+            "with task.structures)."
+        )
     _check_sources(s, source)
     names = s["task"]["class_names"]
     if len(names) < 2 or not all(isinstance(n, str) and n for n in names):
@@ -282,6 +328,10 @@ def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
     pos = s["task"]["positive_class"]
     if pos is not None and pos not in names:
         raise SpecError(f"{source}: task.positive_class {pos!r} is not one of {names}.")
+
+
+def _check_common(s: dict[str, dict[str, Any]], source: str) -> None:
+    _check_data_limits(s, source)
     for section, keys in CHOICES.items():
         for key, allowed in keys.items() if s[section] else ():
             if s[section][key] is not None and s[section][key] not in allowed:
