@@ -13,12 +13,15 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
+from medval._errors import InputError
 from medval._result import ValidationResult
 from medval._types import Predictions
 from medval.evaluation._inputs import Inputs, build_inputs
+from medval.evaluation._segment_inputs import SegmentationInputs, build_segmentation_inputs
 from medval.evaluation._progress import Steps
 from medval.evaluation._section import Part, Section, missing
 from medval.gate import EvaluationConfig
+from medval.segmentation import SegmentationCases
 
 __all__ = ["evaluate"]
 
@@ -57,6 +60,15 @@ def _header(inputs: Inputs, result: ValidationResult) -> None:
     result.values["evaluation.clustered_by"] = "patient" if inputs.clusters is not None else "case"
 
 
+def _segmentation_header(inputs: SegmentationInputs, result: ValidationResult) -> None:
+    result.values["task.kind"] = "segmentation"
+    result.values["task.structures"] = dict(inputs.cases.options["structures"])
+    result.values["evaluation.splits"] = list(inputs.test_splits)
+    result.values["evaluation.primary_split"] = inputs.test_splits[0]
+    result.values["evaluation.clustered_by"] = "patient" if inputs.clusters is not None else "case"
+    result.values["evaluation.unit"] = "case (one series)"
+
+
 def _merge(result: Part, part: Part, section: Section) -> None:
     for store in ("estimates", "values", "tables", "provenance"):
         mine, theirs = getattr(result, store), getattr(part, store)
@@ -68,7 +80,7 @@ def _merge(result: Part, part: Part, section: Section) -> None:
 
 
 def evaluate(
-    predictions: Predictions,
+    predictions: Predictions | SegmentationCases,
     cohort: Any | None = None,
     *,
     config: EvaluationConfig | None = None,
@@ -84,9 +96,13 @@ def evaluate(
 
     Parameters
     ----------
-    predictions : Predictions
+    predictions : Predictions or segmentation.SegmentationCases
         Class probabilities; labels from ``predictions.labels`` or the
-        cohort's ``label`` column.
+        cohort's ``label`` column. Or a segmentation model's per-case table
+        (:func:`medval.segmentation.score_case` per case, stacked by
+        ``SegmentationCases.from_records``): then the segmentation sections
+        run (overlap and boundary metrics, lesions and FROC, the mask
+        guarantees, voxel calibration and uncertainty).
     cohort : pandas.DataFrame or io.CohortData, optional
         A Cohort (indexed by ``case_id``): its ``split`` column assigns cases
         to calibration and test splits, its ``patient_key`` column makes every
@@ -143,12 +159,19 @@ def evaluate(
     from medval.evaluation._registry import SECTIONS
 
     cfg = _config(config, settings)
-    inputs = build_inputs(
-        predictions, cohort, cfg, positive_class=positive_class, reference=reference,
-        reference_name=reference_name, input_statistics=input_statistics,
-    )  # fmt: skip
     result = Part()
-    _header(inputs, result)
+    inputs: Any
+    if isinstance(predictions, SegmentationCases):
+        if reference is not None:
+            raise InputError("a baseline comparison of segmentation models is not built yet.")
+        inputs = build_segmentation_inputs(predictions, cohort, cfg)
+        _segmentation_header(inputs, result)
+    else:
+        inputs = build_inputs(
+            predictions, cohort, cfg, positive_class=positive_class, reference=reference,
+            reference_name=reference_name, input_statistics=input_statistics,
+        )  # fmt: skip
+        _header(inputs, result)
     todo: list[Section] = []
     skipped: list[dict[str, str]] = []
     for section in SECTIONS if sections is None else sections:

@@ -16,11 +16,15 @@ from medval.evaluation import (
     _curves,
     _discrimination,
     _input,
+    _lesion,
+    _mask_conformal,
     _multiclass,
     _reference,
     _sanity,
+    _segment,
     _shift,
     _uncertainty,
+    _voxel,
 )
 from medval.evaluation._section import Section
 
@@ -41,4 +45,10 @@ SECTIONS: tuple[Section, ...] = (
     _cohort.DUPLICATES,
     _reference.SECTION,
     _sanity.SECTION,
+    # Segmentation (task kind "segmentation"): the per-case table's aggregates.
+    _segment.SECTION,
+    _lesion.SECTION,
+    _mask_conformal.SECTION,
+    _voxel.CALIBRATION_SECTION,
+    _voxel.UNCERTAINTY_SECTION,
 )

@@ -61,7 +61,7 @@ class Section:
 
     name: str
     title: str
-    run: Callable[[Inputs, Part], Part]
+    run: Callable[[Any, Part], Part]  # Inputs, or SegmentationInputs for segmentation
     needs: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ("binary", "multiclass")
     switch: tuple[str, ...] = ()
@@ -74,11 +74,11 @@ class Section:
             )
 
 
-TASKS = ("binary", "multiclass")
+TASKS = ("binary", "multiclass", "segmentation")
 
 # need -> (is it met?, reason when not, fix). The fixes name the spec key and
 # the evaluate keyword, since both paths run the same sections.
-NEEDS: dict[str, tuple[Callable[[Inputs], bool], str, str]] = {
+NEEDS: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "cohort": (
         lambda i: i.cohort is not None,
         "no cohort was given",
@@ -112,6 +112,11 @@ NEEDS: dict[str, tuple[Callable[[Inputs], bool], str, str]] = {
         "run the model from the spec (model.file), or pass "
         "evaluate(input_statistics=io.input_statistics(dataset, cohort))",
     ),
+    "voxel_uncertainty": (
+        lambda i: getattr(i, "cases", None) is not None and i.cases.uncertainty is not None,
+        "the segmentation was run without MC-dropout samples (no voxel uncertainty)",
+        "set [model] mc_samples (e.g. 20) on a model with dropout",
+    ),
     "reference": (
         lambda i: i.reference is not None,
         "no baseline predictions were given",
@@ -120,7 +125,7 @@ NEEDS: dict[str, tuple[Callable[[Inputs], bool], str, str]] = {
 }
 
 
-def missing(section: Section, inputs: Inputs) -> tuple[str, str] | None:
+def missing(section: Section, inputs: Any) -> tuple[str, str] | None:
     """(reason, fix) when ``section`` cannot run on ``inputs``; None when it can."""
     from medval.gate import SPEC_KEYS
 

@@ -139,6 +139,17 @@ def run_into(
     from medval.evaluation import evaluate
     from medval.report import write_outputs
 
+    if spec["task.type"] == "segmentation":
+        from medval.run._segment import run_segmentation_into
+
+        if baseline is not None or reproduce is not None:
+            raise SpecError(
+                "--baseline and --reproduce are not built for segmentation specs yet."
+            )
+        return run_segmentation_into(
+            folder, spec, trusted=trusted, progress=progress, quiet=quiet, argv=argv,
+            checklist=checklist, junit_xml=junit_xml,
+        )  # fmt: skip
     earlier = None if reproduce is None else _read_earlier(reproduce, tolerance)
     if baseline is not None and not spec.has("baseline"):
         raise SpecError(

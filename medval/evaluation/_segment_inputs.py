@@ -1,0 +1,108 @@
+"""The frozen inputs of a segmentation evaluation (the per-case table and the cohort)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from medval._errors import InputError
+from medval._result import split_prefix
+from medval.gate import EvaluationConfig, check_settings, evaluated_splits
+from medval.segmentation import SegmentationCases
+
+__all__ = ["SegmentationInputs", "build_segmentation_inputs"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentationInputs:
+    """What a segmentation section reads; arrays aligned with ``cases.case_ids``."""
+
+    cases: SegmentationCases
+    config: EvaluationConfig
+    splits: NDArray[np.str_]
+    clusters: NDArray[Any] | None
+    cohort: Any | None
+    data: Any | None
+    paths: Mapping[str, Any]
+    present: tuple[str, ...]
+    test_splits: tuple[str, ...]
+    calibration_split: str | None
+    kind: str = "segmentation"
+    input_statistics: Any = None
+    reference: Any = None
+
+    def mask(self, split: str) -> NDArray[np.bool_]:
+        out: NDArray[np.bool_] = self.splits == split
+        return out
+
+    def prefix(self, split: str) -> str:
+        return split_prefix(split, self.test_splits)
+
+    def column(self, name: str) -> NDArray[Any] | None:
+        """A cohort column aligned with the cases (as strings), or None if absent or incomplete."""
+        if self.cohort is None or name not in self.cohort.columns:
+            return None
+        values = self.cohort.loc[self.cases.case_ids, name]
+        if values.isna().any():
+            return None
+        return np.asarray(values.astype(str).to_numpy())
+
+    def split_clusters(self, m: NDArray[np.bool_]) -> NDArray[Any] | None:
+        return None if self.clusters is None else self.clusters[m]
+
+
+def _frozen(a: NDArray[Any]) -> NDArray[Any]:
+    out = np.array(a, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def build_segmentation_inputs(
+    cases: SegmentationCases, cohort: Any | None, config: EvaluationConfig
+) -> SegmentationInputs:
+    """Check the cases against the cohort and the settings, then freeze them."""
+    import pandas as pd
+
+    data = cohort if hasattr(cohort, "exclusions") else None
+    frame = data.cohort if data is not None else cohort
+    ids = cases.case_ids
+    if frame is not None:
+        missing = ids[~pd.Index(ids).isin(frame.index)]
+        if missing.size:
+            raise InputError(
+                f"{missing.size} scored cases have no row in the cohort (e.g. "
+                f"{missing[:5].tolist()}); give the cohort a row for every case."
+            )
+    check_settings(config, None if frame is None else frame[frame.index.isin(ids)])
+    probe = SegmentationInputs(
+        cases, config, np.full(ids.shape, "all"), None, frame, data, {}, (), (), None
+    )
+    splits = probe.column("split")
+    if splits is None:
+        splits = np.full(ids.shape, "all")
+    present = tuple(dict.fromkeys(splits.tolist()))
+    tests = evaluated_splits(
+        present, calibration_split=config.calibration_split, test_splits=config.test_splits
+    )
+    unknown = [t for t in tests if t not in present]
+    if unknown or not tests:
+        raise InputError(
+            f"test splits {list(unknown or tests)} have no cases; present: {list(present)}."
+        )
+    keys = probe.column("patient_key")
+    clusters = None if keys is None or len(np.unique(keys)) == len(keys) else _frozen(keys)
+    return dataclasses.replace(
+        probe,
+        splits=_frozen(splits),
+        clusters=clusters,
+        paths={} if data is None else dict(getattr(data, "paths", {}) or {}),
+        present=present,
+        test_splits=tuple(tests),
+        calibration_split=config.calibration_split
+        if config.calibration_split in present
+        else None,
+    )
