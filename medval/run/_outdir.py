@@ -89,7 +89,8 @@ def spec_inputs(spec: Spec, *, baseline: str | Path | None = None) -> list[tuple
     from medval.run._model import model_files
 
     out: list[tuple[str, Path]] = [("the spec", spec.path)]
-    for key in ("data.dicom_dir", "data.labels", "data.table", "model.predictions",
+    for key in ("data.dicom_dir", "data.labels", "data.table", "data.masks", "data.cases",
+                "model.predictions",
                 "baseline.predictions", "baseline.model"):  # fmt: skip
         section, name = key.split(".")
         if spec.sections.get(section, {}).get(name) is not None:
