@@ -12,7 +12,16 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec
 
-__all__ = ["PALETTE", "forest_svg", "pr_svg", "referral_svg", "reliability_svg", "roc_svg"]
+__all__ = [
+    "PALETTE",
+    "box_svg",
+    "forest_svg",
+    "froc_svg",
+    "pr_svg",
+    "referral_svg",
+    "reliability_svg",
+    "roc_svg",
+]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -203,5 +212,41 @@ def pr_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]], float]], *, t
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.legend(loc="lower left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+@_plain_text
+def froc_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]]]], *, title: str) -> str:
+    """FROC curves: lesion sensitivity against false positives per scan (log axis)."""
+    fig, ax = _figure(title)
+    for i, (label, points) in enumerate(curves):
+        pts = [(p["fp_per_scan"], p["sensitivity"]) for p in points if p["fp_per_scan"] > 0]
+        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post",
+                color=PALETTE[i % len(PALETTE)], lw=1.5, label=label)  # fmt: skip
+    for rate in (0.125, 0.25, 0.5, 1, 2, 4, 8):
+        ax.axvline(rate, color="#dddddd", lw=0.6, zorder=0)
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(1 / 16, 16)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false-positive lesions per scan")
+    ax.set_ylabel("lesion sensitivity")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+@_plain_text
+def box_svg(groups: Sequence[dict[str, Any]], *, title: str, ylabel: str) -> str:
+    """One box per group from its quantiles (min, q1, median, q3, max): the distributions."""
+    fig, ax = _figure(title)
+    stats = [
+        {"label": f"{g['group']} (n={g['n']})", "whislo": g["min"], "q1": g["q1"],
+         "med": g["median"], "q3": g["q3"], "whishi": g["max"], "fliers": []}  # fmt: skip
+        for g in groups
+    ]
+    ax.bxp(stats, showfliers=False, vert=False)
+    ax.set_xlabel(ylabel)
+    ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     return _svg(fig)

@@ -261,7 +261,10 @@ def render_html(
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    rows = _split_rows(result)
+    from medval.report._segmentation import segmentation_context, segmentation_findings
+
+    seg = segmentation_context(result)
+    rows = [] if seg is not None else _split_rows(result)
     curves = [(f"{r['name']} (n={r['n_cases']})", r["roc"]) for r in rows if r["roc"]]
     figure = roc_svg(curves, title="ROC by evaluated split") if curves else None
     pr_curves = [
@@ -277,7 +280,8 @@ def render_html(
         or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         "metric_names": [label for _, label in SUMMARY_METRICS],
         "splits": rows,
-        "findings": _findings(rows, result),
+        "findings": segmentation_findings(result) if seg is not None else _findings(rows, result),
+        "segmentation": seg,
         "values": result.values,
         "flow": result.tables.get("cohort.flow", []),
         "by_site": result.tables.get("cohort.by_split_site", []),
@@ -288,18 +292,18 @@ def render_html(
         "provenance": result.provenance,
         "result_sha256": result_sha256,
         "roc_svg": figure,
-        "conformal": conformal_context(result),
-        "calibration": calibration_context(result),
-        "uncertainty": uncertainty_context(result),
+        "conformal": None if seg is not None else conformal_context(result),
+        "calibration": None if seg is not None else calibration_context(result),
+        "uncertainty": None if seg is not None else uncertainty_context(result),
         "verdicts": result.tables.get("gate.verdicts", []),
         "skipped": result.tables.get("evaluation.skipped", []),
         "settings": _settings_rows(result),
         "checklist": _checklist(result, answers, checklist_name),
         "pr_svg": None if pr_figure is None else Markup(pr_figure),
-        "per_class": per_class_rows(result),
+        "per_class": [] if seg is not None else per_class_rows(result),
         "roc_band": result.values.get("curves.roc_band"),
-        "subgroups": subgroup_context(result),
-        "shift": shift_context(result),
+        "subgroups": None if seg is not None else subgroup_context(result),
+        "shift": None if seg is not None else shift_context(result),
         "acquisition": acquisition_context(result),
         "preprocess": preprocess_context(result),
         "small_cell": SMALL_CELL,
