@@ -170,7 +170,7 @@ def _case_arrays(uncertainty: ArrayLike, quality: ArrayLike) -> tuple[FloatArray
         if not np.all(np.isfinite(a)):
             i = int(np.flatnonzero(~np.isfinite(a))[0])
             raise InputError(
-                f"{name} is not finite at case {i} ({a[i]!r}); give every case a value "
+                f"{name} is not finite at case {i} ({float(a[i])!r}); give every case a value "
                 "(e.g. Dice 1.0 when both masks are empty) or drop the case."
             )
     return u, q
