@@ -14,6 +14,12 @@ from medval.calibration._binning import (
 from medval.calibration._bootstrap import ece_ci
 from medval.calibration._scores import brier, calibration_slope_intercept, nll
 from medval.calibration._temperature import TemperatureScaler
+from medval.calibration._voxels import (
+    ece_from_bins,
+    foreground_region,
+    reliability_from_bins,
+    voxel_calibration_bins,
+)
 
 __all__ = [
     "BINNINGS",
@@ -24,7 +30,11 @@ __all__ = [
     "debiased_l2_ce",
     "ece",
     "ece_ci",
+    "ece_from_bins",
+    "foreground_region",
     "mce",
     "nll",
     "reliability_data",
+    "reliability_from_bins",
+    "voxel_calibration_bins",
 ]

@@ -27,6 +27,7 @@ from medval.uncertainty._selective import (
     referral_curve,
     uncertainty_error_auroc,
 )
+from medval.uncertainty._voxels import case_referral_curve, case_uncertainty, failure_detection
 
 __all__ = [
     "DECOMPOSITIONS",
@@ -34,11 +35,14 @@ __all__ = [
     "Decomposition",
     "MCStandardErrors",
     "aurc",
+    "case_referral_curve",
+    "case_uncertainty",
     "compare_uncertainty_measures",
     "decompose",
     "decompose_regression",
     "dirichlet_decompose",
     "dirichlet_vacuity",
+    "failure_detection",
     "mc_error",
     "mc_standard_errors",
     "predictive_entropy",
