@@ -84,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         help="retrain the demo CNN here instead of using the shipped weights "
         "(the trained model depends on this machine's CPU kernels and threads)",
     )
+    d.add_argument(
+        "--task",
+        choices=("classification", "segmentation"),
+        default="classification",
+        help="classification (default: a CNN on single images) or segmentation "
+        "(a U-Net on CT volumes with lesions)",
+    )
     _add_reproduce(d)
     _add_checklist(d, "the reporting checklist the report fills")
     d.add_argument("--quiet", action="store_true", help="no progress output")
@@ -351,6 +358,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
             reproduce=args.reproduce,
             tolerance=args.tolerance,
             checklist=args.checklist,
+            task=args.task,
         )
     else:
         from medval import gate

@@ -7,12 +7,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from medval._errors import SpecError
 from medval.gate import read_spec
 from medval.run._log import Log, RunOutcome
 from medval.run._outdir import OutputFolder, output_error
 from medval.run._spec import run_into
 
-__all__ = ["run_demo", "spec_template"]
+__all__ = ["DEMO_TASKS", "run_demo", "spec_template"]
+
+DEMO_TASKS = ("classification", "segmentation")
 
 
 def spec_template() -> str:
@@ -32,6 +35,7 @@ def run_demo(
     reproduce: str | Path | None = None,
     tolerance: float | None = None,
     checklist: str = "claim-2024",
+    task: str = "classification",
 ) -> RunOutcome:
     """The embedded main job: synthetic multi-site DICOM cohort → CNN → report.
 
@@ -56,12 +60,25 @@ def run_demo(
         Replaces :func:`medval.demo.train` when ``train=True`` (tests).
     reproduce, tolerance, checklist
         As in :func:`run_spec`.
+    task : {"classification", "segmentation"}, default "classification"
+        ``"segmentation"``: synthetic CT-like volumes from three scanners with
+        lesions of several sizes, the shipped 2D U-Net with dropout
+        (:func:`medval.demo.shipped_segmenter`), and the segmentation
+        analyses (overlap and boundary metrics, lesions and FROC, the mask
+        guarantees, voxel uncertainty).
     """
+    if task not in DEMO_TASKS:
+        raise SpecError(f"--task must be one of {list(DEMO_TASKS)}; got {task!r}.")
+    if task == "segmentation" and (train or reproduce is not None):
+        raise SpecError("--train and --reproduce are for the classification demo only.")
     folder = OutputFolder(out_dir, key="--out", fresh=True)
     with folder:
         try:
-            spec_path = _write_inputs(folder, seed=seed, train=train, progress=progress,
-                                      quiet=quiet, trainer=trainer)  # fmt: skip
+            if task == "segmentation":
+                spec_path = _write_segmentation_inputs(folder, seed=seed, quiet=quiet)
+            else:
+                spec_path = _write_inputs(folder, seed=seed, train=train, progress=progress,
+                                          quiet=quiet, trainer=trainer)  # fmt: skip
         except OSError as exc:
             raise output_error(exc, folder) from exc
         return run_into(
@@ -133,4 +150,29 @@ def _write_inputs(
         ),
         encoding="utf-8",
     )
+    return spec_path
+
+
+def _write_segmentation_inputs(folder: OutputFolder, *, seed: int, quiet: bool) -> Path:
+    """The segmentation cohort, the shipped U-Net's weights and the spec; the spec's path."""
+    import shutil
+
+    from medval import demo
+
+    out, name = folder.path, folder.target.name
+    log = Log(quiet)
+    log(f"writing synthetic CT volumes from three scanners to {name}/cohort (seed {seed})")
+    demo.write_segmentation_cohort(out / "cohort", seed=seed)
+    log("using the shipped demo U-Net weights (trained once from its recorded recipe)")
+    shutil.copyfile(demo.shipped_segmenter_weights(), out / "model.pt")
+    center, width = demo.SEG_WINDOW
+    spec_path = out / "medval.toml"
+    text = resources.files("medval.demo").joinpath("segmentation_spec.toml.template")
+    spec_path.write_text(
+        text.read_text("utf-8").format(
+            name=spec_path.name, center=center, width=width, seed=seed,
+            factory="medval.demo:make_segmenter", mc_samples=10,
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
     return spec_path
