@@ -310,3 +310,66 @@ def test_find_mask(tmp_path: pathlib.Path) -> None:
         find_mask(tmp_path, "case1")
     with pytest.raises(DataError, match="masks folder 'nope' does not exist"):
         find_mask(tmp_path / "nope", "case1")
+
+
+def test_seg_corrupt_or_other_grid(
+    tmp_path: pathlib.Path,
+    series: tuple[pathlib.Path, list[pathlib.Path]],
+    volume: Volume,
+    labels: np.ndarray,
+) -> None:
+    from pydicom import dcmread
+
+    _, paths = series
+    path = _seg(paths, labels, tmp_path / "m.dcm")
+
+    def broken(change: str) -> pathlib.Path:
+        ds = dcmread(path)
+        if change == "rows":
+            ds.Rows = 15
+        elif change == "orientation":
+            ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[
+                0
+            ].ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        elif change == "type":
+            ds.SegmentationType = "LABELMAP"
+        else:
+            ds.PerFrameFunctionalGroupsSequence[0].SegmentIdentificationSequence[
+                0
+            ].ReferencedSegmentNumber = 9
+        out = tmp_path / f"{change}.dcm"
+        ds.save_as(out)
+        return out
+
+    with pytest.raises(DataError, match=r"Rows/Columns \(15, 16\) differ from the series'"):
+        read_mask(broken("rows"), volume=volume)
+    with pytest.raises(DataError, match=r"ImageOrientationPatient .* differs from the series'"):
+        read_mask(broken("orientation"), volume=volume)
+    with pytest.raises(DataError, match="SegmentationType 'LABELMAP' is not supported"):
+        read_mask(broken("type"), volume=volume)
+    with pytest.raises(DataError, match=r"frame 1 refers to segment 9, not in its SegmentSequence"):
+        read_mask(broken("number"), volume=volume)
+    (tmp_path / "junk.dcm").write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"'junk.dcm' cannot be read as DICOM"):
+        read_mask(tmp_path / "junk.dcm", volume=volume)
+
+
+def test_other_bad_arrays(tmp_path: pathlib.Path, volume: Volume, labels: np.ndarray) -> None:
+    np.save(tmp_path / "c.npy", labels.astype(np.complex64))
+    with pytest.raises(DataError, match="has dtype complex64; expected integers or bools"):
+        read_mask(tmp_path / "c.npy", volume=volume)
+    three = np.zeros((3, *labels.shape), dtype=bool)
+    three[1, 0, 0, 0] = True  # channel 2: index 2, not a structure
+    np.save(tmp_path / "s.npy", three)
+    with pytest.raises(DataError, match=r"channels \[2\] are not structures"):
+        read_mask(tmp_path / "s.npy", volume=volume, structures={"a": 1, "c": 3})
+
+
+def test_bad_nifti(tmp_path: pathlib.Path, volume: Volume) -> None:
+    nib = pytest.importorskip("nibabel")
+    nib.save(nib.Nifti1Image(np.zeros((16, 16), np.uint8), _affine_ras()), tmp_path / "a.nii")
+    with pytest.raises(DataError, match=r"NIfTI of shape \(16, 16\); expected 3-D or 4-D"):
+        read_mask(tmp_path / "a.nii", volume=volume)
+    (tmp_path / "b.nii.gz").write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"'b.nii.gz' cannot be read as NIfTI"):
+        read_mask(tmp_path / "b.nii.gz", volume=volume)

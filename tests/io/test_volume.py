@@ -212,3 +212,32 @@ def test_unreadable_file_and_bad_options(tmp_path: pathlib.Path) -> None:
         read_series([])
     with pytest.raises(InputError, match="uniform_tolerance must be a number >= 0"):
         read_series([bad], uniform_tolerance=-1)
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ({"SamplesPerPixel": 3}, "has colour pixels"),
+        ({"PixelData": b"\x00" * 10}, "pixel data cannot be decoded"),
+        ({"ImagePositionPatient": [1, 2]}, "ImagePositionPatient must be 3 finite numbers"),
+        ({"Rows": None}, "has no Rows/Columns"),
+    ],
+)
+def test_bad_slice_is_named(
+    tmp_path: pathlib.Path, override: dict[str, object], match: str
+) -> None:
+    paths = write_series(tmp_path / "s", n=3, per_slice={1: override})
+    with pytest.raises(DataError, match=match) as info:
+        read_series(paths, root=tmp_path)
+    assert paths[1].name in str(info.value)
+    _no_absolute([str(info.value)], tmp_path)
+
+
+def test_plain_multiframe_not_supported(tmp_path: pathlib.Path) -> None:
+    (path,) = write_series(
+        tmp_path / "s",
+        n=1,
+        per_slice={0: {"NumberOfFrames": 2, "PixelData": raw_pixels(2).tobytes()}},
+    )
+    with pytest.raises(DataError, match="not supported yet; export the series as single-frame"):
+        read_series([path])
