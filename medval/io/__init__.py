@@ -30,6 +30,7 @@ from medval.io._labels import (
     UnmatchedLabel,
     read_labels,
 )
+from medval.io._masks import MASK_SUFFIXES, find_mask, read_mask
 from medval.io._phi import (
     AGE_BANDS,
     PHI_KEYWORDS,
@@ -47,6 +48,7 @@ from medval.io._screen import (
     exclude_cases,
     excluded_share,
 )
+from medval.io._series import SeriesCohort, read_cases, series_cohort
 from medval.io._splits import DEFAULT_CALIBRATION_FRACTION, assign_splits, has_splits
 from medval.io._steps import (
     CenterCrop,
@@ -59,6 +61,7 @@ from medval.io._steps import (
 )
 from medval.io._table import TABLE_COLUMNS, read_cohort_table
 from medval.io._units import aggregate_scores, aggregate_units
+from medval.io._volume import Volume, read_series
 
 __all__ = [
     "AGE_BANDS",
@@ -67,6 +70,7 @@ __all__ = [
     "DEFAULT_CALIBRATION_FRACTION",
     "LABEL_COLUMNS",
     "LABEL_KEYS",
+    "MASK_SUFFIXES",
     "MAX_EXCLUDED_FRACTION",
     "MAX_IMAGES",
     "MAX_PIXEL_BYTES",
@@ -90,8 +94,10 @@ __all__ = [
     "Normalize",
     "Pipeline",
     "Resize",
+    "SeriesCohort",
     "Transform",
     "UnmatchedLabel",
+    "Volume",
     "Window",
     "age_band",
     "aggregate_scores",
@@ -104,16 +110,21 @@ __all__ = [
     "defining_file_sha256",
     "exclude_cases",
     "excluded_share",
+    "find_mask",
     "has_splits",
     "input_statistics",
     "load_cohort",
     "load_model",
     "pseudonym",
+    "read_cases",
     "read_cohort_table",
     "read_dicom_cohort",
     "read_image",
     "read_labels",
+    "read_mask",
+    "read_series",
     "resolve_salt",
+    "series_cohort",
     "sex",
 ]
 
