@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pathlib
 import shutil
-import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from _series import write_series  # noqa: E402
-
 from medval import io
 from medval._errors import DataError
+
+from ._series import write_series
 
 
 def _cases(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
