@@ -182,18 +182,26 @@ def _check_inputs(
     return p, r, sp
 
 
-def _components(
-    mask: BoolArray, structure: NDArray[Any], voxel_mm3: float, min_mm3: float
-) -> NDArray[np.int32]:
-    """Labels 1..n of the connected components of at least ``min_mm3``."""
-    labels, n = ndimage.label(mask, structure=structure)
-    if n and min_mm3 > 0:
-        keep = np.bincount(labels.ravel(), minlength=n + 1) * voxel_mm3 >= min_mm3
-        keep[0] = False
-        lut = np.zeros(n + 1, dtype=np.int32)
-        lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-        labels = lut[labels]
-    return np.asarray(labels, dtype=np.int32)
+def _box(mask: BoolArray) -> tuple[slice, ...] | None:
+    """The bounding box of ``mask`` (None when empty), from two projections."""
+    plane: BoolArray = np.asarray(mask.any(axis=0))
+    first = np.flatnonzero(mask.any(axis=tuple(range(1, mask.ndim))))
+    if first.size == 0:
+        return None
+    box = [slice(int(first[0]), int(first[-1]) + 1)]
+    for ax in range(plane.ndim):
+        hit = np.flatnonzero(plane.any(axis=tuple(a for a in range(plane.ndim) if a != ax)))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
+
+
+def _keep(labels: NDArray[np.int32], n: int, voxel_mm3: float, min_mm3: float) -> NDArray[np.intp]:
+    """Look-up table old label -> new label 1..n' of the components of at least ``min_mm3``."""
+    keep = np.bincount(labels, minlength=n + 1) * voxel_mm3 >= min_mm3
+    keep[0] = False
+    lut = np.zeros(n + 1, dtype=np.intp)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1)
+    return lut
 
 
 def _compact(labels: NDArray[np.intp], n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -203,12 +211,13 @@ def _compact(labels: NDArray[np.intp], n: int) -> tuple[NDArray[np.intp], NDArra
     return np.flatnonzero(present), lut[labels]
 
 
-def _overlaps(
-    ref: NDArray[np.int32], pred: NDArray[np.int32], m: int, k: int
+def _pairs(
+    r: NDArray[np.intp], c: NDArray[np.intp], m: int, k: int
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.int64]]:
-    """Reference index, predicted index and shared voxels of each overlapping pair."""
-    both = (ref > 0) & (pred > 0)
-    r, c = ref[both].astype(np.intp) - 1, pred[both].astype(np.intp) - 1
+    """Reference index, predicted index and shared voxels of each overlapping pair.
+
+    ``r`` and ``c`` are the 0-based lesion indices of the shared voxels.
+    """
     # Only lesions that overlap enter the joint table, so it stays small.
     rows, r = _compact(r, m)
     cols, c = _compact(c, k)
@@ -244,10 +253,10 @@ def lesion_scores(
     detects one of them, and of two predicted fragments on one lesion the
     other is unmatched (a false positive in :func:`medval.segmentation.froc`).
 
-    Both masks are labelled once (:func:`scipy.ndimage.label`) and the
-    overlaps counted with one :func:`numpy.bincount` over the shared voxels,
-    so the cost is a few passes over the volume (512 x 512 x 300 with
-    hundreds of lesions: seconds).
+    Both masks are labelled once (:func:`scipy.ndimage.label`, inside the
+    bounding box of their union); sizes, scores and the overlap table (one
+    :func:`numpy.bincount` of the joint labels of the shared voxels) are then
+    computed on the foreground voxels only, with no per-lesion loop.
 
     Parameters
     ----------
@@ -296,17 +305,32 @@ def lesion_scores(
             raise InputError(f"{name} must be {valid[name]}; got {value!r}.")
     voxel_mm3 = math.prod(sp)
     structure = ndimage.generate_binary_structure(p.ndim, min(CONNECTIVITY[connectivity], p.ndim))
-    ref = _components(ref_mask, structure, voxel_mm3, float(min_size_mm3))
-    pred = _components(p >= threshold, structure, voxel_mm3, float(min_size_mm3))
-    m, k = int(ref.max(initial=0)), int(pred.max(initial=0))
-    ref_vox = np.bincount(ref.ravel(), minlength=m + 1)[1:].astype(np.float64)
-    pred_vox = np.bincount(pred.ravel(), minlength=k + 1)[1:].astype(np.float64)
-    if k:
-        scores = np.asarray(ndimage.maximum(p, pred, np.arange(1, k + 1)), dtype=np.float64)
-    else:
-        scores = np.zeros(0, dtype=np.float64)
-
-    rows, cols, inter = _overlaps(ref, pred, m, k)
+    pred_mask = p >= threshold
+    box = _box(pred_mask | ref_mask)
+    if box is None:
+        none = np.zeros(0)
+        return LesionScores(none, none.astype(bool), none, none, none, none.astype(bool), none)
+    # Label the occupied box once per side; everything after works on foreground voxels only.
+    pred_mask, ref_mask, p = pred_mask[box], ref_mask[box], p[box]
+    ref_lab, m0 = ndimage.label(ref_mask, structure=structure)
+    pred_lab, k0 = ndimage.label(pred_mask, structure=structure)
+    ref_at_ref = ref_lab[ref_mask]
+    pred_at_pred = pred_lab[pred_mask]
+    ref_at_pred = ref_lab[pred_mask]
+    prob_at_pred = p[pred_mask]
+    del ref_lab, pred_lab
+    ref_lut = _keep(ref_at_ref, m0, voxel_mm3, float(min_size_mm3))
+    pred_lut = _keep(pred_at_pred, k0, voxel_mm3, float(min_size_mm3))
+    m, k = int(ref_lut.max(initial=0)), int(pred_lut.max(initial=0))
+    ref_vox = np.bincount(ref_lut[ref_at_ref], minlength=m + 1)[1:].astype(np.float64)
+    pred_ids = pred_lut[pred_at_pred]
+    pred_vox = np.bincount(pred_ids, minlength=k + 1)[1:].astype(np.float64)
+    scores = np.zeros(k + 1, dtype=np.float64)
+    np.maximum.at(scores, pred_ids, prob_at_pred)
+    scores = scores[1:]
+    ref_ids = ref_lut[ref_at_pred]
+    shared = (ref_ids > 0) & (pred_ids > 0)
+    rows, cols, inter = _pairs(ref_ids[shared] - 1, pred_ids[shared] - 1, m, k)
     iou = inter / (ref_vox[rows] + pred_vox[cols] - inter)
     covered = iou if match == "iou" else inter / ref_vox[rows]
     ok_pair = covered >= match_threshold
