@@ -161,7 +161,10 @@ class MaskRiskControl:
     Attributes
     ----------
     threshold_ : float
-        Threshold from all calibration cases (marginal).
+        Threshold from all calibration cases (marginal), a multiple of
+        1/n_bins. The mask is ``probability.astype(np.float64) >= threshold_``
+        (compare in float64, as the histograms do: float32 ``p >= t`` rounds
+        ``t`` to float32 first).
     thresholds_ : dict
         Group key -> threshold (Mondrian; empty when calibrated without groups).
     group_sizes_ : dict

@@ -269,7 +269,6 @@ def _splits(seg: tuple[np.ndarray, ...], level: float, healthy: str) -> dict[str
     return {k: np.array(v) for k, v in out.items()}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("level", [0.9, 0.8])
 def test_fnr_guarantee_marginal_and_per_scanner(
     seg_histograms: tuple[np.ndarray, ...], level: float
@@ -289,7 +288,6 @@ def test_fnr_guarantee_marginal_and_per_scanner(
     assert c_mean > alpha + 0.05 + 5 * c_se
 
 
-@pytest.mark.slow
 def test_fnr_guarantee_with_healthy_included(seg_histograms: tuple[np.ndarray, ...]) -> None:
     alpha = 0.1
     res = _splits(seg_histograms, 0.9, "include")
