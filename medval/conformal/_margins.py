@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from medval._errors import InputError, NotCalibratedError
 from medval.conformal._checks import check_confidence_level, conformal_rank, min_calibration_size
-from medval.conformal._masks import check_healthy, group_rows
+from medval.conformal._masks import check_healthy, group_rows, per_case
 
 __all__ = ["MorphologicalMargin", "added_volume", "dilation_needed"]
 
@@ -310,21 +310,7 @@ class MorphologicalMargin:
                 "This MorphologicalMargin is not calibrated yet; call .calibrate(steps_needed) "
                 "on held-out cases first."
             )
-        if not self._grouped:
-            if groups is not None:
-                raise InputError("groups were passed but the calibration was marginal.")
-            return np.full(n, self.k_hat_)
-        if groups is None:
-            raise InputError("This margin was calibrated per group; pass groups=... too.")
-        out = np.empty(n)
-        for key, rows in group_rows(groups, n):
-            if key not in self.k_hats_:
-                raise InputError(
-                    f"group {key!r} was not seen at calibration (known: "
-                    f"{sorted(map(str, self.k_hats_))[:20]})."
-                )
-            out[rows] = self.k_hats_[key]
-        return out
+        return per_case(self.k_hats_ if self._grouped else {None: self.k_hat_}, groups, n)
 
     def covered(
         self, steps_needed: ArrayLike, *, groups: ArrayLike | None = None

@@ -10,6 +10,7 @@ cohort never sits in memory.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -123,6 +124,32 @@ def group_rows(groups: ArrayLike | None, n: int) -> list[tuple[Any, NDArray[np.i
     keys, inverse = np.unique(g, return_inverse=True)
     inverse = inverse.ravel()
     return [(key, np.flatnonzero(inverse == i)) for i, key in enumerate(keys.tolist())]
+
+
+def per_case(table: Mapping[Any, float], groups: ArrayLike | None, n: int) -> NDArray[np.float64]:
+    """Each case's value from a calibrated table: shape (n,).
+
+    ``table`` maps group keys to values, or is ``{None: value}`` when the
+    calibration was marginal.
+    """
+    marginal = list(table) == [None]
+    if marginal != (groups is None):
+        raise InputError(
+            "groups were passed but the calibration was marginal; pass groups to calibrate() "
+            "as well, or none here."
+            if marginal
+            else "This was calibrated per group; pass the cases' groups=... too."
+        )
+    out = np.empty(n, dtype=np.float64)
+    for key, rows in group_rows(groups, n):
+        if key not in table:
+            known = sorted(str(k) for k in table if k is not None)[:20]
+            raise InputError(
+                f"group {key!r} was not seen at calibration (known: {known}); calibrate with "
+                "cases from every group, or map new groups to a known key."
+            )
+        out[rows] = table[key]
+    return out
 
 
 class MaskRiskControl:
@@ -305,27 +332,8 @@ class MaskRiskControl:
                 "This MaskRiskControl is not calibrated yet; call .calibrate(histograms) on "
                 "held-out cases first."
             )
-        if not self._grouped:
-            if groups is not None:
-                raise InputError(
-                    "groups were passed but the calibration was marginal; pass groups to "
-                    "calibrate() as well, or none here."
-                )
-            return np.full(n, self._index[None], dtype=np.intp)
-        if groups is None:
-            raise InputError(
-                "This MaskRiskControl was calibrated per group; pass the cases' groups=... too."
-            )
-        out = np.empty(n, dtype=np.intp)
-        for key, rows in group_rows(groups, n):
-            if key not in self.thresholds_:
-                raise InputError(
-                    f"group {key!r} was not seen at calibration (known: "
-                    f"{sorted(map(str, self.thresholds_))[:20]}); calibrate with cases from "
-                    "every group, or map new groups to a known key."
-                )
-            out[rows] = self._index[key]
-        return out
+        table = self._index if self._grouped else {None: self._index[None]}
+        return per_case(table, groups, n).astype(np.intp)
 
     def risk(
         self, histograms: ArrayLike, *, groups: ArrayLike | None = None
