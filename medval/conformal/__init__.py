@@ -22,6 +22,8 @@ from medval.conformal._mapie import (
     mapie_split_conformal,
     prefit_adapter,
 )
+from medval.conformal._margins import MorphologicalMargin, added_volume, dilation_needed
+from medval.conformal._masks import N_BINS, MaskRiskControl, probability_histograms
 from medval.conformal._quantile import (
     WeightedThreshold,
     conformal_quantile,
@@ -43,14 +45,18 @@ from medval.conformal._weighted import (
 
 __all__ = [
     "MAPIE_MIN_VERSION",
+    "N_BINS",
     "RAPS_LAMBDA_GRID",
     "SCORES",
     "ConformalClassifier",
     "ConformityScore",
+    "MaskRiskControl",
+    "MorphologicalMargin",
     "Regularization",
     "RiskControlResult",
     "WeightedConformalClassifier",
     "WeightedThreshold",
+    "added_volume",
     "case_uniforms",
     "check_disjoint_patients",
     "clopper_pearson",
@@ -58,6 +64,7 @@ __all__ = [
     "conformal_risk_control",
     "coverage_difference",
     "coverage_report",
+    "dilation_needed",
     "domain_likelihood_ratios",
     "effective_sample_size",
     "get_score",
@@ -66,6 +73,7 @@ __all__ = [
     "mapie_split_conformal",
     "min_calibration_size",
     "prefit_adapter",
+    "probability_histograms",
     "risk_control_threshold",
     "tune_raps",
     "weighted_quantile_threshold",
