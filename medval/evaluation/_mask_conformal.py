@@ -54,7 +54,8 @@ def _risk(inputs: SegmentationInputs, s: str, out: Part) -> None:
         out.estimates[f"{pre}{key}.fnr"] = _lower_is_better(est)
         out.values[f"{pre}{key}.n_healthy"] = int((m & healthy).sum())
         price = crc.price(c.histograms[s][m], voxel_volume_ml=c.voxel_volume_ml[m])
-        for name, values in price.items():
+        for name in ("volume_ml", "fp_volume_ml", "added_volume_ml", "added_fp_volume_ml"):
+            values = price[name]
             full = np.zeros(c.n_cases)
             full[m] = values
             out.estimates[f"{pre}{key}.{name}"] = _lower_is_better(
@@ -85,12 +86,16 @@ def _margins(inputs: SegmentationInputs, s: str, out: Part) -> None:
         confidence_level=cfg.mask_risk_level, healthy=cfg.mask_healthy,
         max_steps=cfg.margin_max_steps,
     )  # fmt: skip
-    mm.calibrate(c.steps[s][cal])
+    healthy = c.histograms[s][:, 0, :].sum(axis=1) == 0
+    mm.calibrate(c.steps[s][cal], reference_present=~healthy[cal])
     key = f"segmentation.{s}.margin"
-    k = float(mm.steps_)
+    k = float(mm.k_hat_)
     out.values[f"{key}.steps"] = k if np.isfinite(k) else None
     out.values[f"{key}.target_coverage"] = cfg.mask_risk_level
-    healthy = c.histograms[s][:, 0, :].sum(axis=1) == 0
+    if not np.isfinite(k):
+        out.values[f"{key}.reason"] = "; ".join(str(r) for r in mm.reasons_.values()) or (
+            "no finite number of dilations within segmentation.margin_max_steps"
+        )
     groups = _group_columns(inputs)
     for split in inputs.test_splits:
         m = inputs.mask(split)
