@@ -4,15 +4,19 @@ A segmentation model's probability map is cut at ``threshold``; the connected
 components of the result are the predicted lesions, those of the reference
 mask the reference lesions. Candidate pairs are the overlapping ones passing
 the match rule, and the one-to-one matching maximises the total IoU
-(Kuhn's Hungarian method, :func:`scipy.optimize.linear_sum_assignment`), as in
-lesion-wise evaluation of the autoPET and BraTS 2023 challenges (Gatidis et
-al. 2022; Kofler et al. 2023, "panoptica"). :mod:`._froc` turns the per-case
-results into FROC curves (Setio et al. 2017).
+(Kuhn's Hungarian method, :func:`scipy.optimize.linear_sum_assignment`): the
+one-to-one instance matching of panoptic quality (Kirillov et al. 2019) and of
+panoptica (Kofler et al. 2023), not the many-to-one lesion-wise rule of BraTS
+2023. :mod:`._froc` turns the per-case results into FROC curves (Setio et al.
+2017).
 
 References
 ----------
 Kuhn, H. W. (1955). The Hungarian method for the assignment problem.
 Naval Research Logistics Quarterly 2, 83-97.
+Kirillov, A. et al. (2019). Panoptic segmentation. CVPR, 9404-9413.
+Kofler, F. et al. (2023). Panoptica: instance-wise evaluation of 3D semantic
+and instance segmentation maps. arXiv:2312.02608.
 Setio, A. A. A. et al. (2017). Validation, comparison, and combination of
 algorithms for automatic detection of pulmonary nodules in computed tomography
 images: the LUNA16 challenge. Medical Image Analysis 42, 1-13.
