@@ -96,10 +96,18 @@ def _run(inputs: SegmentationInputs, earlier: Part) -> Part:
                 for r, v in zip(curve.fp_rates, curve.sensitivity_at, strict=True)
             }
             out.tables[f"{key}.froc"] = _curve(curve)
-            out.tables[f"{key}.by_size"] = detection_by_size(
-                cases, bands_ml=cfg.lesion_size_bands_ml
-            )
+            out.tables[f"{key}.by_size"] = [
+                {k: _finite(v) for k, v in row.items()}
+                for row in detection_by_size(cases, bands_ml=cfg.lesion_size_bands_ml)
+            ]
     return out
+
+
+def _finite(v: Any) -> Any:
+    """A band's open end or an empty band's sensitivity: None in the result, not inf or NaN."""
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
 
 
 def _froc_or_nan(cases: Sequence[LesionScores]) -> float:
