@@ -17,9 +17,9 @@ from medval._errors import InputError
 from medval._result import ValidationResult
 from medval._types import Predictions
 from medval.evaluation._inputs import Inputs, build_inputs
-from medval.evaluation._segment_inputs import SegmentationInputs, build_segmentation_inputs
 from medval.evaluation._progress import Steps
 from medval.evaluation._section import Part, Section, missing
+from medval.evaluation._segment_inputs import SegmentationInputs, build_segmentation_inputs
 from medval.gate import EvaluationConfig
 from medval.segmentation import SegmentationCases
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,10 +50,15 @@ def _ratio(counts: NDArray[np.float64], num: int, den: int | None) -> Any:
 def _curve(f: Any) -> list[dict[str, float]]:
     """The FROC curve's points, at most MAX_CURVE_POINTS of them (evenly thinned)."""
     n = f.fp_per_scan.size
-    keep = np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).astype(int)) if n else []
+    keep: list[int] = (
+        np.unique(np.linspace(0, n - 1, min(n, MAX_CURVE_POINTS)).astype(int)).tolist() if n else []
+    )
     return [
-        {"fp_per_scan": float(f.fp_per_scan[i]), "sensitivity": float(f.sensitivity[i]),
-         "threshold": float(f.thresholds[i])}  # fmt: skip
+        {
+            "fp_per_scan": float(f.fp_per_scan[i]),
+            "sensitivity": float(f.sensitivity[i]),
+            "threshold": float(f.thresholds[i]),
+        }
         for i in keep
     ]
 
@@ -65,7 +71,7 @@ def _run(inputs: SegmentationInputs, earlier: Part) -> Part:
         m = inputs.mask(split)
         pre = inputs.prefix(split)
         clusters = inputs.split_clusters(m)
-        opts = {"clusters": clusters, "n_resamples": cfg.n_resamples,
+        opts: dict[str, Any] = {"clusters": clusters, "n_resamples": cfg.n_resamples,
                 "confidence_level": cfg.confidence_level, "random_state": cfg.seed}  # fmt: skip
         for s in c.structures:
             cases = [c.lesions[s][i] for i in np.flatnonzero(m)]
@@ -88,7 +94,7 @@ def _run(inputs: SegmentationInputs, earlier: Part) -> Part:
             )
             curve = froc(cases)
             out.estimates[f"{key}.froc_score"] = case_statistic_ci(
-                lambda w, cs=cases: _froc_or_nan(_weighted(cs, w)), len(cases),
+                functools.partial(_weighted_froc, cases), len(cases),
                 higher_is_better=True, **opts,
             )  # fmt: skip
             out.values[f"{key}.froc_sensitivity_at"] = {
@@ -110,12 +116,14 @@ def _finite(v: Any) -> Any:
     return v
 
 
+def _weighted_froc(cases: Sequence[LesionScores], w: NDArray[np.int64]) -> float:
+    return _froc_or_nan(_weighted(cases, w))
+
+
 def _froc_or_nan(cases: Sequence[LesionScores]) -> float:
     if not any(c.reference_sizes_ml.size for c in cases):
         return float("nan")
     return float(froc(cases).score)
 
 
-SECTION = Section(
-    "lesions", "lesion detection and FROC", _run, tasks=("segmentation",)
-)
+SECTION = Section("lesions", "lesion detection and FROC", _run, tasks=("segmentation",))

@@ -68,7 +68,8 @@ def _risk(inputs: SegmentationInputs, s: str, out: Part) -> None:
                 e = mean_estimate(inputs, fnr, gm, "fnr")
                 rows.append({"column": col, "group": g, "n": int(gm.sum()), "fnr": e.value,
                              "low": e.low, "high": e.high, "target": target,
-                             "holds": None if e.value is None else bool(e.value <= target)})  # fmt: skip
+                             "holds": None if e.value is None
+                             else bool(e.value <= target)})  # fmt: skip
         out.tables[f"{pre}{key}.by_group"] = rows
 
 
@@ -111,7 +112,10 @@ def _margins(inputs: SegmentationInputs, s: str, out: Part) -> None:
             )  # fmt: skip
         if np.isfinite(k):
             added = c.added[s][:, :, int(k)] * c.voxel_volume_ml[:, None]
-            for name, column in (("added_ml", added.sum(axis=1)), ("false_positive_ml", added[:, 1])):
+            for name, column in (
+                ("added_ml", added.sum(axis=1)),
+                ("false_positive_ml", added[:, 1]),
+            ):
                 out.estimates[f"{pre}{key}.{name}"] = _lower_is_better(
                     mean_estimate(inputs, column, m, name)
                 )

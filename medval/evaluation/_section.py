@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from medval._result import ValidationResult
 
 if TYPE_CHECKING:
-    from medval.evaluation._inputs import Inputs
+    pass
 
 __all__ = ["NEEDS", "TASKS", "Part", "Section", "missing"]
 

@@ -108,9 +108,7 @@ def _run(inputs: SegmentationInputs, earlier: Part) -> Part:
                 )
                 finite = values[m][~np.isnan(values[m])]
                 if finite.size:
-                    out.values[f"{pre}segmentation.{s}.{metric}.median"] = float(
-                        np.median(finite)
-                    )
+                    out.values[f"{pre}segmentation.{s}.{metric}.median"] = float(np.median(finite))
             states = c.empty[s][m]
             out.values[f"{pre}segmentation.{s}.empty"] = {
                 state: int((states == state).sum()) for state in EMPTY_STATES

@@ -102,7 +102,5 @@ def build_segmentation_inputs(
         paths={} if data is None else dict(getattr(data, "paths", {}) or {}),
         present=present,
         test_splits=tuple(tests),
-        calibration_split=config.calibration_split
-        if config.calibration_split in present
-        else None,
+        calibration_split=config.calibration_split if config.calibration_split in present else None,
     )

@@ -54,8 +54,7 @@ def check_segmentation_spec(s: dict[str, dict[str, Any]], source: str) -> None:
             )
     if model["tta"] != "none":
         raise SpecError(
-            f"{source}: model.tta is not supported for segmentation models yet; "
-            'set tta = "none".'
+            f'{source}: model.tta is not supported for segmentation models yet; set tta = "none".'
         )
     _check_window(model, source)
     if s.get("baseline"):

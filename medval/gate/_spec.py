@@ -20,8 +20,8 @@ from medval.gate._config import (
 )
 from medval.gate._criteria import SEVERITIES, Criterion, check_criteria
 from medval.gate._fields import Field, check_table
-from medval.gate._segmentation import SEGMENTATION_ONLY, check_segmentation_spec
 from medval.gate._preprocess import check_expect, preprocess_steps
+from medval.gate._segmentation import SEGMENTATION_ONLY, check_segmentation_spec
 from medval.gate._settings import check_values, not_one_of
 
 __all__ = [
@@ -303,7 +303,7 @@ def _check_classification(s: dict[str, dict[str, Any]], source: str) -> None:
     given = [k for k in SEGMENTATION_ONLY if s[k.split(".")[0]][k.split(".")[1]] is not None]
     if given:
         raise SpecError(
-            f"{source}: {given[0]} is a segmentation key; set task.type = \"segmentation\" "
+            f'{source}: {given[0]} is a segmentation key; set task.type = "segmentation" '
             "or remove it."
         )
     if s["task"]["class_names"] is None:

@@ -241,8 +241,15 @@ def box_svg(groups: Sequence[dict[str, Any]], *, title: str, ylabel: str) -> str
     """One box per group from its quantiles (min, q1, median, q3, max): the distributions."""
     fig, ax = _figure(title)
     stats = [
-        {"label": f"{g['group']} (n={g['n']})", "whislo": g["min"], "q1": g["q1"],
-         "med": g["median"], "q3": g["q3"], "whishi": g["max"], "fliers": []}  # fmt: skip
+        {
+            "label": f"{g['group']} (n={g['n']})",
+            "whislo": g["min"],
+            "q1": g["q1"],
+            "med": g["median"],
+            "q3": g["q3"],
+            "whishi": g["max"],
+            "fliers": [],
+        }
         for g in groups
     ]
     ax.bxp(stats, showfliers=False, vert=False)

@@ -60,9 +60,10 @@ def _split_rows(result: ValidationResult, splits: list[str], s: str) -> list[dic
                 "uncertainty": result.values.get(f"{key}.uncertainty.failure_detection"),
                 "referral": result.tables.get(f"{key}.uncertainty.referral", []),
                 "worst": [
-                    r for r in result.tables.get(f"{pre}segmentation.worst_cases", [])
+                    r
+                    for r in result.tables.get(f"{pre}segmentation.worst_cases", [])
                     if r["structure"] == s
-                ],  # fmt: skip
+                ],
             }
         )
     return rows
@@ -97,9 +98,12 @@ def _figures(result: ValidationResult, splits: list[str], s: str) -> dict[str, A
             )
     rel = []
     for split in splits:
-        rows = result.tables.get(f"{split_prefix(split, splits)}segmentation.{s}.calibration.reliability")
+        rows = result.tables.get(
+            f"{split_prefix(split, splits)}segmentation.{s}.calibration.reliability"
+        )
         if rows:
-            rel.append((split, [{"confidence": r["mean_probability"], "observed": r["observed_fraction"]}
+            rel.append((split, [{"confidence": r["mean_probability"],
+                                 "observed": r["observed_fraction"]}
                                 for r in rows if r["n"] > 0]))  # fmt: skip
     if rel:
         out["reliability"] = Markup(
@@ -128,8 +132,9 @@ def segmentation_context(result: ValidationResult) -> dict[str, Any] | None:
                 "margin_steps": result.values.get(f"segmentation.{s}.margin.steps"),
                 "margin_target": result.values.get(f"segmentation.{s}.margin.target_coverage"),
                 "figures": _figures(result, splits, s),
-                "groups": [r for r in result.tables.get("segmentation.by_group", [])
-                           if r["structure"] == s],  # fmt: skip
+                "groups": [
+                    r for r in result.tables.get("segmentation.by_group", []) if r["structure"] == s
+                ],
             }
         )
     return {

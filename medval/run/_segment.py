@@ -113,7 +113,9 @@ def _precomputed(folder: Path, case: str, shape: tuple[int, ...]) -> Any:
     try:
         p = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise DataError(f"probability map {case}.npy cannot be read ({type(exc).__name__})") from None
+        raise DataError(
+            f"probability map {case}.npy cannot be read ({type(exc).__name__})"
+        ) from None
     p = np.asarray(p, dtype=np.float32)
     if p.shape == shape:
         p = np.stack([1.0 - p, p])
@@ -173,7 +175,9 @@ def run_segmentation_into(
         from medval import inference
 
         device = inference.resolve_device(spec["model.device"])
-    records, excluded, warnings = [], [], {}
+    records: list[Any] = []
+    excluded: list[dict[str, str]] = []
+    warnings: dict[str, list[str]] = {}
     for k, case in enumerate(used, start=1):
         try:
             volume = io.read_series([found.paths[f] for f in found.files[case]], root=root)
@@ -182,7 +186,9 @@ def run_segmentation_into(
                 raise DataError("no reference mask in data.masks")
             reference = io.read_mask(path, volume=volume, structures=options.structures, root=masks)
             if predictions is None:
-                probs, maps = _probabilities(spec, models, _preprocess(pipeline, volume), case, device)
+                probs, maps = _probabilities(
+                    spec, models, _preprocess(pipeline, volume), case, device
+                )
             else:
                 probs, maps = _precomputed(predictions, case, volume.array.shape), None
             records.append(segmentation.score_case(

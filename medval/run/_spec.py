@@ -143,9 +143,7 @@ def run_into(
         from medval.run._segment import run_segmentation_into
 
         if baseline is not None or reproduce is not None:
-            raise SpecError(
-                "--baseline and --reproduce are not built for segmentation specs yet."
-            )
+            raise SpecError("--baseline and --reproduce are not built for segmentation specs yet.")
         return run_segmentation_into(
             folder, spec, trusted=trusted, progress=progress, quiet=quiet, argv=argv,
             checklist=checklist, junit_xml=junit_xml,

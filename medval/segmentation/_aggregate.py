@@ -73,7 +73,9 @@ def case_statistic_ci(
     value = float(statistic(np.ones(n, dtype=np.int64)))
     method = "bootstrap-percentile" + ("-clustered" if codes is not None else "")
 
-    def estimate(v: float | None, low: float | None, high: float | None, why: str | None) -> Any:
+    def estimate(
+        v: float | None, low: float | None, high: float | None, why: str | None
+    ) -> Estimate:
         return Estimate(
             value=v, low=low, high=high, confidence_level=cl, method=method, n=int(n),
             seed=seed, n_resamples=int(n_resamples), reason=why,

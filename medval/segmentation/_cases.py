@@ -247,10 +247,12 @@ class SegmentationCases:
             case_ids=np.array(ids, dtype=str),
             structures=names,
             metrics={
-                s: {m: np.array([r.structures[s].scores.values[m] for r in records], dtype=float)
-                    for m in STRUCTURE_METRICS}
+                s: {
+                    m: np.array([r.structures[s].scores.values[m] for r in records], dtype=float)
+                    for m in STRUCTURE_METRICS
+                }
                 for s in names
-            },  # fmt: skip
+            },
             empty={s: np.array([r.structures[s].scores.empty for r in records]) for s in names},
             lesions={s: tuple(r.structures[s].lesions for r in records) for s in names},
             histograms=stack(lambda c: c.histogram),

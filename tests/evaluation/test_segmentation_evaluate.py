@@ -48,7 +48,9 @@ def test_lesion_section_matches_froc_on_the_split(result) -> None:
     idx = np.flatnonzero(frame.loc[cases.case_ids, "split"].to_numpy() == "external")
     les = [cases.lesions["lesion"][i] for i in idx]
     key = "split.external.segmentation.lesion.lesions"
-    assert result.estimates[f"{key}.froc_score"].value == pytest.approx(segmentation.froc(les).score)
+    assert result.estimates[f"{key}.froc_score"].value == pytest.approx(
+        segmentation.froc(les).score
+    )
     summary = segmentation.lesion_summary(les)
     assert result.estimates[f"{key}.sensitivity"].value == pytest.approx(
         summary["lesion_sensitivity"]

@@ -45,19 +45,28 @@ def test_a_segmentation_spec_reads_with_its_settings(tmp_path: pathlib.Path) -> 
         (("structures = { lesion = 1 }", "structures = { a = 1, b = 1 }"), "the same value"),
         (('masks = "masks"\n', ""), "missing required key data.masks"),
         (('cases = "cases.csv"\n', 'cases = "cases.csv"\nlabels = "l.csv"\n'), "data.labels is"),
-        (('type = "segmentation"\n', 'type = "segmentation"\nclass_names = ["a", "b"]\n'),
-         "task.class_names is for classifiers"),
-        (('factory = "model_def.py:make"\n', 'factory = "m.py:f"\noutput = "dirichlet"\n'),
-         "model.output must be one of"),
-        (('factory = "model_def.py:make"\n', 'factory = "m.py:f"\npatch_size = [64]\n'),
-         "model.patch_size must list 2 positive integers"),
-        (('factory = "model_def.py:make"\n', 'factory = "m.py:f"\noverlap = 1.0\n'),
-         r"model.overlap must be in \[0, 1\)"),
-        (('factory = "model_def.py:make"\n', 'factory = "m.py:f"\ntta = "hflip"\n'),
-         "tta is not supported"),
+        (
+            ('type = "segmentation"\n', 'type = "segmentation"\nclass_names = ["a", "b"]\n'),
+            "task.class_names is for classifiers",
+        ),
+        (
+            ('factory = "model_def.py:make"\n', 'factory = "m.py:f"\noutput = "dirichlet"\n'),
+            "model.output must be one of",
+        ),
+        (
+            ('factory = "model_def.py:make"\n', 'factory = "m.py:f"\npatch_size = [64]\n'),
+            "model.patch_size must list 2 positive integers",
+        ),
+        (
+            ('factory = "model_def.py:make"\n', 'factory = "m.py:f"\noverlap = 1.0\n'),
+            r"model.overlap must be in \[0, 1\)",
+        ),
+        (
+            ('factory = "model_def.py:make"\n', 'factory = "m.py:f"\ntta = "hflip"\n'),
+            "tta is not supported",
+        ),
         (('type = "segmentation"', 'type = "detection"'), "task.type"),
-        (("[model]", "[baseline]\nmargin = 0.1\npredictions = 'b.csv'\n[model]"),
-         "baseline"),
+        (("[model]", "[baseline]\nmargin = 0.1\npredictions = 'b.csv'\n[model]"), "baseline"),
     ],
 )
 def test_bad_segmentation_specs_are_refused_naming_the_key(
@@ -79,8 +88,8 @@ masks = "m"
 [model]
 predictions = "p.csv"
 """
-    with pytest.raises(SpecError, match="data.masks is a segmentation key"):
+    with pytest.raises(SpecError, match=r"data\.masks is a segmentation key"):
         read_spec(_spec(tmp_path, text))
-    with pytest.raises(SpecError, match="missing required key task.class_names"):
+    with pytest.raises(SpecError, match=r"missing required key task\.class_names"):
         read_spec(_spec(tmp_path, text.replace('class_names = ["a", "b"]', "")
                         .replace('masks = "m"\n', "")))  # fmt: skip

@@ -447,7 +447,8 @@ _BASE: dict[str, Any] = {
     "criteria": [{"name": "c", "key": "discrimination.auroc", "op": ">=", "threshold": 0.5}],
 }
 # Keys whose allowed values depend on another key (task.class_names), not a fixed set.
-_DEPENDENT = {("task", "positive_class"), ("data", "masks"), ("data", "cases")}  # segmentation keys: refused in a classification spec
+# data.masks and data.cases: segmentation keys, refused in a classification spec.
+_DEPENDENT = {("task", "positive_class"), ("data", "masks"), ("data", "cases")}
 # Values that need a companion key to be accepted.
 _COMPANION = {"sensitivity": {"threshold_target": 0.9}, "specificity": {"threshold_target": 0.9}}
 
