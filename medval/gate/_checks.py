@@ -138,6 +138,9 @@ def _resolve(
         _column(n("conformal_mondrian"), s.conformal_mondrian, columns,
                 what="'class' or a cohort column", extra=("class",))  # fmt: skip
         groups.append(s.conformal_mondrian)
+    if s.mask_mondrian is not None:
+        _column(n("mask_mondrian"), s.mask_mondrian, columns, what="a cohort column")
+        groups.append(s.mask_mondrian)
     subgroups = _column_list(n, "subgroup_columns", s.subgroup_columns, columns, given)
     for i, pair in enumerate(s.subgroup_intersections):
         if "subgroup_intersections" not in given:

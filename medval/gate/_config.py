@@ -346,6 +346,12 @@ class EvaluationConfig:
         "Images without the structure: left out of the mask guarantees, or counted (FNR 0).",
         choices=HEALTHY_RULES,
     )
+    mask_mondrian: str | None = _s(
+        None,
+        "segmentation.mondrian",
+        (str,),
+        "A cohort column (e.g. manufacturer): one risk-control threshold and margin per group.",
+    )
     margin_max_steps: int = _s(
         20,
         "segmentation.margin_max_steps",

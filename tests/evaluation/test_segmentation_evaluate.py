@@ -87,3 +87,36 @@ def test_the_report_renders_the_segmentation_sections(result, tmp_path) -> None:
         assert text in html, text
     assert "<script" not in html
     del out
+
+
+def test_mondrian_calibrates_one_threshold_and_margin_per_scanner() -> None:
+    cases, frame = cohort()
+    r = medval.evaluate(cases, frame, n_resamples=200, seed=3, mask_mondrian="manufacturer",
+                        test_splits=["internal", "external"])  # fmt: skip
+    splits = frame.loc[cases.case_ids, "split"].to_numpy()
+    groups = frame.loc[cases.case_ids, "manufacturer"].to_numpy()
+    h = cases.histograms["lesion"]
+    cal = splits == "calibration"
+    crc = conformal.MaskRiskControl(confidence_level=0.9).calibrate(h[cal], groups=groups[cal])
+    assert r.values["segmentation.lesion.risk.thresholds"] == {
+        str(k): float(v) for k, v in crc.thresholds_.items()
+    }
+    test = (splits == "external") & (h[:, 0].sum(axis=1) > 0)
+    expected = crc.risk(h[test], groups=groups[test]).mean()
+    assert r.estimates["split.external.segmentation.lesion.risk.fnr"].value == pytest.approx(
+        expected
+    )
+    assert "segmentation.lesion.margin.steps_by_group" in r.values
+
+
+def test_a_test_scanner_unseen_in_calibration_falls_back_to_the_marginal_threshold() -> None:
+    cases, frame = cohort()
+    frame = frame.copy()
+    # Scanner M2 only in the test splits: no calibration case of its own.
+    frame.loc[(frame["manufacturer"] == "M2") & (frame["split"] == "calibration"), "split"] = (
+        "external"
+    )
+    r = medval.evaluate(cases, frame, n_resamples=200, seed=3, mask_mondrian="manufacturer",
+                        test_splits=["internal", "external"])  # fmt: skip
+    assert r.values["split.external.segmentation.lesion.risk.uncalibrated_groups"] == ["M2"]
+    assert "M2" not in r.values["segmentation.lesion.risk.thresholds"]
