@@ -86,7 +86,7 @@ def _risk(inputs: SegmentationInputs, s: str, out: Part) -> None:
     h = c.histograms[s]
     cal = inputs.mask(inputs.calibration_split or "")
     target = 1.0 - cfg.mask_risk_level
-    opts = {"confidence_level": cfg.mask_risk_level, "healthy": cfg.mask_healthy}
+    opts: dict[str, Any] = {"confidence_level": cfg.mask_risk_level, "healthy": cfg.mask_healthy}
     marginal = conformal.MaskRiskControl(**opts).calibrate(h[cal])
     g = _mondrian(inputs, cal)
     grouped = marginal
@@ -145,7 +145,7 @@ def _margins(inputs: SegmentationInputs, s: str, out: Part) -> None:
     steps = c.steps[s]
     cal = inputs.mask(inputs.calibration_split or "")
     healthy = c.histograms[s][:, 0, :].sum(axis=1) == 0
-    opts = {"confidence_level": cfg.mask_risk_level, "healthy": cfg.mask_healthy,
+    opts: dict[str, Any] = {"confidence_level": cfg.mask_risk_level, "healthy": cfg.mask_healthy,
             "max_steps": cfg.margin_max_steps}  # fmt: skip
     marginal = conformal.MorphologicalMargin(**opts)
     marginal.calibrate(steps[cal], reference_present=~healthy[cal])
