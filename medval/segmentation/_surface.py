@@ -109,7 +109,9 @@ def _directed(
     d = np.zeros(on_both.shape[0], dtype=np.float64)
     todo = source & ~shared
     if todo.any():
-        tree = cKDTree(_points(target, spacing), balanced_tree=False, compact_nodes=False)
+        tree = cKDTree(
+            _points(target, spacing), leafsize=32, balanced_tree=False, compact_nodes=False
+        )
         d[~on_both] = tree.query(_points(todo, spacing), k=1)[0]
     return d
 
