@@ -9,6 +9,7 @@ from medval.checklist._limitations import suggest_limitations
 from medval.checklist._model import Evidence
 from medval.checklist._rules_data import DATA_RULES
 from medval.checklist._rules_eval import EVAL_RULES
+from medval.checklist._rules_segmentation import for_task
 from medval.checklist._text import ci, est, split_prefixes
 
 if TYPE_CHECKING:
@@ -44,8 +45,11 @@ def limitations(r: ValidationResult) -> Evidence | None:
 
 #: Rule name -> function of a ValidationResult returning Evidence or None.
 RULES: dict[str, Rule] = {
-    **DATA_RULES,
-    **EVAL_RULES,
-    "structured_summary": structured_summary,
-    "limitations": limitations,
+    name: for_task(name, rule)
+    for name, rule in {
+        **DATA_RULES,
+        **EVAL_RULES,
+        "structured_summary": structured_summary,
+        "limitations": limitations,
+    }.items()
 }

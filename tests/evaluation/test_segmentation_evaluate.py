@@ -120,3 +120,13 @@ def test_a_test_scanner_unseen_in_calibration_falls_back_to_the_marginal_thresho
                         test_splits=["internal", "external"])  # fmt: skip
     assert r.values["split.external.segmentation.lesion.risk.uncalibrated_groups"] == ["M2"]
     assert "M2" not in r.values["segmentation.lesion.risk.thresholds"]
+
+
+def test_the_checklist_fills_segmentation_items_from_the_mask_metrics(result) -> None:
+    from medval.checklist._rules import RULES
+
+    text = RULES["internal"](result)
+    assert text is not None and "Dice" in text.text and "HD95" in text.text
+    assert "Dice" in RULES["performance"](result).text
+    assert "false positives on healthy" in RULES["failure"](result).text
+    assert "NSD at 2.0 mm" in RULES["metrics"](result).text
