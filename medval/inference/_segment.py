@@ -121,7 +121,8 @@ def _check_volume(volume: ArrayLike) -> F32:
         )
     if arr.dtype.kind not in "iuf":
         raise InputError(f"volume must hold real numbers; got dtype {arr.dtype}.")
-    vol = np.asarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore"):  # beyond float32: inf, refused below
+        vol = np.asarray(arr, dtype=np.float32)
     finite = np.isfinite(vol)
     if not finite.all():
         z, y, x = (int(i) for i in np.argwhere(~finite)[0])

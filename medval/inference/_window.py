@@ -182,6 +182,15 @@ def _shape_error(mode: str, x: tuple[int, ...], got: tuple[int, ...]) -> InputEr
     )
 
 
+def _to_probabilities(row: torch.Tensor, output: str) -> torch.Tensor:
+    """(C', *patch) probabilities of one window's (C, *patch) output; C = 1 -> [1 - p, p]."""
+    if output == "softmax":
+        p = torch.softmax(row, dim=0)
+    else:
+        p = torch.sigmoid(row) if output == "sigmoid" else row
+    return torch.cat([1.0 - p, p]) if p.shape[0] == 1 else p
+
+
 class WindowRunner:
     """Forward passes of ``model`` over the windows of a range of frames.
 
@@ -282,21 +291,16 @@ class WindowRunner:
         got = tuple(out.shape)
         if out.ndim != x.ndim or got[0] != x.shape[0] or got[2:] != tuple(x.shape[2:]):
             raise _shape_error(self.mode, tuple(x.shape), got)
-        c, out = got[1], out.float()
-        if self.output == "softmax":
-            if c < 2:
-                raise InputError(
-                    "output='softmax' needs C >= 2 channels of logits; the model returns 1. "
-                    "A single foreground logit is output='sigmoid'."
-                )
-            p = torch.softmax(out, dim=1)
-        elif self.output == "sigmoid":
-            p = torch.sigmoid(out)
-        else:
-            p = out
-            ok = bool(torch.isfinite(p).all()) and float(p.min()) >= 0 and float(p.max()) <= 1
+        c, out = got[1], out.float().cpu()
+        if self.output == "softmax" and c < 2:
+            raise InputError(
+                "output='softmax' needs C >= 2 channels of logits; the model returns 1. "
+                "A single foreground logit is output='sigmoid'."
+            )
+        if self.output == "probabilities":
+            ok = bool(torch.isfinite(out).all()) and float(out.min()) >= 0 and float(out.max()) <= 1
             if ok and c >= 2:
-                ok = float((p.sum(dim=1) - 1).abs().max()) <= _SUM_TOL
+                ok = float((out.sum(dim=1) - 1).abs().max()) <= _SUM_TOL
             if not ok:
                 raise InputError(
                     "output='probabilities' needs values in [0, 1] that sum to 1 over the "
@@ -305,9 +309,9 @@ class WindowRunner:
                     "(or 'sigmoid' for independent channels)."
                 )
         self.multilabel = self.output == "sigmoid" and c > 1
-        if c == 1:  # background first, always
-            p = torch.cat([1.0 - p, p], dim=1)
-        arr: F32 = p.cpu().numpy()
+        arr: F32 = np.empty((got[0], max(c, 2), *got[2:]), dtype=np.float32)
+        for j, row in enumerate(out):  # row by row: torch rounds softmax per batch size
+            arr[j] = _to_probabilities(row, self.output).numpy()
         if not np.isfinite(arr).all():
             bad = int(np.argwhere(~np.isfinite(arr))[0][0])
             raise InputError(
