@@ -103,8 +103,9 @@ def _probabilities(spec: Spec, models: Any, x: Any, case: str, device: Any) -> t
     return out.probabilities, maps
 
 
-def _precomputed(folder: Path, case: str, shape: tuple[int, ...]) -> Any:
-    """A stored probability map: (z, y, x) foreground or (C, z, y, x), values in [0, 1]."""
+def _precomputed(folder: Path, case: str, shape: tuple[int, ...], structures: Any) -> Any:
+    """A stored probability map, values in [0, 1]: (C, z, y, x) with channel = structure
+    value, or (z, y, x) the foreground probability of the spec's one structure."""
     import numpy as np
 
     path = folder / f"{case}.npy"
@@ -117,8 +118,10 @@ def _precomputed(folder: Path, case: str, shape: tuple[int, ...]) -> Any:
             f"probability map {case}.npy cannot be read ({type(exc).__name__})"
         ) from None
     p = np.asarray(p, dtype=np.float32)
-    if p.shape == shape:
-        p = np.stack([1.0 - p, p])
+    if p.shape == shape and len(structures) == 1:
+        full = np.zeros((max(structures.values()) + 1, *shape), dtype=np.float32)
+        full[0], full[max(structures.values())] = 1.0 - p, p
+        p = full
     if p.shape[1:] != shape or not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
         raise DataError(
             f"probability map {case}.npy has shape {p.shape} or values outside [0, 1]; "
@@ -190,7 +193,8 @@ def run_segmentation_into(
                     spec, models, _preprocess(pipeline, volume), case, device
                 )
             else:
-                probs, maps = _precomputed(predictions, case, volume.array.shape), None
+                probs = _precomputed(predictions, case, volume.array.shape, options.structures)
+                maps = None
             records.append(segmentation.score_case(
                 case, probs, reference, volume.spacing, options=options, maps=maps
             ))  # fmt: skip
@@ -216,6 +220,21 @@ def run_segmentation_into(
     result.tables["cohort.exclusions"] = [
         {"file": e.file, "reason": e.reason} for e in found.exclusions
     ]
+    n_train = len(found.cohort) - len(used)
+    result.tables["cohort.flow"] = [
+        {"step": "files found under data.dicom_dir", "count": int(found.n_files)},
+        {"step": "files excluded at the header scan (reasons below)",
+         "count": len(scan.exclusions)},
+        {"step": "cases listed in data.cases", "count": len(cases)},
+        {"step": "cases without a series folder", "count": len(found.unmatched_cases)},
+        {"step": "case folders excluded (more than one series)",
+         "count": len(found.exclusions) - len(scan.exclusions)},
+        {"step": "cases in split 'train' (not evaluated)", "count": n_train},
+        {"step": "cases excluded before scoring (series, mask or model; listed)",
+         "count": len(excluded)},
+        {"step": "cases scored and analysed", "count": table.n_cases},
+    ]  # fmt: skip
+    result.values["cohort.unit"] = "case (one DICOM series)"
     result.values["cohort.n_files"] = int(found.n_files)
     result.values["cohort.n_cases_listed"] = len(cases)
     result.values["cohort.n_cases_unmatched"] = len(found.unmatched_cases)
@@ -225,9 +244,11 @@ def run_segmentation_into(
     member = models.members[0] if models.members else None
     result.provenance.update(
         {
-            "model_file": None if member is None else member.path_name,
+            "model_file": "none (precomputed probability maps)"
+            if member is None
+            else member.path_name,
             "model_sha256": None if member is None else member.sha256,
-            "model_kind": None if member is None else member.kind,
+            "model_kind": "precomputed" if member is None else member.kind,
             "data_manifest_sha256": found.manifest_sha256,
             "preprocess": {
                 "pipeline": [] if pipeline is None else pipeline.describe(),
