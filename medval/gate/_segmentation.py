@@ -22,6 +22,12 @@ def check_segmentation_spec(s: dict[str, dict[str, Any]], source: str) -> None:
                 f"{source}: task.{key} is for classifiers; a segmentation spec names its "
                 "structures: [task] structures = { lesion = 1 }."
             )
+    if task["multilabel"]:
+        raise SpecError(
+            f"{source}: task.multilabel (overlapping structures, one channel each) is not built "
+            "for runs from a spec yet; give a label map (one value per structure), or score "
+            "the cases from Python (segmentation.ScoringOptions(multilabel=True))."
+        )
     _check_structures(task["structures"], task["multilabel"], source)
     for key in ("dicom_dir", "masks", "cases"):
         if data[key] is None:
