@@ -67,6 +67,10 @@ def test_a_segmentation_spec_reads_with_its_settings(tmp_path: pathlib.Path) -> 
         ),
         (('type = "segmentation"', 'type = "detection"'), "task.type"),
         (("[model]", "[baseline]\nmargin = 0.1\npredictions = 'b.csv'\n[model]"), "baseline"),
+        (
+            ('type = "segmentation"\n', 'type = "segmentation"\nmultilabel = true\n'),
+            "multilabel .* is not built",
+        ),
     ],
 )
 def test_bad_segmentation_specs_are_refused_naming_the_key(
