@@ -14,9 +14,10 @@ Task: a 512 x 512 x 300 volume (z = 300), T = 20 MC-dropout passes of a tiny
 
 How memory is measured. Each run is a fresh subprocess (this file with
 ``--worker``). Peak RSS: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after
-the call minus the same high-water mark just before it (imports, model and
-input volume already there); it includes torch's CPU tensors (activations,
-model outputs), which tracemalloc does not see. numpy peak: ``tracemalloc``
+the call minus the resident size just before it (``/proc/self/statm``;
+imports, model, input volume and one warm-up forward already there, and no
+larger transient before); it includes torch's CPU tensors (activations,
+model outputs), which tracemalloc does not see (Linux only). numpy peak: ``tracemalloc``
 started just before the call (numpy reports its array buffers to it), in the
 same run. Analytic: float32 volumes of V = z*y*x voxels: the anchor holds
 T*C sample volumes plus the (2C + 3) result volumes (probabilities and MC
@@ -123,17 +124,22 @@ def _maxrss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
+def _rss_now() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One variant, run in this (fresh) process; what it measured."""
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     model = TinyUNet().eval()
     shape = (spec["z"], spec["y"], spec["x"])
-    vol = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    vol = np.random.default_rng(0).standard_normal(size=shape, dtype=np.float32)
     with torch.inference_mode():  # torch's lazy start-up is no part of either variant
         model(torch.zeros(spec["batch_size"], 1, spec["y"], spec["x"]))
     kw = {"mc_samples": spec["T"], "batch_size": spec["batch_size"], "seed": 0, "case_id": "b"}
-    before = _maxrss()
+    before = _rss_now()
     tracemalloc.start()
     t0 = time.perf_counter()
     if spec["variant"] == "medval":
