@@ -184,18 +184,25 @@ def segment(
     the nn.Dropout/Dropout1d/2d/3d/AlphaDropout modules only (BatchNorm and
     everything else stay in eval mode; :class:`~medval.inference._masks.CaseMasks`
     applies torch's dropout formulas to masks keyed by ``(seed, case_id,
-    slice, window)``), so the same seed and case id give the same bits
-    whatever ``batch_size`` and however the windows are batched; torch's
-    random generators are not used. Each pass is added to running sums
-    (float64, of p_t and of H(p_t)) for the slab of slices in hand (2D) or
-    the volume (3D): memory does not grow with T. Peak extra memory is a
-    few float32 volumes in 3D (one pass, the sums) and a few slices in 2D,
-    besides the five result arrays.
+    slice, window)``; torch's random generators are not used). The masks,
+    the blending order and the sums do not depend on ``batch_size`` or on
+    how windows are batched, so the results are the same bits whenever the
+    model's output for a window does not depend on its batch neighbours
+    (torch's CPU convolutions round differently per batch size, ~1e-7).
+
+    Streaming: each pass is added to running sums of p_t and H(p_t), in
+    float64 (float32 terms: T identical passes sum exactly, so their
+    epistemic part is exactly 0), over the slab of slices in hand (2D: about
+    ``batch_size`` slices) or the volume (3D); the slab's results are written
+    and its sums dropped. Memory does not grow with T: besides the five
+    result arrays ((2C + 3) float32 volumes), 2D needs a few slabs and 3D
+    about 3C + 3 float32 volumes (the float64 sums, one pass, the weights).
 
     Parameters
     ----------
     model : torch.nn.Module
-        Put in eval mode and on ``device``; every module's mode is restored afterwards.
+        Moved to ``device`` and put in eval mode; every module's mode is
+        restored afterwards (also after an exception).
     volume : array_like of shape (z, y, x)
         Preprocessed intensities, finite; fed as float32 (the model's dtype).
     mode : {"2d", "3d"}, default "2d"
