@@ -47,6 +47,16 @@ def check_segmentation_spec(s: dict[str, dict[str, Any]], source: str) -> None:
             f"{source}: [model] needs either file (a model to run) or predictions (a folder of "
             "probability maps, one <case_id>.npy per case), not both and not neither."
         )
+    if isinstance(model["file"], list):
+        raise SpecError(
+            f"{source}: model.file lists several files; ensembles of segmentation models are "
+            "not built yet: give one model file."
+        )
+    if isinstance(model["file"], str) and model["file"].lower().endswith(".onnx"):
+        raise SpecError(
+            f"{source}: ONNX segmentation models are not supported yet; give the PyTorch "
+            "state_dict (.pt) or .safetensors with model.factory."
+        )
     if model["output"] not in _OUTPUTS:
         raise SpecError(
             f"{source}: model.output must be one of {list(_OUTPUTS)} for a segmentation "

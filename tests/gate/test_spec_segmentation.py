@@ -71,6 +71,8 @@ def test_a_segmentation_spec_reads_with_its_settings(tmp_path: pathlib.Path) -> 
             ('type = "segmentation"\n', 'type = "segmentation"\nmultilabel = true\n'),
             "multilabel .* is not built",
         ),
+        (('file = "model.pt"', 'file = ["a.pt", "b.pt"]'), "ensembles of segmentation"),
+        (('file = "model.pt"', 'file = "unet.onnx"'), "ONNX segmentation models"),
     ],
 )
 def test_bad_segmentation_specs_are_refused_naming_the_key(
