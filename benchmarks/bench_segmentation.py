@@ -16,17 +16,25 @@ shifted copy of it. Three ways to the symmetric HD95 (max of the two directed
 Times are the best of ``--repeat`` runs (naive: one run at full size); the
 ratios are anchor time / medval time. The three HD95 values are printed.
 
+MC part (after the HD95 part; ``benchmarks/bench_segmentation_mc.py``): peak
+memory of MC-dropout voxel uncertainty (T = 20 passes over 512 x 512 x 300)
+with medval's running sums against storing the T sample volumes, target
+medval / anchor <= 1/10. ``--small`` runs it on 128 x 128 slices with T = 5.
+
     python benchmarks/bench_segmentation.py            # 512 x 512 x 300
     python benchmarks/bench_segmentation.py --small    # 128 x 128 x 80 smoke run
+    python benchmarks/bench_segmentation.py --no-mc    # HD95 part only
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -198,10 +206,17 @@ def main() -> None:
     ap.add_argument("--small", "--quick", action="store_true", help="128 x 128 x 80 smoke run")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-monai", action="store_true", help="skip the MONAI anchor")
+    ap.add_argument("--no-mc", action="store_true", help="skip the MC-dropout memory part")
     args = ap.parse_args()
     shape = SMALL_SHAPE if args.small else FULL_SHAPE
     res = bench_hd95(shape, SPACING, repeat=args.repeat, with_monai=not args.no_monai)
     print_hd95(res)
+    if not args.no_mc:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_segmentation_mc import QUICK_SIZE, bench_mc_memory, print_mc_memory
+
+        print()
+        print_mc_memory(bench_mc_memory(**(QUICK_SIZE if args.small else {})))
 
 
 if __name__ == "__main__":

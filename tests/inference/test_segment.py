@@ -59,6 +59,9 @@ def vol() -> np.ndarray:
 
 
 FIELDS = ("probabilities", "mc_mean", "entropy", "aleatoric", "epistemic")
+MAPS = ("entropy", "aleatoric", "epistemic")
+F16_STEP = 2.0**-11  # float16's relative rounding step (10 stored mantissa bits)
+FULL: dict[str, Any] = {"keep_mc_mean": True, "map_dtype": "float32"}  # every output, float32
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -84,7 +87,7 @@ def test_2d_equals_the_model_on_each_slice(vol: np.ndarray) -> None:
 
 def test_sigmoid_single_channel_gives_background_and_foreground(vol: np.ndarray) -> None:
     model = _net(classes=1)
-    out = segment(model, vol, output="sigmoid", mc_samples=3, case_id="c")
+    out = segment(model, vol, output="sigmoid", mc_samples=3, case_id="c", keep_mc_mean=True)
     assert out.probabilities.shape == (2, *vol.shape)
     np.testing.assert_allclose(out.probabilities.sum(0), 1.0, atol=1e-6)
     with torch.no_grad():
@@ -97,8 +100,8 @@ def test_sigmoid_single_channel_gives_background_and_foreground(vol: np.ndarray)
 def test_probabilities_output_is_taken_as_it_is(vol: np.ndarray) -> None:
     model = _net()
     soft = nn.Sequential(model, nn.Softmax(dim=1))
-    a = segment(model, vol, mc_samples=2, case_id="x")
-    b = segment(soft, vol, output="probabilities", mc_samples=2, case_id="x")
+    a = segment(model, vol, mc_samples=2, case_id="x", **FULL)
+    b = segment(soft, vol, output="probabilities", mc_samples=2, case_id="x", **FULL)
     for k in FIELDS:  # nn.Softmax over the batch rounds differently: not bitwise
         np.testing.assert_allclose(getattr(a, k), getattr(b, k), atol=1e-6, rtol=0)
 
@@ -142,7 +145,7 @@ def _stored_samples(model: nn.Module, vol: np.ndarray, t: int, seed: int, case: 
 
 def test_running_sums_equal_the_stored_samples(vol: np.ndarray) -> None:
     model, t = _net(), 6
-    out = segment(model, vol, mc_samples=t, seed=5, case_id="p01", batch_size=2)
+    out = segment(model, vol, mc_samples=t, seed=5, case_id="p01", batch_size=2, **FULL)
     samples = _stored_samples(model, vol, t, 5, "p01")
     assert np.ptp(samples, axis=0).max() > 0.05  # dropout acted
     mean = samples.mean(0)
@@ -150,6 +153,7 @@ def test_running_sums_equal_the_stored_samples(vol: np.ndarray) -> None:
     aleatoric = scipy.stats.entropy(samples, axis=1).mean(0)
     assert out.mc_mean is not None and out.entropy is not None
     assert out.aleatoric is not None and out.epistemic is not None
+    assert all(getattr(out, k).dtype == np.float32 for k in (*MAPS, "mc_mean"))
     np.testing.assert_allclose(out.mc_mean, mean, atol=1e-6)
     np.testing.assert_allclose(out.entropy, entropy, atol=1e-5)
     np.testing.assert_allclose(out.aleatoric, aleatoric, atol=1e-5)
@@ -160,9 +164,34 @@ def test_running_sums_equal_the_stored_samples(vol: np.ndarray) -> None:
     assert out.n_samples == t and out.seed == 5
 
 
+def test_float16_maps_are_within_the_documented_bound(vol: np.ndarray) -> None:
+    model, t = _net(), 6
+    out = segment(model, vol, mc_samples=t, seed=5, case_id="p01", batch_size=2)
+    assert out.mc_mean is None and out.probabilities.dtype == np.float32
+    samples = _stored_samples(model, vol, t, 5, "p01")
+    entropy = scipy.stats.entropy(samples.mean(0), axis=0)
+    aleatoric = scipy.stats.entropy(samples, axis=1).mean(0)
+    bound = np.log(3) * F16_STEP + 1e-5  # the rounding, and float32's own error as above
+    for k, ref in (
+        ("entropy", entropy),
+        ("aleatoric", aleatoric),
+        ("epistemic", np.maximum(entropy - aleatoric, 0)),
+    ):
+        got = getattr(out, k)
+        assert got.dtype == np.float16 and got.shape == vol.shape
+        err = np.abs(got.astype(np.float64) - ref)
+        assert err.max() <= bound, (k, err.max())
+        assert err.max() > 1e-6  # float16 rounding did happen: the test is not float32's
+    assert out.epistemic is not None and (out.epistemic >= 0).all()
+    # the three maps round independently: their identity holds to three roundings
+    assert out.entropy is not None and out.aleatoric is not None
+    gap = out.entropy.astype(np.float64) - out.aleatoric - out.epistemic
+    assert np.abs(gap).max() <= 3 * np.log(3) * F16_STEP
+
+
 def test_multilabel_sigmoid_entropy_is_the_sum_of_binary_entropies(vol: np.ndarray) -> None:
     model, t = _net(classes=3), 4
-    out = segment(model, vol, output="sigmoid", mc_samples=t, case_id="m")
+    out = segment(model, vol, output="sigmoid", mc_samples=t, case_id="m", map_dtype="float32")
     assert out.probabilities.shape == (3, *vol.shape)
     samples = np.empty((t, 3, *vol.shape))
     masks = CaseMasks(model)
@@ -186,30 +215,33 @@ def test_identical_passes_have_exactly_zero_epistemic_uncertainty(vol: np.ndarra
     model = _net()
     model.drop.p = 0.0
     model.fine.p = 0.0
-    out = segment(model, vol, mc_samples=7, case_id="same")
-    assert out.epistemic is not None
-    assert (out.epistemic == 0).all()
+    for kw in ({}, FULL):
+        out = segment(model, vol, mc_samples=7, case_id="same", **kw)
+        assert out.epistemic is not None
+        assert (out.epistemic == 0).all()
+        np.testing.assert_array_equal(out.aleatoric, out.entropy)
     np.testing.assert_array_equal(out.mc_mean, out.probabilities)
-    np.testing.assert_array_equal(out.aleatoric, out.entropy)
 
 
 def test_memory_does_not_grow_with_the_number_of_samples() -> None:
     vol = np.random.default_rng(0).normal(size=(16, 48, 48)).astype(np.float32)
     model = _net()
 
-    def peak(t: int) -> int:
+    def peak(t: int, **kw: Any) -> int:
         tracemalloc.start()
-        segment(model, vol, mc_samples=t, batch_size=2)
+        segment(model, vol, mc_samples=t, batch_size=2, **kw)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return top
 
     small, large = peak(2), peak(12)
     sample = 3 * vol.size * 4  # one (C, z, y, x) float32 sample volume; storing all T takes 12
-    results = (2 * 3 + 3) * vol.size * 4  # what segment returns
+    results = (3 * 4 + 3 * 2) * vol.size  # probabilities float32, three float16 maps
     assert large <= 1.05 * small + 65536
     # beyond the results: the slab's sums and the masks' hashing blocks (0.5 MB, fixed)
     assert large - results < 3 * sample
+    # float32 maps and the MC mean: (2C + 3) float32 volumes, 18 bytes a voxel more
+    assert peak(2, **FULL) - small >= 0.95 * 18 * vol.size
 
 
 # --- reproducibility --------------------------------------------------------------------
@@ -217,10 +249,17 @@ def test_memory_does_not_grow_with_the_number_of_samples() -> None:
 
 def test_same_seed_and_case_give_the_same_bits_whatever_the_batch(vol: np.ndarray) -> None:
     model = _net(PerRow)
-    runs = [segment(model, vol, mc_samples=4, seed=2, case_id="a", batch_size=b) for b in (1, 3, 8)]
+    runs = [
+        segment(model, vol, mc_samples=4, seed=2, case_id="a", batch_size=b, keep_mc_mean=True)
+        for b in (1, 3, 8)
+    ]
+    assert runs[0].mc_mean is not None
     assert all(_same(runs[0], r) for r in runs[1:])
     # a usual conv net: the masks are the same, torch's kernels round per batch size
-    plain = [segment(_net(), vol, mc_samples=4, seed=2, case_id="a", batch_size=b) for b in (1, 8)]
+    plain = [
+        segment(_net(), vol, mc_samples=4, seed=2, case_id="a", batch_size=b, **FULL)
+        for b in (1, 8)
+    ]
     for k in FIELDS:
         np.testing.assert_allclose(getattr(plain[0], k), getattr(plain[1], k), atol=1e-6, rtol=0)
 
@@ -240,17 +279,17 @@ def test_3d_patches_give_the_same_bits_however_batched(vol: np.ndarray) -> None:
 def test_masks_depend_on_case_seed_and_slice() -> None:
     model = _net()
     vol = np.repeat(np.random.default_rng(1).normal(size=(1, 8, 8)), 3, 0).astype(np.float32)
-    a = segment(model, vol, mc_samples=3, seed=0, case_id="a")
+    a = segment(model, vol, mc_samples=3, seed=0, case_id="a", keep_mc_mean=True)
     assert a.mc_mean is not None
     np.testing.assert_array_equal(a.probabilities[:, 0], a.probabilities[:, 1])
     assert not np.array_equal(a.mc_mean[:, 0], a.mc_mean[:, 1])  # each slice its own masks
     for other in (
-        segment(model, vol, mc_samples=3, seed=0, case_id="b"),
-        segment(model, vol, mc_samples=3, seed=1, case_id="a"),
+        segment(model, vol, mc_samples=3, seed=0, case_id="b", keep_mc_mean=True),
+        segment(model, vol, mc_samples=3, seed=1, case_id="a", keep_mc_mean=True),
     ):
         np.testing.assert_array_equal(other.probabilities, a.probabilities)
         assert not np.array_equal(other.mc_mean, a.mc_mean)
-    assert _same(a, segment(model, vol, mc_samples=3, seed=0, case_id="a"))
+    assert _same(a, segment(model, vol, mc_samples=3, seed=0, case_id="a", keep_mc_mean=True))
 
 
 def test_the_global_torch_generator_is_untouched(vol: np.ndarray) -> None:
@@ -329,6 +368,9 @@ def test_bad_volumes_are_refused(volume: np.ndarray, match: str) -> None:
         ({"mode": "3d", "patch_size": (4, 4)}, r"patch_size must be 3 positive integers"),
         ({"overlap": 1.0}, r"overlap must be a number in \[0, 1\)"),
         ({"device": "nonsense"}, "is not a torch device"),
+        ({"keep_mc_mean": 1}, "keep_mc_mean must be True or False; got 1"),
+        ({"map_dtype": "float64"}, "map_dtype must be 'float16' .* or 'float32'; got 'float64'"),
+        ({"map_dtype": np.float16}, "map_dtype must be 'float16'"),
     ],
 )
 def test_bad_options_are_refused(vol: np.ndarray, kwargs: dict[str, Any], match: str) -> None:
