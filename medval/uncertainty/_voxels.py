@@ -14,6 +14,7 @@ references)?
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -132,9 +133,12 @@ def case_uncertainty(
             f"border_mm must be a finite number >= the smallest voxel size ({s.min():g} mm); "
             f"got {border_mm!r}. A thinner shell holds no voxel centre."
         )
-    maps: dict[str, FloatArray] = {}
+    maps: dict[str, NDArray[np.floating[Any]]] = {}
     for name, values in zip(_MAPS, (entropy, epistemic, aleatoric), strict=True):
-        a = np.asarray(values, dtype=np.float64)
+        # Kept in their own precision (float16 maps stay small); means accumulate in float64.
+        a = np.asarray(values)
+        if not np.issubdtype(a.dtype, np.floating):
+            a = a.astype(np.float64)
         if a.shape != pred.shape:
             raise InputError(
                 f"{name} must have the shape of predicted {pred.shape}; got {a.shape}."
@@ -147,9 +151,9 @@ def case_uncertainty(
     voxel_ml = float(np.prod(s)) / 1000.0
     out: dict[str, float] = {}
     for name, a in maps.items():
-        volume = float(a.mean())
-        out[f"{name}_region"] = volume if empty_pred else float(a[pred].mean())
-        out[f"{name}_border"] = volume if empty_border else float(a[shell].mean())
+        volume = float(a.mean(dtype=np.float64))
+        out[f"{name}_region"] = volume if empty_pred else float(a[pred].mean(dtype=np.float64))
+        out[f"{name}_border"] = volume if empty_border else float(a[shell].mean(dtype=np.float64))
         out[f"{name}_volume"] = volume
     out["predicted_ml"] = float(pred.sum()) * voxel_ml
     out["border_ml"] = float(shell.sum()) * voxel_ml
