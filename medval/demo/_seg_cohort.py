@@ -86,7 +86,7 @@ SEG_SITES: tuple[SegSite, ...] = (
         "Thornbury Radiology", "TCH-CT-OLD1", "QXSN-22950471",
         "ZZTECH^Crispin^Wolverdale", ("ZZDOCTOR^Ottoline^Ravensworth",),
         Scanner(pixel_spacing=0.98, slice_spacing=2.5, slice_thickness=3.0,
-                scale=0.8, offset=25.0, blur_mm=1.0, noise_sd=25.0),
+                scale=0.7, offset=30.0, blur_mm=1.0, noise_sd=30.0),
     ),
 )  # fmt: skip
 

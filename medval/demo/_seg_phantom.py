@@ -164,7 +164,7 @@ def _place_lesions(
         radii = tuple(radius * float(f) for f in rng.uniform(0.8, 1.2, size=3))
         angle = float(rng.uniform(0.0, np.pi))
         sign = 1.0 if rng.uniform() < 0.4 else -1.0
-        contrast = sign * float(rng.uniform(30.0, 65.0))
+        contrast = sign * float(rng.uniform(40.0, 75.0))
         r_max = max(radii)
         for _attempt in range(60):
             z = float(rng.uniform(r_max, max(extent[0] - r_max, r_max + 1e-3)))

@@ -5,9 +5,9 @@ Convolutional Networks for Biomedical Image Segmentation", MICCAI), shrunk to
 two resolution levels. ``Dropout2d`` in the bottleneck and decoder stays
 active under Monte Carlo dropout (Gal & Ghahramani 2016, "Dropout as a
 Bayesian Approximation", ICML), so repeated stochastic passes give voxel-wise
-uncertainty. Normalisation is ``GroupNorm``, which behaves the same in train
-and eval mode, so switching the whole model to ``train()`` for MC dropout
-changes nothing but the dropout.
+uncertainty. There is no normalisation layer (the net is shallow enough to
+train without), so train and eval mode differ only in the dropout: switching
+the whole model to ``train()`` for MC dropout changes nothing else.
 
 The model does no windowing: its input is CT in HU windowed to [0, 1] with
 :data:`SEG_WINDOW` (centre 40, width 400), as :func:`window_volume` does; the
@@ -67,11 +67,9 @@ def window_volume(hu: NDArray[Any]) -> NDArray[np.float32]:
 
 def _block(c_in: int, c_out: int, dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = [
-        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
-        nn.GroupNorm(4, c_out),
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
         nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, kernel_size=3, padding=1, bias=False),
-        nn.GroupNorm(4, c_out),
+        nn.Conv2d(c_out, c_out, kernel_size=3, padding=1),
         nn.ReLU(inplace=True),
     ]
     if dropout > 0:
@@ -84,13 +82,13 @@ class SegNet(nn.Module):
 
     Encoder blocks of ``base`` and ``2 * base`` channels, a ``4 * base``
     bottleneck, transposed-convolution upsampling with skip concatenation,
-    and a 1x1 head. Each block is (Conv3x3 + GroupNorm(4) + ReLU) x 2;
+    and a 1x1 head. Each block is (Conv3x3 + ReLU) x 2;
     bottleneck and decoder blocks end in ``Dropout2d(p=dropout)``.
 
     Parameters
     ----------
     base : int, default 16
-        Channels of the first level (a multiple of 4).
+        Channels of the first level.
     dropout : float, default 0.2
         Channel-dropout probability in the bottleneck and decoder.
 
@@ -103,8 +101,8 @@ class SegNet(nn.Module):
 
     def __init__(self, base: int = 16, dropout: float = 0.2) -> None:
         super().__init__()
-        if not isinstance(base, int) or base < 4 or base % 4:
-            raise InputError(f"base must be a positive multiple of 4; got {base!r}.")
+        if not isinstance(base, int) or isinstance(base, bool) or base < 1:
+            raise InputError(f"base must be a positive int; got {base!r}.")
         if not 0.0 <= dropout < 1.0:
             raise InputError(f"dropout must be in [0, 1); got {dropout!r}.")
         self.base, self.dropout = base, dropout
@@ -117,9 +115,17 @@ class SegNet(nn.Module):
         self.up1 = nn.ConvTranspose2d(2 * base, base, kernel_size=2, stride=2)
         self.dec1 = _block(2 * base, base, dropout)
         self.head = nn.Conv2d(base, 2, kernel_size=1)
+        # He initialisation keeps activations at scale through the ReLUs (no
+        # normalisation layers to do it).
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(x)
+        # Fixed centring of the [0, 1] window (mid-grey 0.5 -> 0); not learned.
+        e1 = self.enc1((x - 0.5) * 4.0)
         e2 = self.enc2(self.pool(e1))
         b = self.bottleneck(self.pool(e2))
         d2 = self.dec2(torch.cat([self.up2(b), e2], dim=1))
@@ -249,9 +255,14 @@ def train_segmenter(
     InputError
         If the arrays or the settings are invalid.
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < (name != "seed"):
-            raise InputError(f"{name} must be a positive int; got {value!r}.")
+    for name, value, low in (
+        ("epochs", epochs, 1),
+        ("batch_size", batch_size, 1),
+        ("seed", seed, 0),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            kind = "a positive" if low else "a non-negative"
+            raise InputError(f"{name} must be {kind} int; got {value!r}.")
     if not lr > 0:
         raise InputError(f"lr must be positive; got {lr!r}.")
     x, y = _stack_slices(volumes, masks)

@@ -134,7 +134,7 @@ def test_lesion_contrast_is_visible_in_the_files(cohort: SegCohortInfo) -> None:
 def test_phi_is_planted_and_patients_recur(tmp_path: Path, cohort: SegCohortInfo) -> None:
     ds = _series(cohort.root, "site-a/case-001")[0]
     for keyword in cohort.phi_keywords:
-        assert str(ds.data_element(keyword).value) in cohort.phi_values, keyword
+        assert str(ds[keyword].value) in cohort.phi_values, keyword
     assert any(v.startswith("ZZFAKE") for v in cohort.phi_values)
     # A larger cohort has patients with two studies (same PatientID, other study UID).
     cases = _plan_cases(0, 30, ("site-a", "site-b"))
