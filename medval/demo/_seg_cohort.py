@@ -375,7 +375,7 @@ def write_segmentation_cohort(
     seed : int, default 0
         Seed of every random choice; the same seed writes the same bytes.
     n_per_site : int, optional
-        Cases per site (default 30: 90 cases, 2880 files, about 10 s).
+        Cases per site (default 30: 90 cases, 2880 files, 46 MB, about 19 s on one core).
     overwrite : bool, default False
         Replace existing ``dicom``, ``masks`` and ``cases.csv``.
 
