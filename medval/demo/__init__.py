@@ -14,15 +14,30 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "SEG_WINDOW",
     "DemoCohortInfo",
     "DemoNet",
+    "SegCase",
+    "SegCohortInfo",
+    "SegNet",
+    "SegTrainingLog",
     "TrainingLog",
     "load_recipe",
+    "load_segmenter_recipe",
     "make_model",
+    "make_segmenter",
+    "segmentation_cases",
+    "segmenter_reference_scores",
+    "shipped_segmenter",
+    "shipped_segmenter_weights",
     "shipped_weights",
     "train",
     "train_recipe",
+    "train_segmenter",
+    "train_segmenter_recipe",
+    "window_volume",
     "write_cohort",
+    "write_segmentation_cohort",
 ]
 
 _LAZY = {
@@ -35,11 +50,47 @@ _LAZY = {
     "load_recipe": "medval.demo._weights",
     "shipped_weights": "medval.demo._weights",
     "train_recipe": "medval.demo._weights",
+    "SegCase": "medval.demo._seg_cohort",
+    "SegCohortInfo": "medval.demo._seg_cohort",
+    "segmentation_cases": "medval.demo._seg_cohort",
+    "write_segmentation_cohort": "medval.demo._seg_cohort",
+    "SEG_WINDOW": "medval.demo._unet",
+    "SegNet": "medval.demo._unet",
+    "SegTrainingLog": "medval.demo._unet",
+    "make_segmenter": "medval.demo._unet",
+    "train_segmenter": "medval.demo._unet",
+    "window_volume": "medval.demo._unet",
+    "load_segmenter_recipe": "medval.demo._seg_weights",
+    "segmenter_reference_scores": "medval.demo._seg_weights",
+    "shipped_segmenter": "medval.demo._seg_weights",
+    "shipped_segmenter_weights": "medval.demo._seg_weights",
+    "train_segmenter_recipe": "medval.demo._seg_weights",
 }
 
 if TYPE_CHECKING:
     from medval.demo._cohort import DemoCohortInfo, write_cohort
     from medval.demo._model import DemoNet, TrainingLog, make_model, train
+    from medval.demo._seg_cohort import (
+        SegCase,
+        SegCohortInfo,
+        segmentation_cases,
+        write_segmentation_cohort,
+    )
+    from medval.demo._seg_weights import (
+        load_segmenter_recipe,
+        segmenter_reference_scores,
+        shipped_segmenter,
+        shipped_segmenter_weights,
+        train_segmenter_recipe,
+    )
+    from medval.demo._unet import (
+        SEG_WINDOW,
+        SegNet,
+        SegTrainingLog,
+        make_segmenter,
+        train_segmenter,
+        window_volume,
+    )
     from medval.demo._weights import load_recipe, shipped_weights, train_recipe
 
 

@@ -1,0 +1,130 @@
+"""The segmentation demo's U-Net, its shipped weights and their recipe."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from medval import InputError
+from medval.demo import (
+    SEG_WINDOW,
+    SegNet,
+    load_segmenter_recipe,
+    make_segmenter,
+    segmenter_reference_scores,
+    shipped_segmenter,
+    shipped_segmenter_weights,
+    train_segmenter,
+    window_volume,
+)
+
+
+@pytest.fixture(scope="module")
+def model() -> SegNet:
+    net: SegNet = shipped_segmenter()
+    return net
+
+
+def test_recipe_names_the_shipped_file_and_its_digest() -> None:
+    recipe = load_segmenter_recipe()
+    path = shipped_segmenter_weights()
+    assert path.name == recipe["weights_file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == recipe["weights_sha256"]
+    for key in ("train_seed", "epochs", "batch_size", "lr", "architecture", "training_data"):
+        assert key in recipe, key
+    assert recipe["training_data"]["sites"] == ["site-a", "site-b"]  # site C stays unseen
+    assert recipe["training_data"]["seed"] != recipe["expected"]["cohort"]["seed"]
+    assert tuple(recipe["window"]) == SEG_WINDOW
+    assert path.stat().st_size < 1024 * 1024
+
+
+def test_shipped_model_shape_and_dropout(model: SegNet) -> None:
+    assert not model.training
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout2d)]
+    assert len(dropouts) == 3 and all(d.p == pytest.approx(0.2) for d in dropouts)
+    x = torch.rand(3, 1, 64, 64)
+    with torch.no_grad():
+        out = model(x)
+        assert out.shape == (3, 2, 64, 64)
+        assert torch.equal(out, model(x))  # eval: deterministic
+        model.train()
+        try:
+            torch.manual_seed(0)
+            a, b = model(x), model(x)
+        finally:
+            model.eval()
+    assert not torch.equal(a, b)  # MC dropout samples differ
+
+
+def test_reference_numbers_reproduce(model: SegNet) -> None:
+    expected = load_segmenter_recipe()["expected"]
+    got = segmenter_reference_scores(model, **expected["cohort"])
+    for key, value in expected["values"].items():
+        # Inference moves logits by ~1e-6 between CPUs; a handful of border
+        # voxels may flip, far inside these tolerances.
+        tol = 0.01 * max(abs(value), 1.0) if key.startswith("lesion_voxels") else 0.01
+        assert math.isclose(got[key], value, abs_tol=tol), (key, got[key], value)
+    # The demo's story: decent inside, worse on the unseen scanner.
+    values = expected["values"]
+    assert 0.55 < values["dice.internal"] < 0.9
+    assert values["dice.external"] < values["dice.internal"] - 0.05
+
+
+def test_window_volume_matches_hand_values() -> None:
+    hu = np.array([-1000.0, -160.0, 40.0, 240.0, 3000.0])
+    np.testing.assert_allclose(window_volume(hu), [0.0, 0.0, 0.5, 1.0, 1.0])
+    assert window_volume(hu).dtype == np.float32
+
+
+def test_make_segmenter_is_fixed_and_leaves_the_global_rng() -> None:
+    state = torch.random.get_rng_state()
+    a, b = make_segmenter(), make_segmenter()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+
+
+def test_training_is_deterministic() -> None:
+    rng = np.random.default_rng(0)
+    vols, masks = [], []
+    for _ in range(2):
+        m = np.zeros((4, 16, 16), np.uint8)
+        m[1:3, 4:10, 5:11] = 1
+        vols.append(np.where(m == 1, 200.0, -50.0) + rng.normal(0, 5, m.shape))
+        masks.append(m)
+    state = torch.random.get_rng_state()
+    kw = {"seed": 3, "epochs": 2, "batch_size": 4, "base": 4, "lr": 1e-2}
+    m1, log1 = train_segmenter(vols, masks, **kw)  # type: ignore[arg-type]
+    m2, log2 = train_segmenter(vols, masks, **kw)  # type: ignore[arg-type]
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert log1.epoch_losses == log2.epoch_losses and len(log1.epoch_losses) == 2
+    assert log1.n_volumes == 2 and log1.n_slices_per_epoch == 8
+    for p, q in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True):
+        assert torch.equal(p, q)
+    assert not m1.training
+
+
+def test_training_input_errors() -> None:
+    vol, mask = np.zeros((2, 16, 16)), np.zeros((2, 16, 16), np.uint8)
+    with pytest.raises(InputError, match="equal length"):
+        train_segmenter([vol], [], seed=0, epochs=1)
+    with pytest.raises(InputError, match=r"volume 0 must be \(z, y, x\)"):
+        train_segmenter([vol], [mask[:, :8]], seed=0, epochs=1)
+    with pytest.raises(InputError, match="mask 0 must hold only labels 0 and 1"):
+        train_segmenter([vol], [mask + 2], seed=0, epochs=1)
+    with pytest.raises(InputError, match="epochs must be a positive int"):
+        train_segmenter([vol], [mask], seed=0, epochs=0)
+    with pytest.raises(InputError, match="seed must be a non-negative int"):
+        train_segmenter([vol], [mask], seed=-1, epochs=1)
+    with pytest.raises(InputError, match="lr must be positive"):
+        train_segmenter([vol], [mask], seed=0, epochs=1, lr=0.0)
+    with pytest.raises(InputError, match="one in-plane shape"):
+        train_segmenter([vol, np.zeros((2, 8, 8))], [mask, np.zeros((2, 8, 8))], seed=0, epochs=1)
+    with pytest.raises(InputError, match="base must be a positive int"):
+        SegNet(base=0)
+    with pytest.raises(InputError, match=r"dropout must be in \[0, 1\)"):
+        SegNet(dropout=1.0)
