@@ -87,7 +87,7 @@ class SegNet(nn.Module):
 
     Parameters
     ----------
-    base : int, default 16
+    base : int, default 8
         Channels of the first level.
     dropout : float, default 0.2
         Channel-dropout probability in the bottleneck and decoder.
@@ -99,7 +99,7 @@ class SegNet(nn.Module):
     dim 1 gives background and lesion probabilities.
     """
 
-    def __init__(self, base: int = 16, dropout: float = 0.2) -> None:
+    def __init__(self, base: int = 8, dropout: float = 0.2) -> None:
         super().__init__()
         if not isinstance(base, int) or isinstance(base, bool) or base < 1:
             raise InputError(f"base must be a positive int; got {base!r}.")
@@ -134,7 +134,7 @@ class SegNet(nn.Module):
         return out
 
 
-def make_segmenter(base: int = 16, dropout: float = 0.2) -> SegNet:
+def make_segmenter(base: int = 8, dropout: float = 0.2) -> SegNet:
     """Factory (``"medval.demo:make_segmenter"`` in specs) with fixed initial weights.
 
     The initial weights are drawn in a forked RNG seeded with 0, so the
@@ -219,7 +219,7 @@ def train_segmenter(
     epochs: int,
     batch_size: int = 32,
     lr: float = 2e-3,
-    base: int = 16,
+    base: int = 8,
     dropout: float = 0.2,
     progress: bool = False,
 ) -> tuple[SegNet, SegTrainingLog]:

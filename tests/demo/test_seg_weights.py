@@ -128,3 +128,11 @@ def test_training_input_errors() -> None:
         SegNet(base=0)
     with pytest.raises(InputError, match=r"dropout must be in \[0, 1\)"):
         SegNet(dropout=1.0)
+
+
+def test_factory_default_is_the_shipped_architecture() -> None:
+    arch = load_segmenter_recipe()["architecture"]
+    model = make_segmenter()
+    assert (model.base, model.dropout) == (arch["base"], arch["dropout"])
+    state = torch.load(shipped_segmenter_weights(), weights_only=True)
+    model.load_state_dict(state)  # same keys and shapes
