@@ -177,7 +177,8 @@ def run_segmentation_into(
     if models.members:
         from medval import inference
 
-        device = inference.resolve_device(spec["model.device"])
+        auto = spec["model.device"] == "auto"
+        device = inference.resolve_device(None if auto else spec["model.device"])
     records: list[Any] = []
     excluded: list[dict[str, str]] = []
     warnings: dict[str, list[str]] = {}
