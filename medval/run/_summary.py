@@ -8,23 +8,40 @@ from medval._text import one_line
 __all__ = ["summary_table"]
 
 
+#: The terminal's segmentation columns: (key under segmentation.<structure>., label).
+SEGMENTATION_METRICS = (("dice", "Dice"), ("nsd", "NSD"), ("hd95", "HD95 mm"),
+                        ("lesions.sensitivity", "Lesion sens."),
+                        ("lesions.fp_per_scan", "FP/scan"), ("risk.fnr", "FNR (CRC)"))  # fmt: skip
+
+
+def _cell(result: ValidationResult, key: str) -> str:
+    e = result.estimates.get(key)
+    if e is None or e.value is None:
+        return "n/a"
+    if e.low is None or e.high is None:
+        return f"{e.value:.3f}"
+    return f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]"
+
+
 def summary_table(result: ValidationResult) -> str:
     """A plain-text table of the key numbers, for the terminal."""
     from medval.report import SUMMARY_METRICS as _METRICS
 
-    head = ["split", "cases", *[label for _, label in _METRICS]]
+    segmentation = result.values.get("task.kind") == "segmentation"
+    labels = [label for _, label in (SEGMENTATION_METRICS if segmentation else _METRICS)]
+    head = ["split", *(["structure"] if segmentation else []), "cases", *labels]
     rows = []
     for name, prefix in result.split_prefixes():
         # Split names come from the labels table: one printable line each.
+        if segmentation:
+            for s in result.values.get("segmentation.structures") or []:
+                key = f"{prefix}segmentation.{s}"
+                cells = [one_line(name), one_line(str(s)), str(result.values.get(f"{key}.n_cases"))]
+                cells += [_cell(result, f"{key}.{m}") for m, _ in SEGMENTATION_METRICS]
+                rows.append(cells)
+            continue
         cells = [one_line(name), str(result.values.get(f"{prefix}cohort.n_cases", ""))]
-        for key, _ in _METRICS:
-            e = result.estimates.get(prefix + key)
-            if e is None or e.value is None:
-                cells.append("n/a")
-            elif e.low is None or e.high is None:
-                cells.append(f"{e.value:.3f}")
-            else:
-                cells.append(f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]")
+        cells += [_cell(result, prefix + key) for key, _ in _METRICS]
         rows.append(cells)
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
