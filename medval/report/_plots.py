@@ -219,6 +219,8 @@ def pr_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]], float]], *, t
 @_plain_text
 def froc_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]]]], *, title: str) -> str:
     """FROC curves: lesion sensitivity against false positives per scan (log axis)."""
+    import matplotlib.ticker
+
     fig, ax = _figure(title)
     for i, (label, points) in enumerate(curves):
         pts = [(p["fp_per_scan"], p["sensitivity"]) for p in points if p["fp_per_scan"] > 0]
@@ -228,6 +230,9 @@ def froc_svg(curves: Sequence[tuple[str, Sequence[dict[str, float]]]], *, title:
         ax.axvline(rate, color="#dddddd", lw=0.6, zorder=0)
     ax.set_xscale("log", base=2)
     ax.set_xlim(1 / 16, 16)
+    # Plain tick labels: log axes label with mathtext, which this module keeps off.
+    ax.set_xticks([0.125, 0.25, 0.5, 1, 2, 4, 8], ["1/8", "1/4", "1/2", "1", "2", "4", "8"])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false-positive lesions per scan")
     ax.set_ylabel("lesion sensitivity")

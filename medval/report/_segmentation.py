@@ -53,7 +53,7 @@ def _split_rows(result: ValidationResult, splits: list[str], s: str) -> list[dic
                 },
                 "margin": {
                     "coverage": _est(result, f"{key}.margin.coverage"),
-                    "added": _est(result, f"{key}.margin.added_ml"),
+                    "added": _est(result, f"{key}.margin.added_volume_ml"),
                     "by_group": result.tables.get(f"{key}.margin.by_group", []),
                 },
                 "calibration": _est(result, f"{key}.calibration.ece"),
@@ -112,6 +112,30 @@ def _figures(result: ValidationResult, splits: list[str], s: str) -> dict[str, A
     return out
 
 
+def _group_rows(result: ValidationResult, s: str) -> list[dict[str, Any]]:
+    """One row per (column, group): n and the Dice, NSD, HD95 cells."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in result.tables.get("segmentation.by_group", []):
+        if r["structure"] != s:
+            continue
+        first = {"column": r["column"], "group": r["group"], "n": r["n"]}
+        row = rows.setdefault((r["column"], r["group"]), first)
+        digits = 1 if r["metric"] == "hd95" else 3
+        row[r["metric"]] = {
+            "text": "—" if r["value"] is None else f"{r['value']:.{digits}f}",
+            "ci": "" if r["low"] is None else f"{r['low']:.{digits}f}–{r['high']:.{digits}f}",
+        }
+    return list(rows.values())
+
+
+def _cap(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return f"{value[0]:.1f}–{value[1]:.1f}"
+    return f"{value:.1f}"
+
+
 def segmentation_context(result: ValidationResult) -> dict[str, Any] | None:
     """Everything the segmentation templates show; None for other tasks."""
     if result.values.get("task.kind") != "segmentation":
@@ -132,16 +156,14 @@ def segmentation_context(result: ValidationResult) -> dict[str, Any] | None:
                 "margin_steps": result.values.get(f"segmentation.{s}.margin.steps"),
                 "margin_target": result.values.get(f"segmentation.{s}.margin.target_coverage"),
                 "figures": _figures(result, splits, s),
-                "groups": [
-                    r for r in result.tables.get("segmentation.by_group", []) if r["structure"] == s
-                ],
+                "groups": _group_rows(result, s),
             }
         )
     return {
         "metric_names": [label for _, label in _SUMMARY],
         "structures": blocks,
         "settings": result.values.get("segmentation.settings", {}),
-        "distance_cap": result.values.get("segmentation.distance_cap_mm"),
+        "distance_cap": _cap(result.values.get("segmentation.distance_cap_mm")),
         "excluded": result.tables.get("cohort.excluded_cases", []),
         "volume_warnings": result.tables.get("cohort.volume_warnings", []),
         "n_listed": result.values.get("cohort.n_cases_listed"),
@@ -167,6 +189,12 @@ def segmentation_findings(result: ValidationResult) -> list[str]:
                 out.append(f"'{split}': {s} missed entirely in {empty['prediction']} case(s).")
             fnr = result.estimates.get(f"{key}.risk.fnr")
             target = result.values.get(f"segmentation.{s}.risk.target_fnr")
+            if split == splits[0] and result.values.get(f"segmentation.{s}.risk.threshold") == 0:
+                out.append(
+                    f"Conformal risk control of {s} needs threshold 0 (every voxel): the "
+                    "model's missed structures get too little probability for a useful mask "
+                    "to bound the false-negative rate."
+                )
             if fnr is not None and fnr.value is not None and target is not None:
                 word = "meets" if fnr.value <= target else "does NOT meet"
                 out.append(
