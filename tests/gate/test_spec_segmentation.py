@@ -99,3 +99,19 @@ predictions = "p.csv"
     with pytest.raises(SpecError, match=r"missing required key task\.class_names"):
         read_spec(_spec(tmp_path, text.replace('class_names = ["a", "b"]', "")
                         .replace('masks = "m"\n', "")))  # fmt: skip
+
+
+def test_the_spec_modes_are_the_inference_modes() -> None:
+    from medval.gate._spec import SEGMENT_MODES
+    from medval.inference._segment import _MODES
+
+    assert SEGMENT_MODES == _MODES
+
+
+def test_the_spec_choices_are_the_rooms_choices() -> None:
+    from medval import conformal, segmentation
+    from medval.gate import _config
+
+    assert set(_config.CONNECTIVITIES) == set(segmentation.CONNECTIVITY)
+    assert set(_config.LESION_MATCHES) == set(segmentation.MATCH_RULES)
+    assert _config.HEALTHY_RULES == conformal._masks._HEALTHY

@@ -124,3 +124,79 @@ def test_outputs_hold_no_identifier_and_no_absolute_path(run) -> None:
     assert (tmp / "out" / "segmentation_cases.csv").read_text().startswith("case_id,")
     html = (tmp / "out" / "report.html").read_text(encoding="utf-8")
     assert "Conformal guarantees for masks" in html and "Excluded cases" in html
+
+
+MODEL_DEF = """
+import torch
+from torch import nn
+
+
+class Tiny3d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv3d(1, 4, 3, padding=1)
+        self.drop = nn.Dropout3d(0.3)
+        self.b = nn.Conv3d(4, 3, 1)
+
+    def forward(self, x):
+        return self.b(self.drop(torch.relu(self.a(x))))
+
+
+def build():
+    torch.manual_seed(0)
+    return Tiny3d()
+"""
+
+SPEC_3D = SPEC.replace(
+    'predictions = "data/maps"',
+    """file = "tiny.pt"
+factory = "model_def.py:build"
+mode = "3d"
+patch_size = [4, 8, 8]
+overlap = 0.5
+mc_samples = 3""",
+).replace(
+    "[[criteria]]",
+    """[preprocess]
+steps = [{ op = "window", center = 2000, width = 4000 }]
+
+[[criteria]]""",
+)
+
+
+def test_a_3d_model_runs_in_patches_with_mc_dropout(run, tmp_path: pathlib.Path) -> None:
+    import shutil
+
+    import torch
+
+    tmp, _ = run
+    shutil.copytree(tmp / "data", tmp_path / "data")
+    (tmp_path / "model_def.py").write_text(MODEL_DEF, encoding="utf-8")
+    (tmp_path / "medval.toml").write_text(SPEC_3D, encoding="utf-8")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("model_def_test", tmp_path / "model_def.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.save(module.build().state_dict(), tmp_path / "tiny.pt")
+    outcome = run_spec(tmp_path / "medval.toml", out_dir=tmp_path / "out", quiet=True)
+    result = outcome.result
+    assert result.provenance["preprocess"]["mode"] == "3d"
+    assert "voxel_uncertainty" in result.values["evaluation.sections"]
+    assert "segmentation.tumour.uncertainty.failure_detection" in result.values
+    assert result.provenance["model_sha256"]
+
+
+def test_a_step_that_moves_pixels_is_refused_before_any_work(tmp_path: pathlib.Path) -> None:
+    from medval._errors import SpecError
+
+    text = SPEC.replace(
+        "[[criteria]]",
+        """[preprocess]
+steps = [{ op = "resize", size = [8, 8] }]
+
+[[criteria]]""",
+    )
+    (tmp_path / "medval.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError, match="not available for segmentation"):
+        run_spec(tmp_path / "medval.toml", out_dir=tmp_path / "out", quiet=True)
