@@ -23,6 +23,7 @@ from scipy.ndimage import distance_transform_edt
 
 from medval._errors import InputError
 from medval.calibration._binning import _bin_sums, _edges
+from medval.stats import check_mask, check_spacing
 
 __all__ = [
     "ece_from_bins",
@@ -37,34 +38,12 @@ BoolArray = NDArray[np.bool_]
 _DISTANCE_TOLERANCE = 1e-9
 
 
-def _mask(values: ArrayLike, name: str) -> BoolArray:
-    a = np.asarray(values)
-    if a.dtype == np.bool_:
-        return a
-    if a.dtype.kind not in "iuf" or not np.all(np.isin(a, (0, 1))):
-        raise InputError(
-            f"{name} must be a binary mask (bool or 0/1 values); got dtype {a.dtype} "
-            f"with values outside {{0, 1}}. Threshold or one-hot the label map first."
-        )
-    return a.astype(np.bool_)
-
-
 def _same_shape(shape: tuple[int, ...], other: tuple[int, ...], name: str) -> None:
     if other != shape:
         raise InputError(
             f"{name} must have the shape of the other volumes {shape}; got {other}. "
             "Resample it onto the same voxel grid."
         )
-
-
-def _spacing(spacing: Sequence[float], ndim: int) -> FloatArray:
-    s = np.asarray(spacing, dtype=np.float64)
-    if s.shape != (ndim,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise InputError(
-            f"spacing must hold {ndim} positive finite voxel sizes in mm (one per array "
-            f"axis, in array order); got {list(np.atleast_1d(s))}."
-        )
-    return s
 
 
 def foreground_region(
@@ -101,10 +80,10 @@ def foreground_region(
     InputError
         On non-binary masks, different shapes, a bad spacing or margin.
     """
-    pred = _mask(predicted, "predicted")
-    ref = _mask(reference, "reference")
+    pred = check_mask(predicted, name="predicted")
+    ref = check_mask(reference, name="reference")
     _same_shape(pred.shape, ref.shape, "reference")
-    s = _spacing(spacing, pred.ndim)
+    s = _spacing_array(spacing, pred.ndim)
     if not np.isfinite(margin_mm) or margin_mm < 0:
         raise InputError(f"margin_mm must be a finite number >= 0; got {margin_mm!r}.")
     union = pred | ref
@@ -163,12 +142,12 @@ def voxel_calibration_bins(
     p = np.asarray(probability)
     if p.dtype.kind not in "iuf":
         raise InputError(f"probability must be a numeric array; got dtype {p.dtype}.")
-    y = _mask(reference, "reference")
+    y = check_mask(reference, name="reference", ndims=None)
     _same_shape(p.shape, y.shape, "reference")
     if region is None:
         conf, outcome = p.astype(np.float64).ravel(), y.astype(np.float64).ravel()
     else:
-        keep = _mask(region, "region")
+        keep = check_mask(region, name="region", ndims=None)
         _same_shape(p.shape, keep.shape, "region")
         conf, outcome = p[keep].astype(np.float64), y[keep].astype(np.float64)
     if not np.all(np.isfinite(conf)) or np.any((conf < 0.0) | (conf > 1.0)):
@@ -268,3 +247,7 @@ def reliability_from_bins(bins: ArrayLike) -> list[dict[str, float]]:
         }
         for b in np.flatnonzero(n > 0)
     ]
+
+
+def _spacing_array(spacing: Sequence[float], ndim: int) -> FloatArray:
+    return np.asarray(check_spacing(spacing, ndim), dtype=np.float64)

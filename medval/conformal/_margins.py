@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from medval._errors import InputError, NotCalibratedError
 from medval.conformal._checks import check_confidence_level, conformal_rank, min_calibration_size
 from medval.conformal._masks import check_healthy, group_rows, per_case
+from medval.stats import check_mask
 
 __all__ = ["MorphologicalMargin", "added_volume", "dilation_needed"]
 
@@ -35,10 +36,10 @@ def _masks(
             f"predicted and reference must be masks of the same shape; got {pred.shape} and "
             f"{ref.shape}."
         )
-    for name, a in (("predicted", pred), ("reference", ref)):
-        if a.dtype != np.bool_ and (a.dtype.kind not in "fiu" or not np.all((a == 0) | (a == 1))):
-            raise InputError(f"{name} must be a binary mask (bool or 0/1); got dtype {a.dtype}.")
-    return pred.astype(bool, copy=False), ref.astype(bool, copy=False)
+    return (
+        check_mask(pred, name="predicted", ndims=None),
+        check_mask(ref, name="reference", ndims=None),
+    )
 
 
 def _check_steps(max_steps: int) -> int:

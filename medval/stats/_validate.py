@@ -7,6 +7,7 @@ read the same everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,11 @@ __all__ = [
     "check_class_labels",
     "check_clusters",
     "check_confidence_level",
+    "check_mask",
     "check_predictions",
     "check_probabilities",
     "check_scores",
+    "check_spacing",
     "check_strata",
     "check_threshold",
     "normalise_random_state",
@@ -250,3 +253,67 @@ def normalise_random_state(random_state: Any) -> tuple[np.random.Generator, int 
         "random_state must be an int, a numpy.random.Generator or None; "
         f"got {type(random_state).__name__}."
     )
+
+
+def check_mask(
+    mask: ArrayLike, *, name: str = "mask", ndims: tuple[int, ...] | None = (2, 3)
+) -> NDArray[np.bool_]:
+    """Return ``mask`` as a boolean array (2D or 3D by default), or raise :class:`InputError`.
+
+    Booleans pass through without a copy; integer and float arrays must hold
+    only 0 and 1 (a probability map must be thresholded first). ``ndims=None``
+    accepts any number of axes (e.g. voxels already flattened).
+    """
+    a = np.asarray(mask)
+    if ndims is not None and a.ndim not in ndims:
+        raise InputError(
+            f"{name} must be a 2D (y, x) or 3D (z, y, x) array; got shape {a.shape}. "
+            "Drop batch and channel axes (multi-label stacks go through structure_masks)."
+        )
+    if a.size == 0:
+        raise InputError(f"{name} has no voxels (shape {a.shape}); pass the full image grid.")
+    if a.dtype == np.bool_:
+        return a
+    if a.dtype.kind in "iu":
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 1:
+            raise InputError(
+                f"{name} must be boolean or hold only 0 and 1; got integer values in "
+                f"[{lo}, {hi}]. For a label map pick one class (labels == k) or use "
+                "structure_masks(labels, structures)."
+            )
+        return a.view(np.bool_) if a.dtype.itemsize == 1 else a.astype(np.bool_)
+    if a.dtype.kind == "f":
+        bad = ~((a == 0) | (a == 1))
+        if bad.any():
+            v = float(a[bad].flat[0])
+            raise InputError(
+                f"{name} must be boolean or hold only 0 and 1; got the float value {v!r} "
+                f"({int(bad.sum())} voxels). Threshold probabilities first (p >= 0.5)."
+            )
+        return a.astype(np.bool_)
+    raise InputError(
+        f"{name} must be a boolean or 0/1 numeric array; got dtype {a.dtype}. "
+        "Convert it with np.asarray(mask, dtype=bool)."
+    )
+
+
+def check_spacing(spacing: Sequence[float], ndim: int) -> tuple[float, ...]:
+    """Return ``spacing`` as ``ndim`` positive finite floats (mm), or raise :class:`InputError`."""
+    try:
+        s = np.asarray(spacing, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"spacing must be {ndim} numbers (mm per axis); got {spacing!r}."
+        ) from None
+    if s.ndim != 1 or s.shape[0] != ndim:
+        raise InputError(
+            f"spacing must give one voxel size in mm per axis ({ndim} numbers, in the "
+            f"array's axis order); got {spacing!r}. For isotropic voxels pass (s,) * {ndim}."
+        )
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise InputError(
+            f"spacing must be positive and finite (mm per axis); got {tuple(s.tolist())}. "
+            "Read it from the image header (NIfTI pixdim, DICOM PixelSpacing/slice spacing)."
+        )
+    return tuple(float(v) for v in s)

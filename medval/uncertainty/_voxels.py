@@ -22,7 +22,7 @@ from scipy.ndimage import distance_transform_edt
 from scipy.stats import spearmanr
 
 from medval._errors import InputError
-from medval.stats import auroc
+from medval.stats import auroc, check_mask, check_spacing
 from medval.uncertainty._selective import _retained_sums
 
 __all__ = ["case_referral_curve", "case_uncertainty", "failure_detection"]
@@ -31,28 +31,6 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 _DISTANCE_TOLERANCE = 1e-9
 _MAPS = ("entropy", "epistemic", "aleatoric")
-
-
-def _mask(values: ArrayLike, name: str) -> BoolArray:
-    a = np.asarray(values)
-    if a.dtype == np.bool_:
-        return a
-    if a.dtype.kind not in "iuf" or not np.all(np.isin(a, (0, 1))):
-        raise InputError(
-            f"{name} must be a binary mask (bool or 0/1 values); got dtype {a.dtype} "
-            f"with values outside {{0, 1}}. Threshold or one-hot the label map first."
-        )
-    return a.astype(np.bool_)
-
-
-def _spacing(spacing: Sequence[float], ndim: int) -> FloatArray:
-    s = np.asarray(spacing, dtype=np.float64)
-    if s.shape != (ndim,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise InputError(
-            f"spacing must hold {ndim} positive finite voxel sizes in mm (one per array "
-            f"axis, in array order); got {list(np.atleast_1d(s))}."
-        )
-    return s
 
 
 def _border_shell(mask: BoolArray, s: FloatArray, border_mm: float) -> BoolArray:
@@ -126,8 +104,8 @@ def case_uncertainty(
         On shapes that differ, a non-binary mask, maps that are not finite,
         a bad spacing or ``border_mm``.
     """
-    pred = _mask(predicted, "predicted")
-    s = _spacing(spacing, pred.ndim)
+    pred = check_mask(predicted, name="predicted")
+    s = _spacing_array(spacing, pred.ndim)
     if not np.isfinite(border_mm) or border_mm < s.min():
         raise InputError(
             f"border_mm must be a finite number >= the smallest voxel size ({s.min():g} mm); "
@@ -319,3 +297,7 @@ def case_referral_curve(
         }
         for i in range(f.size)
     ]
+
+
+def _spacing_array(spacing: Sequence[float], ndim: int) -> FloatArray:
+    return np.asarray(check_spacing(spacing, ndim), dtype=np.float64)
