@@ -11,15 +11,15 @@ from numpy.typing import NDArray
 
 from medval import stats
 from medval._errors import InputError
-from medval._result import split_prefix
 from medval._types import Predictions
+from medval.evaluation._view import CaseView
 from medval.gate import EvaluationConfig, check_settings, evaluated_splits
 
 __all__ = ["Inputs", "build_inputs"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Inputs:
+class Inputs(CaseView):
     """Everything a section reads; built once by :func:`build_inputs`.
 
     Arrays are aligned with ``predictions.case_ids``. ``y`` is 1 for the
@@ -54,23 +54,9 @@ class Inputs:
     def kind(self) -> str:
         return "multiclass" if self.multiclass else "binary"
 
-    def mask(self, split: str) -> NDArray[np.bool_]:
-        """The cases of one split."""
-        out: NDArray[np.bool_] = self.splits == split
-        return out
-
-    def prefix(self, split: str) -> str:
-        """The key prefix of an evaluated split (``""`` for the primary one)."""
-        return split_prefix(split, self.test_splits)
-
-    def column(self, name: str) -> NDArray[Any] | None:
-        """A cohort column aligned with the cases (as strings), or None if absent or incomplete."""
-        if self.cohort is None or name not in self.cohort.columns:
-            return None
-        values = self.cohort.loc[self.predictions.case_ids, name]
-        if values.isna().any():
-            return None
-        return np.asarray(values.astype(str).to_numpy())
+    @property
+    def case_ids(self) -> NDArray[np.str_]:
+        return self.predictions.case_ids
 
     def columns(self, names: Any) -> dict[str, NDArray[Any]]:
         """The present, complete columns of ``names``."""

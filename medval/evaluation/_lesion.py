@@ -70,9 +70,7 @@ def _run(inputs: SegmentationInputs, earlier: Part) -> Part:
     for split in inputs.test_splits:
         m = inputs.mask(split)
         pre = inputs.prefix(split)
-        clusters = inputs.split_clusters(m)
-        opts: dict[str, Any] = {"clusters": clusters, "n_resamples": cfg.n_resamples,
-                "confidence_level": cfg.confidence_level, "random_state": cfg.seed}  # fmt: skip
+        opts = inputs.interval_options(m)
         for s in c.structures:
             cases = [c.lesions[s][i] for i in np.flatnonzero(m)]
             counts = _counts(cases)

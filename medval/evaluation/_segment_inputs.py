@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medval._errors import InputError
-from medval._result import split_prefix
+from medval.evaluation._view import CaseView
 from medval.gate import EvaluationConfig, check_settings, evaluated_splits
 from medval.segmentation import SegmentationCases
 
@@ -18,7 +18,7 @@ __all__ = ["SegmentationInputs", "build_segmentation_inputs"]
 
 
 @dataclasses.dataclass(frozen=True)
-class SegmentationInputs:
+class SegmentationInputs(CaseView):
     """What a segmentation section reads; arrays aligned with ``cases.case_ids``."""
 
     cases: SegmentationCases
@@ -35,24 +35,18 @@ class SegmentationInputs:
     input_statistics: Any = None
     reference: Any = None
 
-    def mask(self, split: str) -> NDArray[np.bool_]:
-        out: NDArray[np.bool_] = self.splits == split
-        return out
-
-    def prefix(self, split: str) -> str:
-        return split_prefix(split, self.test_splits)
-
-    def column(self, name: str) -> NDArray[Any] | None:
-        """A cohort column aligned with the cases (as strings), or None if absent or incomplete."""
-        if self.cohort is None or name not in self.cohort.columns:
-            return None
-        values = self.cohort.loc[self.cases.case_ids, name]
-        if values.isna().any():
-            return None
-        return np.asarray(values.astype(str).to_numpy())
+    @property
+    def case_ids(self) -> NDArray[np.str_]:
+        return self.cases.case_ids
 
     def split_clusters(self, m: NDArray[np.bool_]) -> NDArray[Any] | None:
         return None if self.clusters is None else self.clusters[m]
+
+    def interval_options(self, m: NDArray[np.bool_]) -> dict[str, Any]:
+        """The bootstrap settings of an interval over the cases ``m`` (patient-clustered)."""
+        cfg = self.config
+        return {"clusters": self.split_clusters(m), "n_resamples": cfg.n_resamples,
+                "confidence_level": cfg.confidence_level, "random_state": cfg.seed}  # fmt: skip
 
 
 def _frozen(a: NDArray[Any]) -> NDArray[Any]:

@@ -36,10 +36,8 @@ def _calibration(inputs: SegmentationInputs, earlier: Part) -> Part:
                 return float(calibration.ece_from_bins(np.tensordot(w, b, axes=1)))
 
             out.estimates[f"{key}.ece"] = case_statistic_ci(
-                ece, int(m.sum()), clusters=inputs.split_clusters(m),
-                n_resamples=cfg.n_resamples, confidence_level=cfg.confidence_level,
-                random_state=cfg.seed, higher_is_better=False,
-            )  # fmt: skip
+                ece, int(m.sum()), higher_is_better=False, **inputs.interval_options(m)
+            )
             out.tables[f"{key}.reliability"] = calibration.reliability_from_bins(bins.sum(axis=0))
             out.values[f"{key}.margin_mm"] = cfg.calibration_margin_mm
     return out
