@@ -12,8 +12,8 @@ from numpy.typing import NDArray
 from medval import stats
 from medval._errors import InputError
 from medval._types import Predictions
-from medval.evaluation._view import CaseView
-from medval.gate import EvaluationConfig, check_settings, evaluated_splits
+from medval.evaluation._view import CaseView, resolve_splits
+from medval.gate import EvaluationConfig, check_settings
 
 __all__ = ["Inputs", "build_inputs"]
 
@@ -208,19 +208,7 @@ def build_inputs(
         predictions, config, positive_class, labels, y, s, np.full(ids.shape, "all"), None,
         frame, data, {}, (), (), None, 0.5, {}, base, reference_name,
     )  # fmt: skip
-    splits = probe.column("split")
-    if splits is None:
-        splits = np.full(ids.shape, "all")
-    present = tuple(dict.fromkeys(splits.tolist()))
-    tests = evaluated_splits(
-        present, calibration_split=config.calibration_split, test_splits=config.test_splits
-    )
-    unknown = [t for t in tests if t not in present]
-    if unknown or not tests:
-        raise InputError(
-            f"test splits {list(unknown or tests)} have no cases; present: {list(present)}."
-        )
-    cal = config.calibration_split if config.calibration_split in present else None
+    splits, present, tests, cal = resolve_splits(probe, config)
     threshold, operating = _operating(config, y, s, splits, cal, k > 2)
     paths = {} if data is None else dict(getattr(data, "paths", {}) or {})
     return dataclasses.replace(

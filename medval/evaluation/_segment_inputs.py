@@ -10,8 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medval._errors import InputError
-from medval.evaluation._view import CaseView
-from medval.gate import EvaluationConfig, check_settings, evaluated_splits
+from medval.evaluation._view import CaseView, resolve_splits
+from medval.gate import EvaluationConfig, check_settings
 from medval.segmentation import SegmentationCases
 
 __all__ = ["SegmentationInputs", "build_segmentation_inputs"]
@@ -75,18 +75,7 @@ def build_segmentation_inputs(
     probe = SegmentationInputs(
         cases, config, np.full(ids.shape, "all"), None, frame, data, {}, (), (), None
     )
-    splits = probe.column("split")
-    if splits is None:
-        splits = np.full(ids.shape, "all")
-    present = tuple(dict.fromkeys(splits.tolist()))
-    tests = evaluated_splits(
-        present, calibration_split=config.calibration_split, test_splits=config.test_splits
-    )
-    unknown = [t for t in tests if t not in present]
-    if unknown or not tests:
-        raise InputError(
-            f"test splits {list(unknown or tests)} have no cases; present: {list(present)}."
-        )
+    splits, present, tests, cal = resolve_splits(probe, config)
     keys = probe.column("patient_key")
     clusters = None if keys is None or len(np.unique(keys)) == len(keys) else _frozen(keys)
     return dataclasses.replace(
@@ -95,6 +84,6 @@ def build_segmentation_inputs(
         clusters=clusters,
         paths={} if data is None else dict(getattr(data, "paths", {}) or {}),
         present=present,
-        test_splits=tuple(tests),
-        calibration_split=config.calibration_split if config.calibration_split in present else None,
+        test_splits=tests,
+        calibration_split=cal,
     )

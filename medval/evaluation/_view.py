@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from medval._errors import InputError
 from medval._result import split_prefix
+from medval.gate import EvaluationConfig, evaluated_splits
 
-__all__ = ["CaseView"]
+__all__ = ["CaseView", "resolve_splits"]
 
 
 class CaseView:
@@ -45,3 +47,27 @@ class CaseView:
         if values.isna().any():
             return None
         return np.asarray(values.astype(str).to_numpy())
+
+
+def resolve_splits(
+    view: CaseView, config: EvaluationConfig
+) -> tuple[NDArray[Any], tuple[str, ...], tuple[str, ...], str | None]:
+    """(split of each case, splits present, evaluated splits, calibration split or None).
+
+    Cases without a ``split`` column are all in split ``"all"``; every
+    evaluated split must hold cases.
+    """
+    splits = view.column("split")
+    if splits is None:
+        splits = np.full(view.case_ids.shape, "all")
+    present = tuple(dict.fromkeys(splits.tolist()))
+    tests = evaluated_splits(
+        present, calibration_split=config.calibration_split, test_splits=config.test_splits
+    )
+    unknown = [t for t in tests if t not in present]
+    if unknown or not tests:
+        raise InputError(
+            f"test splits {list(unknown or tests)} have no cases; present: {list(present)}."
+        )
+    cal = config.calibration_split if config.calibration_split in present else None
+    return splits, present, tuple(tests), cal

@@ -24,11 +24,11 @@ from medval._provenance import (
     package_versions,
     platform_summary,
 )
-from medval._result import signing_key
 from medval.gate import EvaluationConfig, Spec
 from medval.run._log import Log, RunOutcome
 from medval.run._model import load_models
-from medval.run._outdir import OutputFolder, output_error, write_text_atomic
+from medval.run._outdir import OutputFolder
+from medval.run._write import judge_and_write
 
 __all__ = ["SEGMENT_STEPS", "run_segmentation_into", "scoring_options"]
 
@@ -144,7 +144,6 @@ def run_segmentation_into(
     """:func:`medval.run.run_spec` for ``task.type = "segmentation"``."""
     from medval import gate, io, segmentation
     from medval.evaluation import evaluate
-    from medval.report import write_outputs
 
     gate.check_trust(spec.sections, spec.path.parent, trusted=trusted)
     log = Log(quiet)
@@ -268,28 +267,12 @@ def run_segmentation_into(
             "command": command_line(argv),
         }
     )
-    verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
-    gate.record(result, verdicts)
-    junit = None if junit_xml is None else gate.junit_xml(
-        verdicts, properties=gate.suite_properties(result)
-    )  # fmt: skip
-    staged_junit = None if junit_xml is None else folder.staged(junit_xml)
-    out = folder.path
-    try:
-        outputs = write_outputs(result, out, checklist=checklist, signing_key=signing_key())
-        (out / "segmentation_cases.csv").write_text(
+    verdicts, outputs = judge_and_write(
+        folder, spec, result, log=log, checklist=checklist, junit_xml=junit_xml,
+        extra=lambda out: (out / "segmentation_cases.csv").write_text(
             _cases_csv(result.tables["segmentation.cases"]), encoding="utf-8"
-        )
-        if staged_junit is not None and junit is not None:
-            staged_junit.parent.mkdir(parents=True, exist_ok=True)
-            staged_junit.write_text(junit, encoding="utf-8")
-        log(f"wrote {outputs.report.name} and {outputs.result_json.name} to {folder.target.name}")
-        (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
-        folder.commit()
-    except OSError as exc:
-        raise output_error(exc, folder) from exc
-    if junit_xml is not None and staged_junit is None and junit is not None:
-        write_text_atomic(junit_xml, junit)
+        ),
+    )  # fmt: skip
     return RunOutcome(
         result, folder.given, folder.final(outputs.report), folder.final(outputs.result_json),
         verdicts, None, cohort,

@@ -20,18 +20,13 @@ from medval._provenance import (
     package_versions,
     platform_summary,
 )
-from medval._result import ValidationResult, signing_key
+from medval._result import ValidationResult
 from medval._text import short_repr
 from medval.gate import EvaluationConfig, Spec, read_spec
 from medval.run._log import Log, RunOutcome
 from medval.run._model import baseline_scores, load_models, model_files, model_predictions
-from medval.run._outdir import (
-    OutputFolder,
-    check_inputs_outside,
-    output_error,
-    spec_inputs,
-    write_text_atomic,
-)
+from medval.run._outdir import OutputFolder, check_inputs_outside, spec_inputs
+from medval.run._write import judge_and_write
 
 __all__ = ["read_data", "run_into", "run_spec"]
 
@@ -137,7 +132,6 @@ def run_into(
 
     from medval import gate
     from medval.evaluation import evaluate
-    from medval.report import write_outputs
 
     if spec["task.type"] == "segmentation":
         from medval.run._segment import run_segmentation_into
@@ -219,18 +213,11 @@ def run_into(
             "command": command_line(argv),
         }
     )
-    verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
-    gate.record(result, verdicts)
     if earlier is not None:
         _record_reproduction(result, earlier, tolerance, log)
     ids = [str(c) for c in preds.case_ids]
-    junit = None if junit_xml is None else gate.junit_xml(
-        verdicts, properties=gate.suite_properties(result)
-    )  # fmt: skip
-    staged_junit = None if junit_xml is None else folder.staged(junit_xml)
-    out = folder.path
-    try:
-        outputs = write_outputs(result, out, checklist=checklist, signing_key=signing_key())
+
+    def predictions_csv(out: Path) -> None:
         if len(class_names) == 2:  # the baseline format: one positive-class probability
             gate.write_predictions_csv(
                 out / "predictions.csv",
@@ -239,22 +226,11 @@ def run_into(
                 [] if preds.labels is None else [int(x) for x in preds.labels],
                 [float(x) for x in preds.probabilities[:, pos_index]],
             )
-        if staged_junit is not None and junit is not None:
-            staged_junit.parent.mkdir(parents=True, exist_ok=True)
-            staged_junit.write_text(junit, encoding="utf-8")
-        log(f"wrote {outputs.report.name} and {outputs.result_json.name} to {folder.target.name}")
-        (out / "run.log").write_text("\n".join(log.lines) + "\n", encoding="utf-8")
-        folder.commit()
-    except OSError as exc:
-        raise output_error(exc, folder) from exc
-    if junit_xml is not None and staged_junit is None and junit is not None:
-        try:
-            write_text_atomic(junit_xml, junit)
-        except OSError as exc:
-            raise DataError(
-                f"the run is complete in {folder.target.name}, but --junit-xml "
-                f"{Path(junit_xml).name} could not be written ({exc.strerror or exc})."
-            ) from exc
+
+    verdicts, outputs = judge_and_write(
+        folder, spec, result, log=log, checklist=checklist, junit_xml=junit_xml,
+        extra=predictions_csv,
+    )  # fmt: skip
     return RunOutcome(
         result, folder.given, folder.final(outputs.report), folder.final(outputs.result_json),
         verdicts, preds, cohort,
