@@ -213,9 +213,11 @@ def run_into(
             "command": command_line(argv),
         }
     )
-    if earlier is not None:
-        _record_reproduction(result, earlier, tolerance, log)
     ids = [str(c) for c in preds.case_ids]
+
+    def reproduction() -> None:
+        if earlier is not None:
+            _record_reproduction(result, earlier, tolerance, log)
 
     def predictions_csv(out: Path) -> None:
         if len(class_names) == 2:  # the baseline format: one positive-class probability
@@ -229,7 +231,7 @@ def run_into(
 
     verdicts, outputs = judge_and_write(
         folder, spec, result, log=log, checklist=checklist, junit_xml=junit_xml,
-        extra=predictions_csv,
+        extra=predictions_csv, judged=reproduction,
     )  # fmt: skip
     return RunOutcome(
         result, folder.given, folder.final(outputs.report), folder.final(outputs.result_json),

@@ -24,19 +24,24 @@ def judge_and_write(
     checklist: str,
     junit_xml: str | Path | None,
     extra: Callable[[Path], object] | None = None,
+    judged: Callable[[], object] | None = None,
 ) -> tuple[tuple[Any, ...], Any]:
     """Judge ``result`` against the spec's criteria, write it into ``folder`` and commit.
 
     ``extra(out)`` writes the run's own files (predictions.csv,
     segmentation_cases.csv) into the staging folder. ``--junit-xml`` inside
     the output folder is one of its files; elsewhere it is written atomically
-    once the folder is in place. Returns (verdicts, report.Outputs).
+    once the folder is in place. ``judged()`` runs once the verdicts are in the
+    result, before anything is written (the ``--reproduce`` comparison).
+    Returns (verdicts, report.Outputs).
     """
     from medval import gate
     from medval.report import write_outputs
 
     verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
     gate.record(result, verdicts)
+    if judged is not None:
+        judged()
     junit = None if junit_xml is None else gate.junit_xml(
         verdicts, properties=gate.suite_properties(result)
     )  # fmt: skip
