@@ -76,7 +76,10 @@ def train_segmenter_recipe(
     recipe : mapping, optional
         Default: the shipped recipe. Keys used: ``training_data``
         (``seed``, ``n_per_site``, ``sites``), ``train_seed``, ``epochs``,
-        ``batch_size``, ``lr``, ``architecture`` (``base``, ``dropout``).
+        ``batch_size``, ``lr``, ``architecture`` (``base``, ``dropout``) and,
+        optional, ``negative_ratio``, ``scale_range``, ``offset_range_hu``,
+        ``noise_range_hu`` (:func:`medval.demo.train_segmenter`'s defaults
+        when absent).
     progress : bool, default False
         Show a progress bar on stderr.
 
@@ -102,6 +105,10 @@ def train_segmenter_recipe(
         lr=float(r["lr"]),
         base=int(arch["base"]),
         dropout=float(arch["dropout"]),
+        negative_ratio=float(r.get("negative_ratio", 1.0)),
+        scale_range=tuple(r.get("scale_range", (1.0, 1.0))),
+        offset_range_hu=tuple(r.get("offset_range_hu", (0.0, 0.0))),
+        noise_range_hu=tuple(r.get("noise_range_hu", (0.0, 0.0))),
         progress=progress,
     )
 

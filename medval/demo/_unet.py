@@ -87,7 +87,7 @@ class SegNet(nn.Module):
 
     Parameters
     ----------
-    base : int, default 8
+    base : int, default 12
         Channels of the first level.
     dropout : float, default 0.2
         Channel-dropout probability in the bottleneck and decoder.
@@ -99,7 +99,7 @@ class SegNet(nn.Module):
     dim 1 gives background and lesion probabilities.
     """
 
-    def __init__(self, base: int = 8, dropout: float = 0.2) -> None:
+    def __init__(self, base: int = 12, dropout: float = 0.2) -> None:
         super().__init__()
         if not isinstance(base, int) or isinstance(base, bool) or base < 1:
             raise InputError(f"base must be a positive int; got {base!r}.")
@@ -134,7 +134,7 @@ class SegNet(nn.Module):
         return out
 
 
-def make_segmenter(base: int = 8, dropout: float = 0.2) -> SegNet:
+def make_segmenter(base: int = 12, dropout: float = 0.2) -> SegNet:
     """Factory (``"medval.demo:make_segmenter"`` in specs) with fixed initial weights.
 
     The initial weights are drawn in a forked RNG seeded with 0, so the
@@ -157,8 +157,9 @@ class SegTrainingLog:
     n_volumes : int
         Training volumes.
     n_slices_per_epoch : int
-        Slices seen per epoch: every slice with lesion voxels plus as many
-        lesion-free slices, drawn afresh each epoch.
+        Slices seen per epoch: every slice with lesion voxels plus
+        ``negative_ratio`` times as many lesion-free slices, drawn afresh each
+        epoch.
     epoch_losses : tuple[float, ...]
         Mean loss (cross-entropy + soft Dice) of every epoch.
     """
@@ -202,6 +203,40 @@ def _stack_slices(
     return torch.from_numpy(np.concatenate(xs)[:, None]), torch.from_numpy(np.concatenate(ys))
 
 
+def _check_range(name: str, value: Sequence[float], low: float, high: float) -> tuple[float, float]:
+    ok = len(value) == 2 and low <= value[0] <= value[1] <= high
+    if not ok:
+        raise InputError(
+            f"{name} must be a (low, high) pair with {low} <= low <= high <= {high}; got {value!r}."
+        )
+    return float(value[0]), float(value[1])
+
+
+def _augment_intensity(
+    bx: torch.Tensor,
+    generator: torch.Generator,
+    scale_range: tuple[float, float],
+    offset_range_hu: tuple[float, float],
+    noise_range_hu: tuple[float, float],
+) -> torch.Tensor:
+    """Per-slice random scanner calibration and noise, in window units.
+
+    ``HU' = s (HU - 40) + 40 + o + N(0, sd^2)`` with ``s``, ``o`` and ``sd``
+    uniform in their ranges, applied where the window is above 0 (tissue and
+    fat; air, clipped to 0, stays air), then clipped to [0, 1] again.
+    """
+    n = bx.shape[0]
+    u = torch.rand(3, n, 1, 1, 1, generator=generator)
+    width = SEG_WINDOW[1]
+    scale = scale_range[0] + (scale_range[1] - scale_range[0]) * u[0]
+    offset = (offset_range_hu[0] + (offset_range_hu[1] - offset_range_hu[0]) * u[1]) / width
+    sd = (noise_range_hu[0] + (noise_range_hu[1] - noise_range_hu[0]) * u[2]) / width
+    noise = torch.randn(bx.shape, generator=generator) * sd
+    # The window centre (40 HU) sits at 0.5: calibration pivots there.
+    out = 0.5 + scale * (bx - 0.5) + offset + noise
+    return torch.where(bx > 0, out, bx).clamp(0.0, 1.0)
+
+
 def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ce = nn.functional.cross_entropy(logits, target)
     prob = torch.softmax(logits, dim=1)[:, 1]
@@ -219,8 +254,12 @@ def train_segmenter(
     epochs: int,
     batch_size: int = 32,
     lr: float = 2e-3,
-    base: int = 8,
+    base: int = 12,
     dropout: float = 0.2,
+    negative_ratio: float = 1.0,
+    scale_range: tuple[float, float] = (1.0, 1.0),
+    offset_range_hu: tuple[float, float] = (0.0, 0.0),
+    noise_range_hu: tuple[float, float] = (0.0, 0.0),
     progress: bool = False,
 ) -> tuple[SegNet, SegTrainingLog]:
     """Train a :class:`SegNet` slice-wise on HU volumes and their lesion masks.
@@ -236,11 +275,21 @@ def train_segmenter(
         global RNG state is untouched. Initial weights come from
         :func:`make_segmenter`.
     epochs : int
-        Passes; each sees every lesion slice and as many lesion-free slices.
+        Passes; each sees every lesion slice and ``negative_ratio`` times as
+        many lesion-free slices.
     batch_size, lr : int, float
         Adam settings (defaults 32, 2e-3), cosine decay to 0 over the epochs.
     base, dropout : int, float
         Architecture (see :class:`SegNet`).
+    negative_ratio : float, default 1.0
+        Lesion-free slices per lesion slice in each epoch (at least one
+        batch's worth, at most all of them); more of them teach the model to
+        stay quiet on healthy tissue.
+    scale_range, offset_range_hu, noise_range_hu : (float, float)
+        Intensity augmentation, drawn uniformly per slice: tissue contrast
+        scale around 40 HU, HU offset and the standard deviation (HU) of
+        added white noise (see :func:`_augment_intensity`). The defaults
+        ``(1, 1)``, ``(0, 0)``, ``(0, 0)`` switch it off (no random draws).
     progress : bool, default False
         Show a tqdm progress bar on stderr.
 
@@ -265,10 +314,16 @@ def train_segmenter(
             raise InputError(f"{name} must be {kind} int; got {value!r}.")
     if not lr > 0:
         raise InputError(f"lr must be positive; got {lr!r}.")
+    if not negative_ratio >= 0:
+        raise InputError(f"negative_ratio must be non-negative; got {negative_ratio!r}.")
+    scale_range = _check_range("scale_range", scale_range, 0.1, 10.0)
+    offset_range_hu = _check_range("offset_range_hu", offset_range_hu, -500.0, 500.0)
+    noise_range_hu = _check_range("noise_range_hu", noise_range_hu, 0.0, 500.0)
+    augment = (scale_range, offset_range_hu, noise_range_hu) != ((1.0, 1.0), (0.0, 0.0), (0.0, 0.0))
     x, y = _stack_slices(volumes, masks)
     has_lesion = (y == 1).flatten(1).any(dim=1)
     positive, negative = torch.nonzero(has_lesion).flatten(), torch.nonzero(~has_lesion).flatten()
-    n_neg = min(max(positive.numel(), batch_size), negative.numel())
+    n_neg = min(max(round(negative_ratio * positive.numel()), batch_size), negative.numel())
     model = make_segmenter(base=base, dropout=dropout)
     losses: list[float] = []
     with torch.random.fork_rng(devices=[]):
@@ -293,6 +348,10 @@ def train_segmenter(
                 for dim, flip in ((-1, flips[0]), (-2, flips[1])):
                     bx = torch.where(flip.view(-1, 1, 1, 1), bx.flip(dim), bx)
                     by = torch.where(flip.view(-1, 1, 1), by.flip(dim), by)
+                if augment:
+                    bx = _augment_intensity(
+                        bx, generator, scale_range, offset_range_hu, noise_range_hu
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss = _loss(model(bx), by)
                 loss.backward()  # type: ignore[no-untyped-call]

@@ -21,6 +21,7 @@ from medval.demo import (
     train_segmenter,
     window_volume,
 )
+from medval.demo._unet import _augment_intensity
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,7 @@ def test_reference_numbers_reproduce(model: SegNet) -> None:
     values = expected["values"]
     assert 0.55 < values["dice.internal"] < 0.9
     assert values["dice.external"] < values["dice.internal"] - 0.05
+    assert values["healthy_with_fp.internal"] <= 0.5
 
 
 def test_window_volume_matches_hand_values() -> None:
@@ -124,6 +126,14 @@ def test_training_input_errors() -> None:
         train_segmenter([vol], [mask], seed=0, epochs=1, lr=0.0)
     with pytest.raises(InputError, match="one in-plane shape"):
         train_segmenter([vol, np.zeros((2, 8, 8))], [mask, np.zeros((2, 8, 8))], seed=0, epochs=1)
+    with pytest.raises(InputError, match="negative_ratio must be non-negative"):
+        train_segmenter([vol], [mask], seed=0, epochs=1, negative_ratio=-1.0)
+    with pytest.raises(InputError, match=r"scale_range must be a \(low, high\) pair"):
+        train_segmenter([vol], [mask], seed=0, epochs=1, scale_range=(1.1, 0.9))
+    with pytest.raises(InputError, match=r"noise_range_hu must be a \(low, high\) pair"):
+        train_segmenter([vol], [mask], seed=0, epochs=1, noise_range_hu=(-1.0, 2.0))
+    with pytest.raises(InputError, match=r"offset_range_hu must be a \(low, high\) pair"):
+        train_segmenter([vol], [mask], seed=0, epochs=1, offset_range_hu=(0.0,))
     with pytest.raises(InputError, match="base must be a positive int"):
         SegNet(base=0)
     with pytest.raises(InputError, match=r"dropout must be in \[0, 1\)"):
@@ -136,3 +146,33 @@ def test_factory_default_is_the_shipped_architecture() -> None:
     assert (model.base, model.dropout) == (arch["base"], arch["dropout"])
     state = torch.load(shipped_segmenter_weights(), weights_only=True)
     model.load_state_dict(state)  # same keys and shapes
+
+
+def test_intensity_augmentation_matches_hand_values() -> None:
+    # Windowed values of -1000 (air), 40 and 140 HU; -100 HU fat sits at 0.15.
+    x = torch.tensor([0.0, 0.5, 0.75, 0.15]).view(1, 1, 1, 4)
+    gen = torch.Generator().manual_seed(0)
+    out = _augment_intensity(x, gen, (0.5, 0.5), (40.0, 40.0), (0.0, 0.0))
+    # HU' = 0.5 (HU - 40) + 40 + 40: 40 -> 80, 140 -> 130, -100 -> 10; air stays.
+    expected = [0.0, (80 + 160) / 400, (130 + 160) / 400, (10 + 160) / 400]
+    torch.testing.assert_close(out.flatten(), torch.tensor(expected))
+    big = torch.full((2, 1, 64, 64), 0.5)
+    noisy = _augment_intensity(big, gen, (1.0, 1.0), (0.0, 0.0), (20.0, 20.0))
+    assert float((noisy - 0.5).std()) == pytest.approx(20.0 / 400, rel=0.05)
+    assert float(noisy.min()) >= 0.0 and float(noisy.max()) <= 1.0
+
+
+def test_augmented_training_is_deterministic_and_differs() -> None:
+    rng = np.random.default_rng(1)
+    m = np.zeros((4, 16, 16), np.uint8)
+    m[1:3, 4:10, 5:11] = 1
+    vols, masks = [np.where(m == 1, 120.0, 40.0) + rng.normal(0, 5, m.shape)], [m]
+    kw = {"seed": 3, "epochs": 2, "batch_size": 4, "base": 4, "lr": 1e-2, "negative_ratio": 0.5}
+    aug = {"scale_range": (0.9, 1.05), "offset_range_hu": (-10.0, 15.0), "noise_range_hu": (0, 10)}
+    _, log1 = train_segmenter(vols, masks, **kw, **aug)  # type: ignore[arg-type]
+    _, log2 = train_segmenter(vols, masks, **kw, **aug)  # type: ignore[arg-type]
+    _, plain = train_segmenter(vols, masks, **kw)  # type: ignore[arg-type]
+    assert log1.epoch_losses == log2.epoch_losses
+    assert log1.epoch_losses != plain.epoch_losses
+    # 2 lesion slices; negatives: max(0.5 * 2, batch 4) capped at the 2 there are.
+    assert log1.n_slices_per_epoch == 4
