@@ -23,7 +23,13 @@ from medval.conformal._mapie import (
     prefit_adapter,
 )
 from medval.conformal._margins import MorphologicalMargin, added_volume, dilation_needed
-from medval.conformal._masks import N_BINS, MaskRiskControl, probability_histograms
+from medval.conformal._masks import (
+    GRIDS,
+    N_BINS,
+    MaskRiskControl,
+    probability_histograms,
+    threshold_grid,
+)
 from medval.conformal._quantile import (
     WeightedThreshold,
     conformal_quantile,
@@ -44,6 +50,7 @@ from medval.conformal._weighted import (
 )
 
 __all__ = [
+    "GRIDS",
     "MAPIE_MIN_VERSION",
     "N_BINS",
     "RAPS_LAMBDA_GRID",
@@ -75,6 +82,7 @@ __all__ = [
     "prefit_adapter",
     "probability_histograms",
     "risk_control_threshold",
+    "threshold_grid",
     "tune_raps",
     "weighted_quantile_threshold",
 ]

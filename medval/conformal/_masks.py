@@ -23,19 +23,48 @@ from medval.conformal._risk import risk_control_threshold
 __all__ = ["N_BINS", "MaskRiskControl", "probability_histograms"]
 
 N_BINS = 1000
+#: Threshold grids: ``"logit"`` (default) spaces the edges evenly in log-odds between
+#: 1e-6 and 1 - 1e-6, so a model that gives a missed lesion p = 1e-4 can still be
+#: thresholded below it; ``"linear"`` is ``j / n_bins``.
+GRIDS = ("logit", "linear")
+_LOGIT_SPAN = float(np.log((1 - 1e-6) / 1e-6))
+
+
+def threshold_grid(n_bins: int = N_BINS, grid: str = "logit") -> NDArray[np.float64]:
+    """The bin edges ``t_0 = 0 < t_1 < ... < t_B = 1`` (float64); ``t_{B/2} = 0.5`` when B is even.
+
+    ``"linear"``: ``t_j = j / B``. ``"logit"``: ``t_j = sigmoid(L (2j/B - 1))``
+    for ``0 < j < B`` with ``L = logit(1 - 1e-6)``: symmetric around 0.5,
+    from about 1e-6 to 1 - 1e-6, a step of ``2L/B`` in log-odds (0.028 for
+    B = 1000: about 0.007 in probability near 0.5).
+    """
+    bins = _check_n_bins(n_bins, even=False)
+    if grid not in GRIDS:
+        raise InputError(f"grid must be one of {list(GRIDS)}; got {grid!r}.")
+    j = np.arange(bins + 1, dtype=np.float64)
+    if grid == "linear":
+        return j / bins
+    edges = 1.0 / (1.0 + np.exp(-_LOGIT_SPAN * (2.0 * j / bins - 1.0)))
+    edges[0], edges[-1] = 0.0, 1.0
+    if bins % 2 == 0:
+        edges[bins // 2] = 0.5
+    return edges
+
+
 _HEALTHY = ("exclude", "include")
 # Voxels per chunk when binning: bounds the float64/int64 temporaries of a large volume.
 _CHUNK = 1 << 22
 
 
 def probability_histograms(
-    probability: ArrayLike, reference: ArrayLike, *, n_bins: int = N_BINS
+    probability: ArrayLike, reference: ArrayLike, *, n_bins: int = N_BINS, grid: str = "logit"
 ) -> NDArray[np.int64]:
     """Counts of one case's foreground probability inside and outside the reference.
 
-    Bin ``j`` holds the voxels with ``t_j <= p < t_{j+1}``, ``t_j = j / n_bins``
-    (as float64); the last bin is closed at 1. The mask ``{p >= t_j}`` of
-    any grid threshold is therefore exact from the counts.
+    Bin ``j`` holds the voxels with ``t_j <= p < t_{j+1}``, ``t_j`` the edges
+    of :func:`threshold_grid` (as float64); the last bin is closed at 1. The
+    mask ``{p >= t_j}`` of any grid threshold is therefore exact from the
+    counts. :class:`MaskRiskControl` must be given the same grid.
 
     Parameters
     ----------
@@ -45,6 +74,8 @@ def probability_histograms(
         Reference (ground-truth) mask.
     n_bins : int, default 1000
         Number of bins B (>= 1).
+    grid : {"logit", "linear"}, default "logit"
+        The threshold grid (:func:`threshold_grid`).
 
     Returns
     -------
@@ -74,7 +105,7 @@ def probability_histograms(
             )
         ref = ref != 0
     p_flat, r_flat = p.reshape(-1), ref.reshape(-1)
-    edges = np.arange(bins + 1, dtype=np.float64) / bins
+    edges = threshold_grid(bins, grid)
     counts = np.zeros(2 * bins, dtype=np.int64)
     for start in range(0, p_flat.shape[0], _CHUNK):
         block = p_flat[start : start + _CHUNK].astype(np.float64)
@@ -87,10 +118,13 @@ def probability_histograms(
                 f"probability must lie in [0, 1]; got values in [{block.min():.4g}, "
                 f"{block.max():.4g}]. Apply a sigmoid/softmax to logits first."
             )
-        idx = np.minimum(np.floor(block * bins).astype(np.int64), bins - 1)
-        # floor(p * B) can miss the float edge j / B by one ulp; fix against the edges.
-        idx -= (edges[idx] > block).astype(np.int64)
-        idx += ((edges[idx + 1] <= block) & (idx < bins - 1)).astype(np.int64)
+        if grid == "linear":
+            idx = np.minimum(np.floor(block * bins).astype(np.int64), bins - 1)
+            # floor(p * B) can miss the float edge j / B by one ulp; fix against the edges.
+            idx -= (edges[idx] > block).astype(np.int64)
+            idx += ((edges[idx + 1] <= block) & (idx < bins - 1)).astype(np.int64)
+        else:
+            idx = np.minimum(np.searchsorted(edges, block, side="right") - 1, bins - 1)
         idx += bins * (~r_flat[start : start + _CHUNK]).astype(np.int64)
         counts += np.bincount(idx, minlength=2 * bins)
     return counts.reshape(2, bins)
@@ -159,7 +193,7 @@ class MaskRiskControl:
     false-negative rate ``FNR_i(t)`` = reference voxels with ``p < t`` /
     reference voxels, which is bounded by B = 1 and non-increasing as ``t``
     decreases. Conformal risk control (Angelopoulos et al., ICLR 2024,
-    Thm. 1) picks the largest grid threshold ``t_j = j / n_bins`` with
+    Thm. 1) picks the largest grid threshold ``t_j`` (:func:`threshold_grid`) with
     ``n/(n+1) R_n(t) + 1/(n+1) <= alpha``, ``R_n`` the mean calibration FNR,
     so that for a new image exchangeable with the n calibration images
     ``E[FNR_{n+1}(t_hat)] <= alpha`` over calibration draws, with
@@ -182,14 +216,18 @@ class MaskRiskControl:
         free, so the threshold rises until ``E[FNR | lesion] ~ alpha / P(lesion)``
         (with 20% healthy images, 12.5% instead of 10%).
     n_bins : int, default 1000
-        Histogram bins B (even, so that 0.5 is a grid value); thresholds are
-        multiples of 1/B.
+        Histogram bins B (even, so that 0.5 is a grid value).
+    grid : {"logit", "linear"}, default "logit"
+        The threshold grid, as the histograms were binned. ``"logit"`` reaches
+        down to about 1e-6, which confident segmentation models need: the
+        voxels of a lesion they miss often get p < 1e-3, so a linear grid of
+        1/1000 steps could only reach the target at threshold 0 (every voxel).
 
     Attributes
     ----------
     threshold_ : float
-        Threshold from all calibration cases (marginal), a multiple of
-        1/n_bins. The mask is ``probability.astype(np.float64) >= threshold_``
+        Threshold from all calibration cases (marginal), a grid edge. The
+        mask is ``probability.astype(np.float64) >= threshold_``
         (compare in float64, as the histograms do: float32 ``p >= t`` rounds
         ``t`` to float32 first).
     thresholds_ : dict
@@ -214,12 +252,19 @@ class MaskRiskControl:
     """
 
     def __init__(
-        self, *, confidence_level: float = 0.9, healthy: str = "exclude", n_bins: int = N_BINS
+        self,
+        *,
+        confidence_level: float = 0.9,
+        healthy: str = "exclude",
+        n_bins: int = N_BINS,
+        grid: str = "logit",
     ) -> None:
         self.confidence_level = confidence_level
         self.level = check_confidence_level(confidence_level)
         self.healthy = check_healthy(healthy)
         self.n_bins = _check_n_bins(n_bins, even=True)
+        self.grid = grid
+        self.edges_ = threshold_grid(self.n_bins, grid)
 
     # -- calibration ---------------------------------------------------------
 
@@ -317,9 +362,9 @@ class MaskRiskControl:
                     f"{m} case(s): 1/(n+1) = {1 / (m + 1):.4g} > alpha = {self.alpha_:g}; "
                     f"needs n >= {int(np.ceil(1 / self.alpha_ - 1 - 1e-9))}"
                 )
-        self.threshold_ = self._index[None] / self.n_bins
+        self.threshold_ = float(self.edges_[self._index[None]])
         self.thresholds_ = {
-            key: j / self.n_bins for key, j in self._index.items() if key is not None
+            key: float(self.edges_[j]) for key, j in self._index.items() if key is not None
         }
         self._grouped = groups is not None
         return self
@@ -420,7 +465,7 @@ class MaskRiskControl:
         fp_d = above[:, 1, half] * vv
         denom = np.maximum(n_ref, 1)
         return {
-            "threshold": j / self.n_bins,
+            "threshold": self.edges_[j],
             "volume_ml": vol,
             "fp_volume_ml": fp,
             "default_volume_ml": vol_d,

@@ -145,7 +145,9 @@ def test_region_errors() -> None:
     m = np.zeros((3, 4, 5), dtype=bool)
     with pytest.raises(InputError, match="must be boolean or hold only 0 and 1"):
         foreground_region(np.full(m.shape, 2), m, (1, 1, 1))
-    with pytest.raises(InputError, match="must be (boolean or hold only 0 and 1|a boolean or 0/1 numeric array)"):
+    with pytest.raises(
+        InputError, match=r"must be (boolean or hold only 0 and 1|a boolean or 0/1 numeric array)"
+    ):
         foreground_region(m, np.full(m.shape, "a"), (1, 1, 1))
     with pytest.raises(InputError, match="same voxel grid"):
         foreground_region(m, np.zeros((3, 4, 6), dtype=bool), (1, 1, 1))

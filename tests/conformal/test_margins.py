@@ -88,8 +88,18 @@ def test_dilation_needed_by_hand() -> None:
     ("pred", "ref", "kwargs", "match"),
     [
         (np.zeros((3, 3)), np.zeros((3, 4)), {}, "same shape"),
-        (np.zeros((3, 3)), np.full((3, 3), 2), {}, "reference must be boolean or hold only 0 and 1"),
-        (np.full((3, 3), 0.5), np.zeros((3, 3)), {}, "predicted must be boolean or hold only 0 and 1"),
+        (
+            np.zeros((3, 3)),
+            np.full((3, 3), 2),
+            {},
+            "reference must be boolean or hold only 0 and 1",
+        ),
+        (
+            np.full((3, 3), 0.5),
+            np.zeros((3, 3)),
+            {},
+            "predicted must be boolean or hold only 0 and 1",
+        ),
         (np.ones((3, 3)), np.ones((3, 3)), {"max_steps": -1}, "non-negative integer"),
         (np.ones((3, 3)), np.ones((3, 3)), {"max_steps": True}, "non-negative integer"),
         (np.ones((3, 3)), np.ones((3, 3)), {"connectivity": "edge"}, "connectivity"),

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from medval._errors import InputError, NotCalibratedError
-from medval.conformal import N_BINS, MaskRiskControl, probability_histograms
+from medval.conformal import N_BINS, MaskRiskControl, probability_histograms, threshold_grid
 
 from ._seg_data import cohort
 
@@ -34,23 +34,35 @@ N_SPLITS = 200
 def test_histogram_bins_by_hand() -> None:
     p = np.array([0.0, 0.1, 0.19, 0.2, 0.5, 0.99, 1.0, 0.35])
     ref = np.array([1, 1, 0, 1, 0, 1, 1, 0])
-    h = probability_histograms(p, ref, n_bins=5)  # edges 0, .2, .4, .6, .8, 1
+    h = probability_histograms(p, ref, n_bins=5, grid="linear")  # edges 0, .2, .4, .6, .8, 1
     np.testing.assert_array_equal(h, [[2, 1, 0, 0, 2], [1, 1, 1, 0, 0]])
     assert h.dtype == np.int64
 
 
-def test_histogram_counts_equal_voxel_counts(rng: np.random.Generator) -> None:
-    # Half the values sit exactly on grid edges j / B: the float edge case.
+def test_the_logit_grid_reaches_small_probabilities_symmetrically() -> None:
+    e = threshold_grid(1000)
+    assert e[0] == 0.0 and e[500] == 0.5 and e[-1] == 1.0 and np.all(np.diff(e) > 0)
+    assert 1e-6 < e[1] < 1.1e-6
+    np.testing.assert_allclose(e + e[::-1], 1.0, atol=1e-15)
+    np.testing.assert_array_equal(threshold_grid(4, "linear"), [0, 0.25, 0.5, 0.75, 1])
+    with pytest.raises(InputError, match="grid must be one of"):
+        threshold_grid(10, "log")
+
+
+@pytest.mark.parametrize("grid", ["logit", "linear"])
+def test_histogram_counts_equal_voxel_counts(rng: np.random.Generator, grid: str) -> None:
+    # Half the values sit exactly on grid edges (as float32): the float edge case.
+    edges = threshold_grid(N_BINS, grid)
     p = np.where(
         rng.random((7, 9, 11)) < 0.5,
-        rng.integers(0, N_BINS + 1, (7, 9, 11)) / N_BINS,
-        rng.random((7, 9, 11)),
+        edges[rng.integers(0, N_BINS + 1, (7, 9, 11))],
+        rng.random((7, 9, 11)) ** 4,
     ).astype(np.float32)
     ref = rng.random(p.shape) < 0.3
-    h = probability_histograms(p, ref)
+    h = probability_histograms(p, ref, grid=grid)
     p64 = p.astype(np.float64)
     for j in range(N_BINS):
-        t = j / N_BINS
+        t = edges[j]
         assert h[0, :j].sum() == np.count_nonzero(ref & (p64 < t))
         assert h[1, j:].sum() == np.count_nonzero(~ref & (p64 >= t))
     assert h.sum() == p.size and h[0].sum() == ref.sum()
@@ -83,17 +95,21 @@ def _toy(rng: np.random.Generator, n: int, n_healthy: int) -> tuple[np.ndarray, 
     return probs, refs
 
 
-def _hists(probs: np.ndarray, refs: np.ndarray, bins: int) -> np.ndarray:
+def _hists(probs: np.ndarray, refs: np.ndarray, bins: int, grid: str = "linear") -> np.ndarray:
     return np.stack(
-        [probability_histograms(p, r, n_bins=bins) for p, r in zip(probs, refs, strict=True)]
-    )
+        [probability_histograms(p, r, n_bins=bins, grid=grid)
+         for p, r in zip(probs, refs, strict=True)]
+    )  # fmt: skip
 
 
-def _hand_threshold(probs: np.ndarray, refs: np.ndarray, alpha: Fraction, bins: int) -> float:
+def _hand_threshold(
+    probs: np.ndarray, refs: np.ndarray, alpha: Fraction, bins: int, grid: str = "linear"
+) -> float:
     """Largest grid t with n/(n+1) mean FNR(t) + 1/(n+1) <= alpha, in exact fractions."""
     n = probs.shape[0]
+    edges = threshold_grid(bins, grid)
     for j in range(bins - 1, -1, -1):
-        t = j / bins
+        t = edges[j]
         fnr = [
             Fraction(int(np.count_nonzero(r & (p < t))), max(int(r.sum()), 1))
             for p, r in zip(probs, refs, strict=True)
@@ -103,20 +119,23 @@ def _hand_threshold(probs: np.ndarray, refs: np.ndarray, alpha: Fraction, bins: 
     return 0.0
 
 
+@pytest.mark.parametrize("grid", ["linear", "logit"])
 @pytest.mark.parametrize("healthy", ["exclude", "include"])
 @pytest.mark.parametrize("level", [0.9, 0.8])
-def test_thresholds_equal_hand_loop(rng: np.random.Generator, healthy: str, level: float) -> None:
+def test_thresholds_equal_hand_loop(
+    rng: np.random.Generator, healthy: str, level: float, grid: str
+) -> None:
     probs, refs = _toy(rng, 31, 6)
     groups = np.array(["x", "y"] * 15 + ["x"])
-    h = _hists(probs, refs, 100)
-    model = MaskRiskControl(confidence_level=level, healthy=healthy, n_bins=100)
+    h = _hists(probs, refs, 100, grid)
+    model = MaskRiskControl(confidence_level=level, healthy=healthy, n_bins=100, grid=grid)
     model.calibrate(h, groups=groups)
     alpha = 1 - Fraction(str(level))
     keep = refs.any(axis=(1, 2)) | (healthy == "include")
-    assert model.threshold_ == _hand_threshold(probs[keep], refs[keep], alpha, 100)
+    assert model.threshold_ == _hand_threshold(probs[keep], refs[keep], alpha, 100, grid)
     for g in ("x", "y"):
         sel = keep & (groups == g)
-        assert model.thresholds_[g] == _hand_threshold(probs[sel], refs[sel], alpha, 100)
+        assert model.thresholds_[g] == _hand_threshold(probs[sel], refs[sel], alpha, 100, grid)
         assert model.group_sizes_[g] == sel.sum()
     assert model.n_healthy_[None] == 6 and model.alpha_ == float(alpha)
     assert 0 < model.threshold_ < 1 and not model.fallbacks_
@@ -139,8 +158,8 @@ def test_risk_equals_voxel_level_fnr() -> None:
 def test_price_by_hand() -> None:
     p = np.array([[0.1, 0.3, 0.45, 0.55, 0.9, 0.2]])
     ref = np.array([[1, 1, 1, 0, 1, 0]])
-    h = probability_histograms(p, ref, n_bins=10)[None]
-    model = MaskRiskControl(confidence_level=0.5, healthy="include", n_bins=10)
+    h = probability_histograms(p, ref, n_bins=10, grid="linear")[None]
+    model = MaskRiskControl(confidence_level=0.5, healthy="include", n_bins=10, grid="linear")
     # n = 1: 1/2 R(t) + 1/2 <= 1/2 needs FNR 0, i.e. t <= 0.1.
     model.calibrate(h)
     assert model.threshold_ == pytest.approx(0.1)
@@ -160,7 +179,8 @@ def test_small_group_gets_threshold_zero_with_reason(rng: np.random.Generator) -
     probs, refs = _toy(rng, 30, 0)
     h = _hists(probs, refs, 100)
     groups = np.array(["big"] * 22 + ["small"] * 8)
-    model = MaskRiskControl(confidence_level=0.9, n_bins=100).calibrate(h, groups=groups)
+    model = MaskRiskControl(confidence_level=0.9, n_bins=100, grid="linear")
+    model.calibrate(h, groups=groups)
     assert model.thresholds_["small"] == 0.0 and "needs n >= 9" in model.fallbacks_["small"]
     assert "big" not in model.fallbacks_ and model.thresholds_["big"] > 0
     assert np.all(model.risk(h[22:], groups=groups[22:]) == 0.0)
@@ -175,8 +195,8 @@ def test_small_group_gets_threshold_zero_with_reason(rng: np.random.Generator) -
 def test_healthy_exclude_versus_include(rng: np.random.Generator) -> None:
     probs, refs = _toy(rng, 40, 10)
     h = _hists(probs, refs, 100)
-    exc = MaskRiskControl(healthy="exclude", n_bins=100).calibrate(h)
-    inc = MaskRiskControl(healthy="include", n_bins=100).calibrate(h)
+    exc = MaskRiskControl(healthy="exclude", n_bins=100, grid="linear").calibrate(h)
+    inc = MaskRiskControl(healthy="include", n_bins=100, grid="linear").calibrate(h)
     assert exc.group_sizes_[None] == 30 and inc.group_sizes_[None] == 40
     assert exc.n_healthy_[None] == inc.n_healthy_[None] == 10
     # Healthy images add zero losses, so "include" affords a higher threshold.
@@ -261,7 +281,7 @@ def _splits(seg: tuple[np.ndarray, ...], level: float, healthy: str) -> dict[str
         model = MaskRiskControl(confidence_level=level, healthy=healthy)
         model.calibrate(h[cal], groups=scanners[cal])
         mondrian = model.risk(h[test], groups=scanners[test])
-        marginal = fnr[test, round(model.threshold_ * N_BINS)]
+        marginal = fnr[test, int(np.searchsorted(model.edges_, model.threshold_))]
         les, sc = present[test], scanners[test]
         for key, r in (("marginal", marginal), ("mondrian", mondrian)):
             out[key].append([r[les].mean()] + [r[les & (sc == s)].mean() for s in "ABC"])
