@@ -171,7 +171,7 @@ def _write_segmentation_inputs(folder: OutputFolder, *, seed: int, quiet: bool) 
     spec_path.write_text(
         text.read_text("utf-8").format(
             name=spec_path.name, center=center, width=width, seed=seed,
-            factory="medval.demo:make_segmenter", mc_samples=10,
+            factory="medval.demo:make_segmenter", mc_samples=5,
         ),
         encoding="utf-8",
     )  # fmt: skip
