@@ -27,6 +27,7 @@ HEADS = (
     "triage.",
     "noninferiority.",
     "input.",
+    "segmentation.",
 )
 # <name>, <class>, <column>, {group}: one key part (no dot, no '=').
 PLACEHOLDER = re.compile(r"<[a-z_]+>|\{[a-z_]+\}")
@@ -91,7 +92,19 @@ def test_the_extraction_sees_keys_placeholders_and_skips_settings() -> None:
     assert _pattern("discrimination.*").fullmatch("discrimination.auprc")
 
 
-def test_every_result_key_in_the_readme_exists(demo_run: Path, multiclass_keys: list[str]) -> None:
+@pytest.fixture(scope="module")
+def segmentation_keys() -> list[str]:
+    """Keys of a segmentation result (structure 'lesion', as in the README)."""
+    from tests.evaluation._seg_cohort import cohort
+
+    cases, frame = cohort()
+    result = evaluate(cases, frame, n_resamples=200, test_splits=["internal", "external"])
+    return _all_keys(json.loads(result.to_json()))
+
+
+def test_every_result_key_in_the_readme_exists(
+    demo_run: Path, multiclass_keys: list[str], segmentation_keys: list[str]
+) -> None:
     keys = readme_keys(README.read_text(encoding="utf-8"))
     assert "discrimination.auroc" in keys  # the extraction found the README's keys
     demo_keys = _all_keys(json.loads((demo_run / "result.json").read_text(encoding="utf-8")))
@@ -99,6 +112,8 @@ def test_every_result_key_in_the_readme_exists(demo_run: Path, multiclass_keys: 
     for key in keys:
         pattern = _pattern(key)
         pool = multiclass_keys if "<class>" in key else demo_keys
+        if "segmentation." in key:
+            pool = segmentation_keys
         if not any(pattern.fullmatch(k) for k in pool):
             missing.append(key)
     assert not missing, f"README keys absent from a demo result: {missing}"
