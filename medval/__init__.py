@@ -19,6 +19,7 @@ from medval._errors import (
     SpecError,
     UnsafeModelError,
 )
+from medval._targets import RegressionPredictions
 from medval._types import Estimate, Predictions
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "MissingDependencyError",
     "NotCalibratedError",
     "Predictions",
+    "RegressionPredictions",
     "SpecError",
     "UnsafeModelError",
     "ValidationResult",

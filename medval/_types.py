@@ -20,6 +20,7 @@ __all__ = [
     "DICOM_COLUMNS",
     "Estimate",
     "Predictions",
+    "as_case_ids",
     "check_class_labels",
     "check_cohort",
     "check_concentrations",
@@ -43,7 +44,7 @@ COHORT_COLUMNS: frozenset[str] = frozenset((*DICOM_COLUMNS, "split", "label"))
 _SUM_TOLERANCE = 1e-3
 
 
-def _as_case_ids(case_ids: ArrayLike, n: int) -> NDArray[np.str_]:
+def as_case_ids(case_ids: ArrayLike, n: int) -> NDArray[np.str_]:
     ids = np.asarray(case_ids)
     if ids.ndim != 1 or ids.shape[0] != n:
         raise InputError(
@@ -124,7 +125,7 @@ class Predictions:
         _check_probabilities(p, "probabilities")
         n, k = p.shape
         object.__setattr__(self, "probabilities", p)
-        object.__setattr__(self, "case_ids", _as_case_ids(self.case_ids, n))
+        object.__setattr__(self, "case_ids", as_case_ids(self.case_ids, n))
         if self.labels is not None:
             object.__setattr__(self, "labels", check_class_labels(self.labels, n, k))
         if self.mc_probabilities is not None:

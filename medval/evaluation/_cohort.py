@@ -51,7 +51,7 @@ def cohort_tables(
     cohort: Any,
     splits: Sequence[str],
     *,
-    positive_class: int,
+    positive_class: int | None,
     small_cell: int = _SMALL_CELL,
 ) -> None:
     """ "Table 1" per split and the acquisition protocol per scanner (CLAIM item 13).
@@ -70,7 +70,7 @@ def cohort_tables(
         if "patient_key" in part.columns:
             row["n_patients"] = int(part["patient_key"].nunique())
         if "label" in part.columns:
-            row["n_positive"] = int((part["label"] == positive_class).sum())
+            row.update(_label_summary(part["label"], positive_class))
         for col in ("sex", "age_band", "manufacturer"):
             if col in part.columns:
                 counts = part[col].fillna("unknown").astype(str).value_counts().sort_index()
@@ -234,7 +234,20 @@ def _unit_flow(out: Part, data: Any, n_cases: int) -> list[dict[str, Any]]:
     ]
 
 
-def _by_split_site(cohort: Any, positive_class: int) -> list[dict[str, Any]]:
+def _label_summary(labels: Any, positive_class: int | None) -> dict[str, Any]:
+    """Positives of a class, or a numeric target's mean, SD and range (regression)."""
+    if positive_class is not None:
+        return {"n_positive": int((labels == positive_class).sum())}
+    values = labels.astype(float)
+    return {
+        "label_mean": float(values.mean()),
+        "label_sd": float(values.std(ddof=1)) if len(values) > 1 else None,
+        "label_min": float(values.min()),
+        "label_max": float(values.max()),
+    }
+
+
+def _by_split_site(cohort: Any, positive_class: int | None) -> list[dict[str, Any]]:
     cols = [c for c in ("manufacturer", "model_name") if c in cohort.columns]
     if not cols:
         return []
@@ -246,7 +259,7 @@ def _by_split_site(cohort: Any, positive_class: int) -> list[dict[str, Any]]:
             "manufacturer": key[1],
             "model_name": key[2] if len(key) > 2 else "",
             "n_cases": len(g),
-            "n_positive": int((g["label"] == positive_class).sum()),
+            **_label_summary(g["label"], positive_class),
         }
         if "patient_key" in g.columns:  # optional in a metadata table
             row["n_patients"] = int(g["patient_key"].nunique())
@@ -277,10 +290,12 @@ def _duplicates(inputs: Inputs, earlier: Part) -> Part:
     return out
 
 
+_TASKS = ("binary", "multiclass", "regression")
 COHORT = Section("cohort", "cohort description (Table 1, acquisition)", _cohort,
-                 needs=("cohort",))  # fmt: skip
-FLOW = Section("cohort_flow", "cohort flow and exclusions", _flow, needs=("exclusions",))
+                 needs=("cohort",), tasks=_TASKS)  # fmt: skip
+FLOW = Section("cohort_flow", "cohort flow and exclusions", _flow, needs=("exclusions",),
+               tasks=_TASKS)  # fmt: skip
 DUPLICATES = Section(
     "pixel_duplicates", "pixel-identical images across splits", _duplicates,
-    needs=("dicom_files",), switch=("shift", "pixel_duplicates"),
+    needs=("dicom_files",), switch=("shift", "pixel_duplicates"), tasks=_TASKS,
 )  # fmt: skip

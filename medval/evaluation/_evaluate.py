@@ -15,9 +15,11 @@ from typing import Any
 
 from medval._errors import InputError
 from medval._result import ValidationResult
+from medval._targets import RegressionPredictions
 from medval._types import Predictions
 from medval.evaluation._inputs import Inputs, build_inputs
 from medval.evaluation._progress import Steps
+from medval.evaluation._regression_inputs import RegressionInputs, build_regression_inputs
 from medval.evaluation._section import Part, Section, missing
 from medval.evaluation._segment_inputs import SegmentationInputs, build_segmentation_inputs
 from medval.gate import EvaluationConfig
@@ -69,6 +71,19 @@ def _segmentation_header(inputs: SegmentationInputs, result: ValidationResult) -
     result.values["evaluation.unit"] = "case (one series)"
 
 
+def _regression_header(inputs: RegressionInputs, result: ValidationResult) -> None:
+    result.values["task.kind"] = "regression"
+    result.values["task.unit"] = inputs.predictions.unit
+    result.values["evaluation.splits"] = list(inputs.test_splits)
+    result.values["evaluation.primary_split"] = inputs.test_splits[0]
+    result.values["evaluation.clustered_by"] = "patient" if inputs.clusters is not None else "case"
+    p = inputs.predictions
+    result.values["regression.outputs"] = {
+        "variance": p.variances is not None, "quantile_levels": list(p.quantile_levels),
+        "mc_samples": p.n_samples,
+    }  # fmt: skip
+
+
 def _merge(result: Part, part: Part, section: Section) -> None:
     for store in ("estimates", "values", "tables", "provenance"):
         mine, theirs = getattr(result, store), getattr(part, store)
@@ -80,7 +95,7 @@ def _merge(result: Part, part: Part, section: Section) -> None:
 
 
 def evaluate(
-    predictions: Predictions | SegmentationCases,
+    predictions: Predictions | SegmentationCases | RegressionPredictions,
     cohort: Any | None = None,
     *,
     config: EvaluationConfig | None = None,
@@ -102,7 +117,11 @@ def evaluate(
         (:func:`medval.segmentation.score_case` per case, stacked by
         ``SegmentationCases.from_records``): then the segmentation sections
         run (overlap and boundary metrics, lesions and FROC, the mask
-        guarantees, voxel calibration and uncertainty).
+        guarantees, voxel calibration and uncertainty). Or a regression
+        model's :class:`~medval.RegressionPredictions` (labels from them or
+        the cohort's numeric ``label``): errors with patient-clustered
+        intervals, Bland-Altman agreement, conformal intervals checked per
+        group, and the model's sigma (decomposition, calibration, referral).
     cohort : pandas.DataFrame or io.CohortData, optional
         A Cohort (indexed by ``case_id``): its ``split`` column assigns cases
         to calibration and test splits, its ``patient_key`` column makes every
@@ -166,6 +185,13 @@ def evaluate(
             raise InputError("a baseline comparison of segmentation models is not built yet.")
         inputs = build_segmentation_inputs(predictions, cohort, cfg)
         _segmentation_header(inputs, result)
+    elif isinstance(predictions, RegressionPredictions):
+        if reference is not None:
+            raise InputError("a baseline comparison of regression models is not built yet.")
+        inputs = build_regression_inputs(
+            predictions, cohort, cfg, input_statistics=input_statistics
+        )
+        _regression_header(inputs, result)
     else:
         inputs = build_inputs(
             predictions, cohort, cfg, positive_class=positive_class, reference=reference,

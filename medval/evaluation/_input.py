@@ -205,5 +205,6 @@ def _run(inputs: Inputs, earlier: Part) -> Part:
 
 
 SECTION = Section(
-    "input", "input sanity (preprocessed intensities)", _run, needs=("input_statistics",)
-)
+    "input", "input sanity (preprocessed intensities)", _run, needs=("input_statistics",),
+    tasks=("binary", "multiclass", "regression"),
+)  # fmt: skip

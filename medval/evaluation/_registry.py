@@ -16,10 +16,13 @@ from medval.evaluation import (
     _curves,
     _discrimination,
     _input,
+    _intervals,
     _lesion,
     _mask_conformal,
     _multiclass,
     _reference,
+    _regression,
+    _regression_uncertainty,
     _sanity,
     _segment,
     _shift,
@@ -51,4 +54,8 @@ SECTIONS: tuple[Section, ...] = (
     _mask_conformal.SECTION,
     _voxel.CALIBRATION_SECTION,
     _voxel.UNCERTAINTY_SECTION,
+    # Regression (task kind "regression"): errors, agreement, intervals, sigma.
+    _regression.SECTION,
+    _intervals.SECTION,
+    _regression_uncertainty.SECTION,
 )

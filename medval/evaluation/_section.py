@@ -74,7 +74,7 @@ class Section:
             )
 
 
-TASKS = ("binary", "multiclass", "segmentation")
+TASKS = ("binary", "multiclass", "segmentation", "regression")
 
 # need -> (is it met?, reason when not, fix). The fixes name the spec key and
 # the evaluate keyword, since both paths run the same sections.
@@ -92,7 +92,7 @@ NEEDS: dict[str, tuple[Callable[[Any], bool], str, str]] = {
         "or give the cohort a split named 'calibration'",
     ),
     "mc_samples": (
-        lambda i: i.predictions.mc_probabilities is not None,
+        lambda i: getattr(i.predictions, "mc_probabilities", None) is not None,
         "the predictions hold no MC-dropout samples",
         "set [model] mc_samples (medval.predict(..., mc_samples=30)) on a model with dropout",
     ),
@@ -116,6 +116,12 @@ NEEDS: dict[str, tuple[Callable[[Any], bool], str, str]] = {
         lambda i: getattr(i, "cases", None) is not None and i.cases.uncertainty is not None,
         "the segmentation was run without MC-dropout samples (no voxel uncertainty)",
         "set [model] mc_samples (e.g. 20) on a model with dropout",
+    ),
+    "sigma": (
+        lambda i: getattr(i, "sigma", None) is not None,
+        "the regression model gives no sigma (neither a variance head nor MC-dropout samples)",
+        'declare a mean and log-variance head ([model] output = "mean_log_variance") or set '
+        "[model] mc_samples on a model with dropout",
     ),
     "reference": (
         lambda i: i.reference is not None,

@@ -42,6 +42,7 @@ from medval.gate._preprocess import (
     shorthand_steps,
 )
 from medval.gate._preprocess import STEPS as PREPROCESS_STEPS
+from medval.gate._regression import REGRESSION_OUTPUTS
 from medval.gate._require import require
 from medval.gate._schema import json_schema, json_schema_text
 from medval.gate._settings import EvaluationSettings, check_values, evaluated_splits
@@ -67,6 +68,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PREPROCESS_STEPS",
+    "REGRESSION_OUTPUTS",
     "SCHEMA",
     "SPEC_KEYS",
     "TRUST_FLAG",

@@ -141,6 +141,9 @@ def _resolve(
     if s.mask_mondrian is not None:
         _column(n("mask_mondrian"), s.mask_mondrian, columns, what="a cohort column")
         groups.append(s.mask_mondrian)
+    if s.interval_mondrian is not None:
+        _column(n("interval_mondrian"), s.interval_mondrian, columns, what="a cohort column")
+        groups.append(s.interval_mondrian)
     subgroups = _column_list(n, "subgroup_columns", s.subgroup_columns, columns, given)
     for i, pair in enumerate(s.subgroup_intersections):
         if "subgroup_intersections" not in given:

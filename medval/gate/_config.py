@@ -50,6 +50,8 @@ UNCERTAINTY_MEASURES: tuple[str, ...] = ("entropy", "variance")  # uncertainty.d
 CONNECTIVITIES: tuple[str, ...] = ("face", "edge", "vertex")
 LESION_MATCHES: tuple[str, ...] = ("iou", "overlap")
 HEALTHY_RULES: tuple[str, ...] = ("exclude", "include")
+# Regression intervals: conformal.REGRESSION_SCORES and "auto" (tests check they agree).
+INTERVAL_SCORES: tuple[str, ...] = ("auto", "absolute", "normalized", "cqr")
 
 
 def _s(
@@ -379,6 +381,40 @@ class EvaluationConfig:
         (float,),
         "A case with Dice below this is a failure that uncertainty should flag.",
         interval="(0, 1)",
+    )
+    interval_score: str = _s(
+        "auto",
+        "regression.interval",
+        (str,),
+        "Conformal interval score: absolute residual, residual / the model's sigma, CQR "
+        "(auto: cqr with quantile heads, normalized with a sigma, else absolute).",
+        choices=INTERVAL_SCORES,
+    )
+    interval_level: float = _s(
+        0.9,
+        "regression.confidence_level",
+        (float,),
+        "Target coverage of the conformal prediction intervals.",
+        interval="(0, 1)",
+    )
+    interval_mondrian: str | None = _s(
+        None,
+        "regression.mondrian",
+        (str,),
+        "A cohort column (e.g. manufacturer): one interval quantile per group (Mondrian).",
+    )
+    error_bins: int = _s(
+        5,
+        "regression.bins",
+        (int,),
+        "Bins (quantiles) of the true value and of sigma for the conditional error and coverage.",
+        interval="[2, 50]",
+    )
+    gaussian_levels: tuple[float, ...] = _s(
+        (0.5, 0.8, 0.9, 0.95),
+        "regression.gaussian_levels",
+        (list,),
+        "Nominal levels at which the Gaussian intervals mean +- z sigma are checked.",
     )
 
     def __post_init__(self) -> None:

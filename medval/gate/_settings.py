@@ -10,6 +10,7 @@ before any model runs.
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -138,7 +139,9 @@ def check_values(
         _names(n("test_splits"), s.test_splits, what="splits")
         if not s.test_splits:
             raise SpecError(f"{n('test_splits')} is empty; name at least one split to evaluate.")
-    for field in ("calibration_split", "drift_reference", "conformal_mondrian"):
+    _levels(n("gaussian_levels"), s.gaussian_levels)
+    for field in ("calibration_split", "drift_reference", "conformal_mondrian",
+                  "interval_mondrian"):  # fmt: skip
         value = getattr(s, field)
         if value is not None and (not isinstance(value, str) or not value):
             raise SpecError(f"{n(field)} must be a non-empty string; got {value!r}.")
@@ -157,6 +160,20 @@ def check_values(
                 '(e.g. ["manufacturer", "sex"]); for three, cross two of them into one column.'
             )
         _names(n("subgroup_intersections", i), pair, what="columns")
+
+
+def _levels(name: str, levels: Any) -> None:
+    ok = (
+        isinstance(levels, (list, tuple))
+        and len(levels) >= 1
+        and all(isinstance(v, float) and 0.0 < v < 1.0 for v in levels)
+        and all(b > a for a, b in itertools.pairwise(levels))
+    )
+    if not ok:
+        raise SpecError(
+            f"{name} must list increasing nominal levels in (0, 1), e.g. [0.5, 0.8, 0.9, 0.95]; "
+            f"got {_as_list(levels)!r}."
+        )
 
 
 def _threshold(s: EvaluationConfig, n: Namer) -> None:

@@ -21,6 +21,7 @@ from medval.gate._config import (
 from medval.gate._criteria import SEVERITIES, Criterion, check_criteria
 from medval.gate._fields import Field, check_table
 from medval.gate._preprocess import check_expect, preprocess_steps
+from medval.gate._regression import REGRESSION_ONLY, REGRESSION_OUTPUTS, check_regression_spec
 from medval.gate._segmentation import SEGMENTATION_ONLY, check_segmentation_spec
 from medval.gate._settings import check_values, not_one_of
 
@@ -47,6 +48,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # multi-label mask).
         "structures": ((dict,), None),
         "multilabel": ((bool,), False),
+        # Regression: the target's name, its unit and the range a label may take.
+        "name": ((str,), None),
+        "unit": ((str,), None),
+        "range": ((list,), None),
     },
     "data": {
         # A DICOM folder with its labels CSV, or a metadata table (CSV/Parquet).
@@ -109,6 +114,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "mode": ((str,), "2d"),
         "patch_size": ((list,), None),
         "overlap": ((float,), 0.5),
+        # Regression, output = "quantiles": the levels of the head's columns.
+        "quantile_levels": ((list,), None),
     },
     # The evaluation's settings: generated from EvaluationConfig (gate/_config.py).
     "analysis": spec_fields("analysis"),
@@ -118,6 +125,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "shift": spec_fields("shift"),
     # Segmentation metrics, lesions and the mask guarantees.
     "segmentation": spec_fields("segmentation"),
+    # Regression errors, agreement, conformal intervals.
+    "regression": spec_fields("regression"),
     # Automatic splits when the labels carry none (io.assign_splits).
     "splits": {
         "calibration_fraction": ((float,), 0.3),
@@ -152,7 +161,7 @@ LABEL_KEYS = ("file", "case_id", "SOPInstanceUID", "SeriesInstanceUID", "StudyIn
               "AccessionNumber", "PatientID")  # fmt: skip
 CASE_ID_RULES = ("stem", "path")
 AGGREGATIONS = ("mean", "max", "noisy_or", "top_k_mean")
-TASK_TYPES = ("classification", "segmentation")
+TASK_TYPES = ("classification", "segmentation", "regression")
 #: ``model.mode``: medval.inference.SEGMENT_MODES (tests check they agree).
 SEGMENT_MODES = ("2d", "3d")
 # section -> key -> allowed values: the one declaration of every closed set of
@@ -166,7 +175,7 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         "aggregate": AGGREGATIONS,
     },
     "task": {"type": TASK_TYPES},
-    "model": {"output": OUTPUTS, "tta": TTA_CHOICES, "mode": SEGMENT_MODES},
+    "model": {"output": (*OUTPUTS, *REGRESSION_OUTPUTS), "tta": TTA_CHOICES, "mode": SEGMENT_MODES},
     "baseline": {"output": OUTPUTS, "severity": SEVERITIES},
 }
 _REQUIRED_SECTIONS = ("task", "data", "model")
@@ -292,20 +301,26 @@ def _check_model_files(files: str | list[Any] | None, source: str) -> None:
 
 
 def _check_semantics(s: dict[str, dict[str, Any]], source: str) -> None:
-    if s["task"]["type"] == "segmentation":
+    kind = s["task"]["type"]
+    others = [*(SEGMENTATION_ONLY if kind != "segmentation" else ()),
+              *(REGRESSION_ONLY if kind != "regression" else ())]  # fmt: skip
+    given = [k for k in others if s[k.split(".")[0]][k.split(".")[1]] is not None]
+    if given:
+        owner = "segmentation" if given[0] in SEGMENTATION_ONLY else "regression"
+        raise SpecError(
+            f'{source}: {given[0]} is a {owner} key; set task.type = "{owner}" or remove it.'
+        )
+    if kind == "segmentation":
         check_segmentation_spec(s, source)
+    elif kind == "regression":
+        _check_sources(s, source)
+        check_regression_spec(s, source)
     else:
         _check_classification(s, source)
     _check_common(s, source)
 
 
 def _check_classification(s: dict[str, dict[str, Any]], source: str) -> None:
-    given = [k for k in SEGMENTATION_ONLY if s[k.split(".")[0]][k.split(".")[1]] is not None]
-    if given:
-        raise SpecError(
-            f'{source}: {given[0]} is a segmentation key; set task.type = "segmentation" '
-            "or remove it."
-        )
     if s["task"]["class_names"] is None:
         raise SpecError(
             f"{source}: missing required key task.class_names (a classifier's classes, "
@@ -313,6 +328,11 @@ def _check_classification(s: dict[str, dict[str, Any]], source: str) -> None:
             "with task.structures)."
         )
     _check_sources(s, source)
+    if s["model"]["output"] in REGRESSION_OUTPUTS:
+        raise SpecError(
+            f"{source}: model.output {s['model']['output']!r} is a regression head's; set "
+            'task.type = "regression", or give a classifier\'s output: ' + f"{list(OUTPUTS)}."
+        )
     names = s["task"]["class_names"]
     if len(names) < 2 or not all(isinstance(n, str) and n for n in names):
         raise SpecError(

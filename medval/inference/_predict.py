@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from medval.inference._masks import case_keys
 from medval.inference._sampler import OutputKind, Sampler
 from medval.inference._tta import resolve_tta
 
-__all__ = ["predict", "resolve_device"]
+__all__ = ["Passes", "predict", "resolve_device", "run_passes"]
 
 _SAME_ATOL = 1e-6  # float32 rounding of identical inputs in differently sized batches
 
@@ -69,6 +70,101 @@ def _embed_module(model: torch.nn.Module, embeddings: bool | str) -> torch.nn.Mo
             "name the module whose input is the embedding: embeddings='<submodule name>'."
         )
     return linears[-1]
+
+
+@dataclasses.dataclass
+class Passes:
+    """Raw outputs of every pass: ``mc`` (S, n, D) samples, ``det`` (A, n, D) deterministic."""
+
+    mc: np.ndarray
+    det: np.ndarray
+    case_ids: np.ndarray
+    features: list[torch.Tensor]
+
+
+def run_passes(
+    models: list[torch.nn.Module],
+    loader: Iterable[Any],
+    *,
+    kind: OutputKind,
+    dev: torch.device,
+    case_ids: Sequence[str] | None,
+    input_key: str,
+    progress: bool,
+    mc_samples: int,
+    seed: int,
+    transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    head: str | torch.nn.Module | Sequence[str] | bool | None,
+    mc_chunk: int | None,
+    embeddings: bool | str,
+    hooks: Sequence[Any] = (),
+) -> Passes:
+    """Every model and augmentation over the loader, deterministic and MC passes (see predict)."""
+    modes = [{m: m.training for m in mdl.modules()} for mdl in models]
+    chunks: list[torch.Tensor] = []
+    deterministic: list[torch.Tensor] = []
+    ids = CaseIds(case_ids, loader)
+    batches: Iterable[Any] = loader
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(loader, desc="inference", unit="batch", leave=False)
+    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    samplers: list[Sampler] = []
+    try:
+        samplers = [
+            Sampler(
+                mdl,
+                mc_samples=mc_samples,
+                output=kind,
+                head=head,
+                mc_chunk=mc_chunk,
+                embed=_embed_module(mdl, embeddings) if i == 0 else None,
+            )
+            for i, mdl in enumerate(models)
+        ]
+        for mdl in models:
+            mdl.to(dev)
+            mdl.eval()
+        with torch.random.fork_rng(devices=fork_devices), torch.inference_mode():
+            torch.random.manual_seed(seed)
+            for batch in batches:
+                x, carried = _split_batch(batch, input_key)
+                if not isinstance(x, torch.Tensor) or x.ndim == 0:
+                    what = type(x).__name__ if not isinstance(x, torch.Tensor) else "0-d tensor"
+                    raise InputError(
+                        f"the model input must be a torch.Tensor with a batch dimension; "
+                        f"got {what}."
+                    )
+                names = ids.take(x.shape[0], carried)
+                keys = case_keys(seed, names) if mc_samples > 0 else None
+                x = x.to(dev, non_blocking=True)
+                samples, passes = [], []
+                for j, t in enumerate(transforms):
+                    xt = t(x)
+                    for i, s in enumerate(samplers):
+                        if j > 0 and i == 0:
+                            s.embed, keep = None, s.embed
+                            samples.append(s(xt, keys, (i, j)))
+                            s.embed = keep
+                        else:
+                            samples.append(s(xt, keys, (i, j)))
+                        assert s.deterministic is not None
+                        passes.append(s.deterministic)
+                chunks.append(torch.cat(samples).cpu())
+                deterministic.append(torch.stack(passes).cpu())
+    finally:
+        for h in hooks:
+            if h is not None:
+                h.remove()
+        for mode in modes:
+            for m, was_training in mode.items():
+                m.train(was_training)
+    if not chunks:
+        raise InputError("the loader yielded no batches; is the data set empty?")
+    mc = torch.cat(chunks, dim=1).double().numpy()
+    det = torch.cat(deterministic, dim=1).double().numpy()
+    return Passes(mc, det, ids.final(mc.shape[1]), samplers[0].features)
 
 
 def predict(
@@ -217,70 +313,13 @@ def predict(
             UserWarning,
             stacklevel=2,
         )
-    modes = [{m: m.training for m in mdl.modules()} for mdl in models]
-    samplers = [
-        Sampler(
-            mdl,
-            mc_samples=mc_samples,
-            output=kind,
-            head=head,
-            mc_chunk=mc_chunk,
-            embed=_embed_module(mdl, embeddings) if i == 0 else None,
-        )
-        for i, mdl in enumerate(models)
-    ]
-    chunks: list[torch.Tensor] = []
-    deterministic: list[torch.Tensor] = []
-    ids = CaseIds(case_ids, loader)
-    batches: Iterable[Any] = loader
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(loader, desc="inference", unit="batch", leave=False)
-    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     hooks = [_dirichlet_shape_hook(m) for m in models] if output == "dirichlet" else []
-    try:
-        for mdl in models:
-            mdl.to(dev)
-            mdl.eval()
-        with torch.random.fork_rng(devices=fork_devices), torch.inference_mode():
-            torch.random.manual_seed(seed)
-            for batch in batches:
-                x, carried = _split_batch(batch, input_key)
-                if not isinstance(x, torch.Tensor) or x.ndim == 0:
-                    what = type(x).__name__ if not isinstance(x, torch.Tensor) else "0-d tensor"
-                    raise InputError(
-                        f"the model input must be a torch.Tensor with a batch dimension; "
-                        f"got {what}."
-                    )
-                names = ids.take(x.shape[0], carried)
-                keys = case_keys(seed, names) if mc_samples > 0 else None
-                x = x.to(dev, non_blocking=True)
-                samples, passes = [], []
-                for j, t in enumerate(transforms):
-                    xt = t(x)
-                    for i, s in enumerate(samplers):
-                        if j > 0 and i == 0:
-                            s.embed, keep = None, s.embed
-                            samples.append(s(xt, keys, (i, j)))
-                            s.embed = keep
-                        else:
-                            samples.append(s(xt, keys, (i, j)))
-                        assert s.deterministic is not None
-                        passes.append(s.deterministic)
-                chunks.append(torch.cat(samples).cpu())
-                deterministic.append(torch.stack(passes).cpu())
-    finally:
-        for h in hooks:
-            if h is not None:
-                h.remove()
-        for mode in modes:
-            for m, was_training in mode.items():
-                m.train(was_training)
-    if not chunks:
-        raise InputError("the loader yielded no batches; is the data set empty?")
-    mc = torch.cat(chunks, dim=1).double().numpy()
-    ids_out = ids.final(mc.shape[1])
+    passes = run_passes(
+        models, loader, kind=kind, dev=dev, case_ids=case_ids, input_key=input_key,
+        progress=progress, mc_samples=mc_samples, seed=seed, transforms=transforms, head=head,
+        mc_chunk=mc_chunk, embeddings=embeddings, hooks=hooks,
+    )  # fmt: skip
+    mc, ids_out = passes.mc, passes.case_ids
     alpha = None
     if output == "dirichlet":
         _check_dirichlet(mc, ids_out)
@@ -290,10 +329,10 @@ def predict(
         _warn_if_constant(mc, mc_samples, models)
     # The deployed model's probabilities: the deterministic pass (mean over ensemble
     # members and augmentations); MC samples feed the uncertainty analyses only.
-    det = torch.cat(deterministic, dim=1).double().numpy()
+    det = passes.det
     det /= det.sum(axis=2, keepdims=True)
     probs = det.mean(axis=0)
-    emb = samplers[0].features
+    emb = passes.features
     return Predictions(
         case_ids=ids_out,
         probabilities=probs,

@@ -15,7 +15,7 @@ __all__ = ["OutputKind", "Sampler", "check_out", "to_probabilities"]
 
 _CPU_FOLD_ROWS = 256  # folding more rows is slower on CPU (measured)
 
-OutputKind = Literal["logits", "probabilities", "sigmoid"]
+OutputKind = Literal["logits", "probabilities", "sigmoid", "identity"]
 
 
 def to_probabilities(out: torch.Tensor, output: OutputKind) -> torch.Tensor:
@@ -29,6 +29,8 @@ def to_probabilities(out: torch.Tensor, output: OutputKind) -> torch.Tensor:
     if out.ndim != 2:
         raise InputError(f"the model must return (batch, K) scores; got shape {tuple(out.shape)}.")
     out = out.float()
+    if output == "identity":  # a regression head's outputs, as they are
+        return out
     if output == "sigmoid":
         if out.shape[1] != 1:
             raise InputError(

@@ -181,7 +181,7 @@ def build_cohort(
                 continue
             ids.append(cid)
             files.append(rel)
-            labels.append(int(row["label"]))
+            labels.append(row["label"])
             splits.append(str(row["split"]) if "split" in row else "all")
             if unit != "image":
                 unit_of[cid] = str(row["case_id"])
@@ -192,7 +192,8 @@ def build_cohort(
     exclusions.sort(key=lambda e: e.file)
     cohort = scan.frame.loc[files, list(SCAN_COLUMNS)].copy()
     cohort.index = pd.Index(ids, name="case_id", dtype=object)
-    cohort["label"] = np.asarray(labels, dtype=np.int64)
+    numeric = labels_frame["label"].dtype.kind == "f"  # regression targets
+    cohort["label"] = np.asarray(labels, dtype=np.float64 if numeric else np.int64)
     cohort["split"] = splits
     return CohortData(
         cohort=check_cohort(cohort),
@@ -215,7 +216,8 @@ def load_cohort(
     dicom_dir: str | pathlib.Path,
     labels_csv: str | pathlib.Path,
     *,
-    class_names: Sequence[str],
+    class_names: Sequence[str] | None,
+    value_range: tuple[float, float] | None = None,
     salt: str | bytes | None = None,
     progress: bool = False,
     workers: int | None = None,
@@ -230,13 +232,16 @@ def load_cohort(
     (:func:`read_dicom_cohort`; the result is the same). ``key`` names the
     labels table's key column (default: found from its header),
     ``case_id_from`` how a ``case_id`` key is read from file paths and
-    ``max_pixel_bytes`` the most a file may take to decode. See
+    ``max_pixel_bytes`` the most a file may take to decode; ``class_names``
+    None reads numeric labels (a regression target, within ``value_range``). See
     :func:`read_labels`, :func:`read_dicom_cohort` and :func:`build_cohort`
     for parameters and errors.
     """
     _check_rule(case_id_from)
     salt_bytes = resolve_salt(salt)
-    labels = read_labels(labels_csv, class_names=class_names, key=key, salt=salt_bytes)
+    labels = read_labels(
+        labels_csv, class_names=class_names, value_range=value_range, key=key, salt=salt_bytes
+    )
     scan = read_dicom_cohort(
         dicom_dir,
         salt=salt_bytes,

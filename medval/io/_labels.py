@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import pathlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -208,10 +209,37 @@ def _choose_key(src: pathlib.Path, columns: list[str], key: str | None) -> str:
     )
 
 
+def numeric_labels(
+    where: str, lines: Sequence[int], values: Sequence[Any], value_range: tuple[float, float] | None
+) -> list[float]:
+    """Regression targets as floats; a DataError names the rows that are not numbers in range."""
+    out: list[float] = []
+    bad: list[tuple[int, Any]] = []
+    for line, value in zip(lines, values, strict=True):
+        try:
+            x = float(str(value).strip())
+        except ValueError:
+            x = math.nan
+        ok = math.isfinite(x) and (value_range is None or value_range[0] <= x <= value_range[1])
+        out.append(x)
+        if not ok:
+            bad.append((int(line), value))
+    if bad:
+        listed = ", ".join(f"row {line}: {short_repr(value)}" for line, value in bad[:_SHOW])
+        span = "" if value_range is None else " in task.range [{:g}, {:g}]".format(*value_range)
+        raise DataError(
+            f"{where}: field 'label' has {len(bad)} value(s) that are not finite numbers{span} "
+            f"({listed}{' ...' if len(bad) > _SHOW else ''}); give each case its measured value "
+            "(a decimal point, no unit), or widen task.range if the values are right."
+        )
+    return out
+
+
 def read_labels(
     path: str | pathlib.Path,
     *,
-    class_names: Sequence[str],
+    class_names: Sequence[str] | None,
+    value_range: tuple[float, float] | None = None,
     key: str | None = None,
     salt: bytes | None = None,
 ) -> pd.DataFrame:
@@ -222,8 +250,11 @@ def read_labels(
     path : str or path-like
         CSV with a key column (see the module docstring), ``label``, and
         optionally ``split`` and ``case_id``; other columns are ignored.
-    class_names : sequence of str
+    class_names : sequence of str or None
         The K declared classes. A label is a class name or an index 0..K-1.
+        None: labels are numbers (a regression target, float64).
+    value_range : (low, high), optional
+        With numeric labels, the range a label may take (``task.range``).
     key : str, optional
         The key column, one of :data:`LABEL_KEYS`. Default: ``file`` when
         the table has it, else the finest DICOM identifier it has, else
@@ -253,8 +284,8 @@ def read_labels(
     import pandas as pd
 
     src = pathlib.Path(path).expanduser()
-    classes = [str(c) for c in class_names]
-    if len(classes) < 2:
+    classes = None if class_names is None else [str(c) for c in class_names]
+    if classes is not None and len(classes) < 2:
         raise DataError(f"class_names must name at least 2 classes; got {classes}.")
     raw, data = _read_csv(src)
     key = _choose_key(src, list(raw.columns), key)
@@ -297,16 +328,20 @@ def read_labels(
         frame["case_id"] = [f"{unit}-{i:04d}" for i in range(1, len(frame) + 1)]
     if key == "file":
         frame["file"] = frame["key"]
-    frame["label"] = [_label_index(v, classes) for v in raw["label"]]
+    if classes is None:
+        where = f"labels table {str(src)!r}"
+        frame["label"] = numeric_labels(where, list(raw["line"]), list(raw["label"]), value_range)
+    else:
+        frame["label"] = [_label_index(v, classes) for v in raw["label"]]
     columns = ["key", "case_id", *(["file"] if key == "file" else []), "label", "split", "line"]
     frame = frame[columns].reset_index(drop=True)
-    frame["label"] = frame["label"].astype("int64")
+    frame["label"] = frame["label"].astype("float64" if classes is None else "int64")
     frame.attrs.update(source=str(src), sha256=hashlib.sha256(data).hexdigest(), key=key, unit=unit)
     return frame
 
 
 def _check_labels_frame(
-    src: pathlib.Path, frame: Any, labels: Any, classes: list[str], key: str
+    src: pathlib.Path, frame: Any, labels: Any, classes: list[str] | None, key: str
 ) -> None:
     where = f"labels table {str(src)!r}"
     if "case_id" in frame:
@@ -333,6 +368,8 @@ def _check_labels_frame(
     if empty_keys:
         what = "the image path relative to the DICOM folder" if key == "file" else f"its {key}"
         raise DataError(f"{where}: empty {key} on row(s) {_rows(empty_keys)}; give {what}.")
+    if classes is None:  # numeric labels are checked as they are read
+        return
     bad = [
         (int(line), value)
         for line, value in zip(frame["line"], labels, strict=True)

@@ -43,7 +43,7 @@ def assign_splits(
     calibration_fraction: float = DEFAULT_CALIBRATION_FRACTION,
     seed: int = 0,
     external: Mapping[str, Sequence[str]] | None = None,
-    positive_class: int = 1,
+    positive_class: int | None = 1,
 ) -> Any:
     """The CohortData with a ``split`` column assigned by rule (see the module doc).
 
@@ -59,7 +59,8 @@ def assign_splits(
     external : mapping of column to values, optional
         Cases whose column takes one of the values form ``external``; a
         patient with any such case goes there whole.
-    positive_class : int, default 1
+    positive_class : int or None, default 1
+        (None: numeric labels, a regression target; no stratification.)
         The class a patient is stratified by (positive when any image is).
 
     Raises

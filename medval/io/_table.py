@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from medval._errors import DataError, MissingDependencyError
 from medval._text import one_line, short_repr
 from medval._types import DICOM_COLUMNS, check_cohort
-from medval.io._labels import CohortData
+from medval.io._labels import CohortData, numeric_labels
 from medval.io._phi import age_band, pseudonym, resolve_salt, sex
 
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ def _ages(where: str, values: Sequence[Any]) -> list[str | None]:
 def read_cohort_table(
     path: str | pathlib.Path,
     *,
-    class_names: Sequence[str],
+    class_names: Sequence[str] | None,
+    value_range: tuple[float, float] | None = None,
     salt: str | bytes | None = None,
 ) -> CohortData:
     """Read a Cohort from a CSV or Parquet metadata table.
@@ -125,8 +126,10 @@ def read_cohort_table(
         fields (``manufacturer``, ``model_name``, ``kvp``, ...); ``sex``;
         ``age`` in years or ``patient_age`` as a DICOM age string
         (``058Y``), both banded with 90+ grouped.
-    class_names : sequence of str
-        The declared classes.
+    class_names : sequence of str or None
+        The declared classes; None: numeric labels (a regression target)
+        within ``value_range`` when given.
+    value_range : (low, high), optional
     salt : str or bytes, optional
         Pseudonym salt; default from ``MEDVAL_SALT`` (random when unset).
 
@@ -173,10 +176,13 @@ def read_cohort_table(
     if not dup.empty:
         rows = [(int(str(i)) + 2, v) for i, v in dup.items()]
         raise _bad_rows(where, "case_id", rows, "case ids must be unique.")
-    classes = [str(c) for c in class_names]
-    labels: list[int] = []
+    labels: list[Any] = []
     bad: list[tuple[int, Any]] = []
-    for i, v in enumerate(raw["label"]):
+    classes = [] if class_names is None else [str(c) for c in class_names]
+    if class_names is None:
+        lines = list(range(2, len(raw) + 2))
+        labels = numeric_labels(where, lines, list(raw["label"]), value_range)
+    for i, v in enumerate(raw["label"] if class_names is not None else ()):
         text = "" if v is None else str(v)
         if text in classes:
             labels.append(classes.index(text))
@@ -210,7 +216,7 @@ def read_cohort_table(
         cohort["age_band"] = _ages(where, list(raw["age"]))
     elif "patient_age" in raw.columns:
         cohort["age_band"] = [age_band(None if v is None else str(v)) for v in raw["patient_age"]]
-    cohort["label"] = pd.array(labels, dtype="int64")
+    cohort["label"] = pd.array(labels, dtype="int64" if class_names is not None else "float64")
     split = raw["split"] if "split" in raw.columns else pd.Series(["all"] * len(raw))
     cohort["split"] = [("all" if v is None else str(v)) for v in split]
     return CohortData(

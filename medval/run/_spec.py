@@ -349,12 +349,17 @@ def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) 
     """The spec's cohort: DICOM folder + labels CSV, or a metadata table."""
     from medval import io
 
-    class_names = list(spec["task.class_names"])
+    regression = spec["task.type"] == "regression"
+    class_names = None if regression else list(spec["task.class_names"])
+    bounds = spec["task.range"]
+    value_range = None if bounds is None else (float(bounds[0]), float(bounds[1]))
     if spec["data.table"] is not None:
         path = spec.resolve("data.table")
         if log is not None:
             log(f"reading the metadata table {path.name}")
-        data = io.read_cohort_table(path, class_names=class_names, salt=salt)
+        data = io.read_cohort_table(
+            path, class_names=class_names, value_range=value_range, salt=salt
+        )
     else:
         if log is not None:
             workers = spec["data.workers"]
@@ -366,6 +371,7 @@ def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) 
             spec.resolve("data.dicom_dir"),
             spec.resolve("data.labels"),
             class_names=class_names,
+            value_range=value_range,
             salt=salt,
             progress=progress,
             workers=spec["data.workers"],
@@ -393,7 +399,11 @@ def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) 
             calibration_fraction=sp.get("calibration_fraction", io.DEFAULT_CALIBRATION_FRACTION),
             seed=spec["analysis.seed"] if sp.get("seed") is None else sp["seed"],
             external=sp.get("external"),
-            positive_class=1 if pos is None else class_names.index(pos),
+            positive_class=None
+            if class_names is None
+            else 1
+            if pos is None
+            else class_names.index(pos),
         )
         if log is not None:
             log(f"splits assigned by medval ({data.split_rule})")

@@ -20,7 +20,7 @@ import medval.gate
 import medval.io
 from medval import Predictions, SpecError, evaluate, stats
 from medval.cli import main
-from medval.gate import CHOICES, SCHEMA, choices, json_schema, read_spec
+from medval.gate import CHOICES, REGRESSION_OUTPUTS, SCHEMA, choices, json_schema, read_spec
 from medval.gate._criteria import CRITERION_FIELDS
 
 SPEC = """\
@@ -448,7 +448,7 @@ _BASE: dict[str, Any] = {
 }
 # Keys whose allowed values depend on another key (task.class_names), not a fixed set.
 # data.masks and data.cases: segmentation keys, refused in a classification spec.
-_DEPENDENT = {("task", "positive_class"), ("data", "masks"), ("data", "cases")}
+_DEPENDENT = {("task", "positive_class"), ("data", "masks"), ("data", "cases"), ("task", "unit")}
 # Values that need a companion key to be accepted.
 _COMPANION = {"sensitivity": {"threshold_target": 0.9}, "specificity": {"threshold_target": 0.9}}
 
@@ -463,6 +463,10 @@ def _with(section: str, key: str, value: str) -> str:
         table[key] = value
         if (section, key) == ("analysis", "threshold_rule"):
             table.update(_COMPANION.get(value, {}))
+        if (section, key) == ("model", "output") and value in REGRESSION_OUTPUTS:
+            spec["task"] = {"type": "regression", "unit": "months"}
+            if value == "quantiles":
+                table["quantile_levels"] = [0.05, 0.5, 0.95]
     lines = []
     for name, body in spec.items():
         for table in body if isinstance(body, list) else [body]:
