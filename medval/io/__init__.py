@@ -41,6 +41,7 @@ from medval.io._phi import (
     sex,
 )
 from medval.io._preprocess import NO_NORMALISATION, STEP_TYPES, Frame, Pipeline
+from medval.io._regression_csv import read_regression_predictions
 from medval.io._screen import (
     MAX_EXCLUDED_FRACTION,
     check_excluded_fraction,
@@ -122,6 +123,7 @@ __all__ = [
     "read_image",
     "read_labels",
     "read_mask",
+    "read_regression_predictions",
     "read_series",
     "resolve_salt",
     "series_cohort",

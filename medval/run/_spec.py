@@ -142,6 +142,17 @@ def run_into(
             folder, spec, trusted=trusted, progress=progress, quiet=quiet, argv=argv,
             checklist=checklist, junit_xml=junit_xml,
         )  # fmt: skip
+    if spec["task.type"] == "regression":
+        from medval.run._regress import run_regression_into
+
+        if baseline is not None:
+            raise SpecError("--baseline is not built for regression specs yet.")
+        gate.check_trust(spec.sections, spec.path.parent, trusted=trusted)
+        models = load_models(spec, trust_pickle=trusted, log=Log(quiet))
+        return run_regression_into(
+            folder, spec, models=models, progress=progress, quiet=quiet, argv=argv,
+            reproduce=reproduce, tolerance=tolerance, checklist=checklist, junit_xml=junit_xml,
+        )  # fmt: skip
     earlier = None if reproduce is None else _read_earlier(reproduce, tolerance)
     if baseline is not None and not spec.has("baseline"):
         raise SpecError(
