@@ -6,6 +6,10 @@ risk control for a triage threshold, weighted conformal prediction under
 covariate shift (likelihood ratios from a cross-fitted domain classifier),
 coverage diagnostics with exact binomial intervals, and MAPIE's
 ``SplitConformalClassifier`` on a prefit adapter as the cross-check.
+Regression: split and Mondrian intervals with the absolute, normalized and
+CQR scores (:class:`ConformalRegressor`), their coverage diagnostics, and
+MAPIE's ``SplitConformalRegressor`` / ``ConformalizedQuantileRegressor`` as
+the cross-check.
 """
 
 from medval.conformal._checks import case_uniforms, min_calibration_size
@@ -16,12 +20,14 @@ from medval.conformal._diagnostics import (
     coverage_difference,
     coverage_report,
 )
+from medval.conformal._intervals import coverage_by_bins, interval_coverage
 from medval.conformal._mapie import (
     MAPIE_MIN_VERSION,
     mapie_prediction_sets,
     mapie_split_conformal,
     prefit_adapter,
 )
+from medval.conformal._mapie_regression import mapie_cqr, mapie_split_regression, prefit_column
 from medval.conformal._margins import MorphologicalMargin, added_volume, dilation_needed
 from medval.conformal._masks import (
     GRIDS,
@@ -37,6 +43,7 @@ from medval.conformal._quantile import (
     weighted_quantile_threshold,
 )
 from medval.conformal._raps import RAPS_LAMBDA_GRID, tune_raps
+from medval.conformal._regression import REGRESSION_SCORES, ConformalRegressor
 from medval.conformal._risk import (
     RiskControlResult,
     conformal_risk_control,
@@ -54,8 +61,10 @@ __all__ = [
     "MAPIE_MIN_VERSION",
     "N_BINS",
     "RAPS_LAMBDA_GRID",
+    "REGRESSION_SCORES",
     "SCORES",
     "ConformalClassifier",
+    "ConformalRegressor",
     "ConformityScore",
     "MaskRiskControl",
     "MorphologicalMargin",
@@ -69,17 +78,22 @@ __all__ = [
     "clopper_pearson",
     "conformal_quantile",
     "conformal_risk_control",
+    "coverage_by_bins",
     "coverage_difference",
     "coverage_report",
     "dilation_needed",
     "domain_likelihood_ratios",
     "effective_sample_size",
     "get_score",
+    "interval_coverage",
     "likelihood_ratios_from_domain_probs",
+    "mapie_cqr",
     "mapie_prediction_sets",
     "mapie_split_conformal",
+    "mapie_split_regression",
     "min_calibration_size",
     "prefit_adapter",
+    "prefit_column",
     "probability_histograms",
     "risk_control_threshold",
     "threshold_grid",
