@@ -86,10 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--task",
-        choices=("classification", "segmentation"),
+        choices=("classification", "segmentation", "regression"),
         default="classification",
-        help="classification (default: a CNN on single images) or segmentation "
-        "(a U-Net on CT volumes with lesions)",
+        help="classification (default: a CNN on single images), segmentation "
+        "(a U-Net on CT volumes with lesions) or regression (bone age from radiographs)",
     )
     _add_reproduce(d)
     _add_checklist(d, "the reporting checklist the report fills")

@@ -40,10 +40,12 @@ def _outer(inputs: RegressionInputs, m: Any) -> Any:
     return None if q is None else q[m][:, [0, -1]]
 
 
-def _features(inputs: RegressionInputs, m: Any, mondrian: Any) -> dict[str, Any]:
+def _features(inputs: RegressionInputs, score: str, m: Any, mondrian: Any) -> dict[str, Any]:
+    """What the score reads besides the prediction: sigma, the outer quantiles, the groups."""
+    sigma = inputs.sigma
     return {
-        "sigma": None if inputs.sigma is None else inputs.sigma[m],
-        "quantiles": _outer(inputs, m),
+        "sigma": sigma[m] if score == "normalized" and sigma is not None else None,
+        "quantiles": _outer(inputs, m) if score == "cqr" else None,
         "groups": None if mondrian is None else mondrian[m],
     }
 
@@ -58,7 +60,7 @@ def _run(inputs: RegressionInputs, earlier: Part) -> Part:
     assert inputs.calibration_split is not None  # the section needs it
     cal = inputs.mask(inputs.calibration_split)
     model = ConformalRegressor(score, confidence_level=cfg.interval_level)
-    model.conformalize(inputs.y[cal], inputs.pred[cal], **_features(inputs, cal, mondrian))
+    model.conformalize(inputs.y[cal], inputs.pred[cal], **_features(inputs, score, cal, mondrian))
     out.values["regression.interval.score"] = score
     out.values["regression.interval.target"] = cfg.interval_level
     out.values["regression.interval.quantile"] = _finite(model.quantile_)
@@ -72,7 +74,7 @@ def _run(inputs: RegressionInputs, earlier: Part) -> Part:
     for split in inputs.test_splits:
         m = inputs.mask(split)
         p = inputs.prefix(split)
-        iv = model.predict_interval(inputs.pred[m], **_features(inputs, m, mondrian))
+        iv = model.predict_interval(inputs.pred[m], **_features(inputs, score, m, mondrian))
         if mondrian is not None:
             out.values[f"{p}regression.interval.fallback_groups"] = sorted(
                 str(g) for g in model.fallback_groups_

@@ -15,7 +15,7 @@ from medval.run._spec import run_into
 
 __all__ = ["DEMO_TASKS", "run_demo", "spec_template"]
 
-DEMO_TASKS = ("classification", "segmentation")
+DEMO_TASKS = ("classification", "segmentation", "regression")
 
 
 def spec_template() -> str:
@@ -60,22 +60,28 @@ def run_demo(
         Replaces :func:`medval.demo.train` when ``train=True`` (tests).
     reproduce, tolerance, checklist
         As in :func:`run_spec`.
-    task : {"classification", "segmentation"}, default "classification"
+    task : {"classification", "segmentation", "regression"}, default "classification"
         ``"segmentation"``: synthetic CT-like volumes from three scanners with
         lesions of several sizes, the shipped 2D U-Net with dropout
         (:func:`medval.demo.shipped_segmenter`), and the segmentation
         analyses (overlap and boundary metrics, lesions and FROC, the mask
-        guarantees, voxel uncertainty).
+        guarantees, voxel uncertainty). ``"regression"``: synthetic hand
+        radiographs from three scanners whose bone age the shipped CNN with a
+        mean and log-variance head predicts (:func:`medval.demo.shipped_regressor`),
+        and the regression analyses (errors, Bland-Altman, conformal intervals
+        per scanner, the variance decomposition).
     """
     if task not in DEMO_TASKS:
         raise SpecError(f"--task must be one of {list(DEMO_TASKS)}; got {task!r}.")
-    if task == "segmentation" and (train or reproduce is not None):
+    if task != "classification" and (train or reproduce is not None):
         raise SpecError("--train and --reproduce are for the classification demo only.")
     folder = OutputFolder(out_dir, key="--out", fresh=True)
     with folder:
         try:
             if task == "segmentation":
                 spec_path = _write_segmentation_inputs(folder, seed=seed, quiet=quiet)
+            elif task == "regression":
+                spec_path = _write_regression_inputs(folder, seed=seed, quiet=quiet)
             else:
                 spec_path = _write_inputs(folder, seed=seed, train=train, progress=progress,
                                           quiet=quiet, trainer=trainer)  # fmt: skip
@@ -175,4 +181,24 @@ def _write_segmentation_inputs(folder: OutputFolder, *, seed: int, quiet: bool) 
         ),
         encoding="utf-8",
     )  # fmt: skip
+    return spec_path
+
+
+def _write_regression_inputs(folder: OutputFolder, *, seed: int, quiet: bool) -> Path:
+    """The radiograph cohort, the shipped regressor's weights and the spec; the spec's path."""
+    import shutil
+
+    from medval import demo
+
+    out, name = folder.path, folder.target.name
+    log = Log(quiet)
+    log(f"writing synthetic hand radiographs from three scanners to {name}/cohort (seed {seed})")
+    demo.write_regression_cohort(out / "cohort", seed=seed)
+    log("using the shipped demo regressor weights (trained once from its recorded recipe)")
+    shutil.copyfile(demo.shipped_regressor(), out / "model.pt")
+    spec_path = out / "medval.toml"
+    text = resources.files("medval.demo").joinpath("regression_spec.toml.template")
+    spec_path.write_text(
+        text.read_text("utf-8").format(name=spec_path.name, seed=seed), encoding="utf-8"
+    )
     return spec_path
