@@ -78,6 +78,7 @@ _SUBPACKAGES = frozenset(
         "evaluation",
         "inference",
         "io",
+        "regression",
         "report",
         "shift",
         "stats",
