@@ -80,6 +80,7 @@ _SUBPACKAGES = frozenset(
         "evaluation",
         "inference",
         "io",
+        "regression",
         "report",
         "shift",
         "stats",

@@ -2,6 +2,8 @@
 
 Evidential (Dirichlet) heads: closed-form decomposition and vacuity. Monte Carlo
 error of the sampled measures (jackknife) and the number of samples that suffices.
+Regression heads: the variance decomposition, Gaussian interval coverage and NLL,
+sigma against the error, referral by sigma.
 
 numpy and scipy only.
 """
@@ -11,6 +13,7 @@ from medval.uncertainty._decompose import (
     Decomposition,
     decompose,
     decompose_regression,
+    decompose_regression_variances,
     predictive_entropy,
 )
 from medval.uncertainty._dirichlet import dirichlet_decompose, dirichlet_vacuity
@@ -19,6 +22,12 @@ from medval.uncertainty._mc_error import (
     MCStandardErrors,
     mc_error,
     mc_standard_errors,
+)
+from medval.uncertainty._regression import (
+    gaussian_calibration,
+    gaussian_nll,
+    regression_referral_curve,
+    sigma_error_rank,
 )
 from medval.uncertainty._selective import (
     aurc,
@@ -40,13 +49,18 @@ __all__ = [
     "compare_uncertainty_measures",
     "decompose",
     "decompose_regression",
+    "decompose_regression_variances",
     "dirichlet_decompose",
     "dirichlet_vacuity",
     "failure_detection",
+    "gaussian_calibration",
+    "gaussian_nll",
     "mc_error",
     "mc_standard_errors",
     "predictive_entropy",
     "recommended_referral_fraction",
     "referral_curve",
+    "regression_referral_curve",
+    "sigma_error_rank",
     "uncertainty_error_auroc",
 ]

@@ -13,7 +13,13 @@ from scipy import special
 from medval._errors import InputError
 from medval._types import Predictions
 
-__all__ = ["DECOMPOSITIONS", "Decomposition", "decompose", "decompose_regression"]
+__all__ = [
+    "DECOMPOSITIONS",
+    "Decomposition",
+    "decompose",
+    "decompose_regression",
+    "decompose_regression_variances",
+]
 
 FloatArray = NDArray[np.float64]
 _SUM_TOLERANCE = 1e-3
@@ -163,37 +169,8 @@ def decompose(
     )
 
 
-def decompose_regression(means: ArrayLike, log_variances: ArrayLike) -> Decomposition:
-    """Variance decomposition for heteroscedastic regression heads (Kendall and Gal 2017).
-
-    Each of T samples predicts a mean ``mu_t`` and a log-variance
-    ``s_t``: aleatoric = ``mean_t exp(s_t)``, epistemic = ``Var_t[mu_t]``
-    (population variance), total = their sum (the variance of the mixture).
-
-    Parameters
-    ----------
-    means : array of float, shape (T, n)
-    log_variances : array of float, shape (T, n)
-
-    Returns
-    -------
-    Decomposition
-        ``measure="regression_variance"``.
-
-    Raises
-    ------
-    InputError
-        On mismatched shapes or non-finite values.
-    """
-    mu = np.asarray(means, dtype=np.float64)
-    lv = np.asarray(log_variances, dtype=np.float64)
-    if mu.ndim != 2 or mu.shape != lv.shape or mu.shape[0] < 1:
-        raise InputError(
-            f"means and log_variances must both have shape (T, n); got {mu.shape} and {lv.shape}."
-        )
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(lv))):
-        raise InputError("means or log_variances contain NaN or infinite values.")
-    aleatoric = np.exp(lv).mean(axis=0)
+def _regression_parts(mu: FloatArray, variances: FloatArray) -> Decomposition:
+    aleatoric = variances.mean(axis=0)
     epistemic = mu.var(axis=0)
     # Means that agree exactly carry no epistemic uncertainty, exactly (var rounds to ~1e-32).
     epistemic[np.all(mu == mu[:1], axis=0)] = 0.0
@@ -204,3 +181,97 @@ def decompose_regression(means: ArrayLike, log_variances: ArrayLike) -> Decompos
         measure="regression_variance",
         n_samples=int(mu.shape[0]),
     )
+
+
+def _check_regression(
+    means: ArrayLike, spread: ArrayLike, name: str
+) -> tuple[FloatArray, FloatArray]:
+    mu = np.asarray(means, dtype=np.float64)
+    s = np.asarray(spread, dtype=np.float64)
+    if mu.ndim != 2 or mu.shape != s.shape or mu.shape[0] < 1:
+        raise InputError(
+            f"means and {name} must both have shape (T, n); got {mu.shape} and {s.shape}."
+        )
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(s))):
+        raise InputError(f"means or {name} contain NaN or infinite values.")
+    return mu, s
+
+
+def decompose_regression(means: ArrayLike, log_variances: ArrayLike) -> Decomposition:
+    """Variance decomposition for heteroscedastic regression heads (Kendall and Gal 2017).
+
+    Each of T samples predicts a mean ``mu_t`` and a log-variance
+    ``s_t``: aleatoric = ``mean_t exp(s_t)``, epistemic = ``Var_t[mu_t]``
+    (population variance), total = their sum (the variance of the mixture
+    of the T Gaussians, by the law of total variance). ``total`` is
+    computed as ``aleatoric + epistemic``, so the identity holds exactly.
+
+    Parameters
+    ----------
+    means : array of float, shape (T, n)
+    log_variances : array of float, shape (T, n)
+        Natural log of the predicted variances.
+
+    Returns
+    -------
+    Decomposition
+        ``measure="regression_variance"``.
+
+    Raises
+    ------
+    InputError
+        On mismatched shapes, non-finite values or log-variances so large
+        that the variance overflows.
+
+    References
+    ----------
+    Kendall & Gal (2017), "What uncertainties do we need in Bayesian deep
+    learning for computer vision?", NeurIPS, eq. 9; Depeweg et al. (2018),
+    ICML (the decomposition by the law of total variance).
+    """
+    mu, lv = _check_regression(means, log_variances, "log_variances")
+    with np.errstate(over="ignore"):
+        variances = np.exp(lv)
+    if not np.all(np.isfinite(variances)):
+        raise InputError(
+            f"log_variances up to {lv.max():.4g} overflow exp(); these are not natural-log "
+            "variances (if they are variances, use decompose_regression_variances)."
+        )
+    return _regression_parts(mu, variances)
+
+
+def decompose_regression_variances(means: ArrayLike, variances: ArrayLike) -> Decomposition:
+    """:func:`decompose_regression` for heads that give variances, not log-variances.
+
+    aleatoric = ``mean_t var_t``, epistemic = ``Var_t[mu_t]`` (population
+    variance), total = ``aleatoric + epistemic`` exactly.
+
+    Parameters
+    ----------
+    means : array of float, shape (T, n)
+    variances : array of float, shape (T, n)
+        Predicted variances, ``>= 0`` (not standard deviations: square them).
+
+    Returns
+    -------
+    Decomposition
+        ``measure="regression_variance"``.
+
+    Raises
+    ------
+    InputError
+        On mismatched shapes, non-finite or negative variances.
+
+    References
+    ----------
+    Kendall & Gal (2017), NeurIPS, eq. 9; Lakshminarayanan et al. (2017),
+    "Simple and scalable predictive uncertainty estimation using deep
+    ensembles", NeurIPS (the mixture's variance).
+    """
+    mu, var = _check_regression(means, variances, "variances")
+    if np.any(var < 0.0):
+        raise InputError(
+            f"variances must be >= 0; the smallest is {var.min():.4g}. If these are "
+            "log-variances, use decompose_regression."
+        )
+    return _regression_parts(mu, var)
