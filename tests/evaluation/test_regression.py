@@ -85,16 +85,16 @@ def test_without_sigma_the_intervals_are_absolute_and_the_uncertainty_section_sa
 def test_labels_come_from_the_predictions_or_a_numeric_cohort_column() -> None:
     cohort, preds = _cohort_and_predictions(n=200)
     with pytest.raises(InputError, match="'label' column holds"):
-        evaluate(preds, cohort.assign(label=["x"] * len(cohort)), n_resamples=50)
+        evaluate(preds, cohort.assign(label=["x"] * len(cohort)), n_resamples=100)
     with pytest.raises(InputError, match="without labels"):
-        evaluate(preds, cohort.drop(columns="label"), n_resamples=50)
+        evaluate(preds, cohort.drop(columns="label"), n_resamples=100)
     same = evaluate(preds.with_labels(cohort["label"].to_numpy()), cohort.drop(columns="label"),
-                    n_resamples=50)  # fmt: skip
-    other = evaluate(preds, cohort, n_resamples=50)
+                    n_resamples=100)  # fmt: skip
+    other = evaluate(preds, cohort, n_resamples=100)
     assert same["regression.mae"].value == other["regression.mae"].value
 
 
 def test_a_mondrian_column_the_cohort_lacks_is_a_spec_error() -> None:
     cohort, preds = _cohort_and_predictions(n=200)
     with pytest.raises(SpecError, match="interval_mondrian"):
-        evaluate(preds, cohort, n_resamples=50, interval_mondrian="scanner")
+        evaluate(preds, cohort, n_resamples=100, interval_mondrian="scanner")
