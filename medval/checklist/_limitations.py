@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from medval.checklist._limitations_regression import regression_limitations
 from medval.checklist._text import ci, est, join, num, split_prefixes, subgroup_rows
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def suggest_limitations(
     list of dict
         ``{"flag", "text", "anchor"}``, in a fixed order: external testing,
         leakage, performance drop, drift, label-free disagreement, subgroups
-        (underpowered, suppressed), conformal coverage, calibration. The text
+        (underpowered, suppressed), conformal coverage, calibration; then a
+        regression model's (:func:`regression_limitations`). The text
         holds numbers from the result and no PHI; a person decides what to
         write in the discussion.
     """
@@ -163,4 +165,4 @@ def suggest_limitations(
             "should not be read as risks without recalibration.",
             "#calibration",
         )
-    return out
+    return out + regression_limitations(result)

@@ -9,15 +9,36 @@ from medval.checklist._limitations import suggest_limitations
 from medval.checklist._model import Evidence
 from medval.checklist._rules_data import DATA_RULES
 from medval.checklist._rules_eval import EVAL_RULES
-from medval.checklist._rules_segmentation import for_task
+from medval.checklist._rules_regression import REGRESSION_RULES
+from medval.checklist._rules_segmentation import SEGMENTATION_RULES
 from medval.checklist._text import ci, est, split_prefixes
 
 if TYPE_CHECKING:
     from medval._result import ValidationResult
 
-__all__ = ["RULES", "Rule"]
+__all__ = ["RULES", "TASK_RULES", "Rule", "for_task"]
 
 Rule = Callable[["ValidationResult"], Evidence | None]
+
+#: task.kind -> the rules that replace the classifier's rules of the same name.
+TASK_RULES: dict[str, dict[str, Rule]] = {
+    "segmentation": SEGMENTATION_RULES,
+    "regression": REGRESSION_RULES,
+}
+
+
+def for_task(name: str, rule: Rule) -> Rule:
+    """``rule``, or its version for the result's task kind (:data:`TASK_RULES`)."""
+    versions = {kind: rules[name] for kind, rules in TASK_RULES.items() if name in rules}
+    if not versions:
+        return rule
+
+    def pick(r: ValidationResult) -> Evidence | None:
+        return versions.get(str(r.values.get("task.kind")), rule)(r)
+
+    pick.__name__ = rule.__name__
+    pick.__doc__ = rule.__doc__
+    return pick
 
 
 def structured_summary(r: ValidationResult) -> Evidence | None:

@@ -1,7 +1,8 @@
 """Evidence rules for segmentation results: the same checklist items, from the mask metrics.
 
 Each rule here replaces the classifier's rule of the same name when the result
-is a segmentation (``task.kind = "segmentation"``): :func:`for_task` picks.
+is a segmentation (``task.kind = "segmentation"``):
+:func:`medval.checklist._rules.for_task` picks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from medval.checklist._text import ci, est, join, split_prefixes
 if TYPE_CHECKING:
     from medval._result import ValidationResult
 
-__all__ = ["SEGMENTATION_RULES", "for_task"]
+__all__ = ["SEGMENTATION_RULES"]
 
 Rule = Callable[["ValidationResult"], Evidence | None]
 
@@ -115,19 +116,3 @@ SEGMENTATION_RULES: dict[str, Rule] = {
     "failure": failure,
     "structured_summary": structured_summary,
 }
-
-
-def for_task(name: str, rule: Rule) -> Rule:
-    """``rule``, or its segmentation version on a segmentation result."""
-    seg = SEGMENTATION_RULES.get(name)
-    if seg is None:
-        return rule
-
-    def pick(r: ValidationResult) -> Evidence | None:
-        if r.values.get("task.kind") == "segmentation":
-            return seg(r)
-        return rule(r)
-
-    pick.__name__ = rule.__name__
-    pick.__doc__ = rule.__doc__
-    return pick

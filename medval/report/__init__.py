@@ -1,6 +1,7 @@
 """HTML audit reports (Jinja2 templates from ``reports/``) and their figures."""
 
 from medval.report._pdf import write_pdf
+from medval.report._regression_format import UnitFormat
 from medval.report._render import (
     SUMMARY_METRICS,
     Outputs,
@@ -12,6 +13,7 @@ from medval.report._render import (
 __all__ = [
     "SUMMARY_METRICS",
     "Outputs",
+    "UnitFormat",
     "render_html",
     "template_dir",
     "write_outputs",

@@ -164,7 +164,13 @@ def referral_svg(
 
 
 @_plain_text
-def forest_svg(rows: Sequence[dict[str, Any]], *, title: str, reference: float | None) -> str:
+def forest_svg(
+    rows: Sequence[dict[str, Any]],
+    *,
+    title: str,
+    reference: float | None,
+    xlabel: str = "AUROC with its confidence interval (square: worst subgroup)",
+) -> str:
     """Forest plot: one estimate with its interval per subgroup (top to bottom)."""
     import matplotlib
 
@@ -185,7 +191,7 @@ def forest_svg(rows: Sequence[dict[str, Any]], *, title: str, reference: float |
     ax.set_yticks(y)
     ax.set_yticklabels([r["label"] for r in shown], fontsize=8)
     ax.set_ylim(0.4, len(shown) + 0.6)
-    ax.set_xlabel("AUROC with its confidence interval (square: worst subgroup)")
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _svg(fig)

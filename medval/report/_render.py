@@ -168,6 +168,12 @@ def _findings(rows: list[dict[str, Any]], result: ValidationResult) -> list[str]
     out += uncertainty_findings(result)
     out += coverage_findings(result)
     out += shift_findings(result)
+    return out + _cohort_findings(result)
+
+
+def _cohort_findings(result: ValidationResult) -> list[str]:
+    """What happened to the files and labels on the way in (any task with a file scan)."""
+    out = []
     n_unusable = result.values.get("cohort.n_unusable", 0)
     if n_unusable:
         share = result.values.get("cohort.unusable_fraction", 0.0)
@@ -261,10 +267,13 @@ def render_html(
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    from medval.report._regression import regression_context, regression_findings, with_target_text
     from medval.report._segmentation import segmentation_context, segmentation_findings
 
     seg = segmentation_context(result)
-    rows = [] if seg is not None else _split_rows(result)
+    reg = regression_context(result)
+    other = seg is not None or reg is not None  # not a classifier: its sections do not apply
+    rows = [] if other else _split_rows(result)
     curves = [(f"{r['name']} (n={r['n_cases']})", r["roc"]) for r in rows if r["roc"]]
     figure = roc_svg(curves, title="ROC by evaluated split") if curves else None
     pr_curves = [
@@ -274,17 +283,31 @@ def render_html(
     ]
     pr_figure = pr_svg(pr_curves, title="Precision-recall by split") if pr_curves else None
     exclusions = result.tables.get("cohort.exclusions", [])
+    if seg is not None:
+        findings = segmentation_findings(result)
+    elif reg is not None:
+        findings = (
+            preprocess_findings(result) + regression_findings(result) + _cohort_findings(result)
+        )
+    else:
+        findings = _findings(rows, result)
+    acquisition = acquisition_context(result)
+    by_site = result.tables.get("cohort.by_split_site", [])
+    if reg is not None:  # the target's mean, SD and range where a classifier counts positives
+        by_site = with_target_text(by_site, result)
+        acquisition["table1"] = with_target_text(acquisition["table1"], result)
     context = {
         "title": "medval validation report",
         "generated_at": generated_at
         or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         "metric_names": [label for _, label in SUMMARY_METRICS],
         "splits": rows,
-        "findings": segmentation_findings(result) if seg is not None else _findings(rows, result),
+        "findings": findings,
         "segmentation": seg,
+        "regression": reg,
         "values": result.values,
         "flow": result.tables.get("cohort.flow", []),
-        "by_site": result.tables.get("cohort.by_split_site", []),
+        "by_site": by_site,
         "exclusions": exclusions[:_EXCLUSION_ROWS_SHOWN],
         "n_exclusions_hidden": max(0, len(exclusions) - _EXCLUSION_ROWS_SHOWN),
         "exclusion_reasons": result.tables.get("cohort.exclusion_reasons", []),
@@ -292,19 +315,19 @@ def render_html(
         "provenance": result.provenance,
         "result_sha256": result_sha256,
         "roc_svg": figure,
-        "conformal": None if seg is not None else conformal_context(result),
-        "calibration": None if seg is not None else calibration_context(result),
-        "uncertainty": None if seg is not None else uncertainty_context(result),
+        "conformal": None if other else conformal_context(result),
+        "calibration": None if other else calibration_context(result),
+        "uncertainty": None if other else uncertainty_context(result),
         "verdicts": result.tables.get("gate.verdicts", []),
         "skipped": result.tables.get("evaluation.skipped", []),
         "settings": _settings_rows(result),
         "checklist": _checklist(result, answers, checklist_name),
         "pr_svg": None if pr_figure is None else Markup(pr_figure),
-        "per_class": [] if seg is not None else per_class_rows(result),
+        "per_class": [] if other else per_class_rows(result),
         "roc_band": result.values.get("curves.roc_band"),
-        "subgroups": None if seg is not None else subgroup_context(result),
-        "shift": None if seg is not None else shift_context(result),
-        "acquisition": acquisition_context(result),
+        "subgroups": None if other else subgroup_context(result),
+        "shift": None if other else shift_context(result),
+        "acquisition": acquisition,
         "preprocess": preprocess_context(result),
         "small_cell": SMALL_CELL,
         "stylesheet": (tdir / "style.css").read_text(encoding="utf-8"),

@@ -23,10 +23,40 @@ def _cell(result: ValidationResult, key: str) -> str:
     return f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]"
 
 
+def _regression(result: ValidationResult) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a regression result: errors in the unit, interval coverage."""
+    from medval.report import UnitFormat
+
+    f = UnitFormat.of(result)
+    head = ["split", "cases", *(f"{m}{f.suffix}" for m in ("MAE", "RMSE", "bias"))]
+    target = result.values.get("regression.interval.target")
+    if target is not None:
+        head.append(f"coverage (target {target:.2f})")
+    rows = []
+    for name, p in result.split_prefixes():
+        e = result.estimates
+        cells = [one_line(name), str(result.values.get(f"{p}regression.n_cases", ""))]
+        cells.append(f.bracket(e.get(f"{p}regression.mae")))
+        for key in ("rmse", "bias"):
+            x = e.get(f"{p}regression.{key}")
+            cells.append("n/a" if x is None or x.value is None else f.num(x.value))
+        if target is not None:
+            cells.append(_cell(result, f"{p}regression.interval.coverage"))
+        rows.append(cells)
+    return head, rows
+
+
 def summary_table(result: ValidationResult) -> str:
-    """A plain-text table of the key numbers, for the terminal."""
+    """A plain-text table of the key numbers, for the terminal.
+
+    Per evaluated split: AUROC and the operating point of a classifier; per
+    structure the mask metrics of a segmentation; MAE with its interval, RMSE,
+    bias (in the target's unit) and conformal interval coverage of a regression.
+    """
     from medval.report import SUMMARY_METRICS as _METRICS
 
+    if result.values.get("task.kind") == "regression":
+        return _layout(*_regression(result))
     segmentation = result.values.get("task.kind") == "segmentation"
     labels = [label for _, label in (SEGMENTATION_METRICS if segmentation else _METRICS)]
     head = ["split", *(["structure"] if segmentation else []), "cases", *labels]
@@ -43,6 +73,10 @@ def summary_table(result: ValidationResult) -> str:
         cells = [one_line(name), str(result.values.get(f"{prefix}cohort.n_cases", ""))]
         cells += [_cell(result, prefix + key) for key, _ in _METRICS]
         rows.append(cells)
+    return _layout(head, rows)
+
+
+def _layout(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
