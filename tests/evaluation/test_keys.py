@@ -155,3 +155,54 @@ def test_the_allowed_exceptions_are_still_read_and_still_not_produced(
     gate.judge(recorded, gate.spec_criteria(demo_run_spec(demo)))
     for key in _NOT_FROM_EVALUATE:
         assert key in seen and key not in keys, key
+
+
+def _regression_runs() -> list[ValidationResult]:
+    from medval import RegressionPredictions
+
+    rng = np.random.default_rng(5)
+    n = 600
+    ids = np.array([f"c{i}" for i in range(n)])
+    y = rng.uniform(10, 200, n)
+    pred = y + rng.normal(0, 8, n)
+    cohort = pd.DataFrame(
+        {"split": np.repeat(rng.choice(["calibration", "internal", "external"], n // 2), 2),
+         "label": y, "patient_key": [f"p{i // 2}" for i in range(n)],
+         "manufacturer": rng.choice(["A", "B"], n), "sex": rng.choice(["F", "M"], n)},
+        index=pd.Index(ids, name="case_id"),
+    )  # fmt: skip
+    mc = pred + rng.normal(0, 2, (5, n))
+    full = RegressionPredictions(ids, pred, variances=np.full(n, 64.0), mc_values=mc,
+                                 mc_variances=np.full((5, n), 64.0), unit="months")  # fmt: skip
+    bare = RegressionPredictions(ids, pred, unit="months")
+    return [
+        evaluate(full, cohort, n_resamples=200, small_cell=5, interval_mondrian="manufacturer"),
+        evaluate(bare, cohort, n_resamples=200, small_cell=5),
+    ]
+
+
+def test_every_key_the_regression_readers_read_is_produced(
+    produced: tuple[ValidationResult, set[str]],
+) -> None:
+    """Shared readers (cohort, flow, checklist) may ask for other tasks' keys; none is unknown."""
+    runs = _regression_runs()
+    keys = set(produced[1])
+    for r in runs:
+        splits = [str(s) for s in r.values["evaluation.splits"]]
+        for store in (r.estimates, r.values, r.tables):
+            keys.update(_normal(k, splits) for k in store)
+    keys.add("gate.status")  # written by gate.record
+    for r in runs:
+        recorded, seen = _recording(r)
+        render_html(recorded, result_sha256="0" * 64)
+        for name in ("claim-2024", "tripod-ai-2024"):
+            fill(recorded, checklist=name)
+        suggest_limitations(recorded)
+        summary_table(recorded)
+        splits = [str(s) for s in r.values["evaluation.splits"]]
+        read = {_normal(k, splits) for k in seen}
+        assert len(read) > 30
+        allowed = {*keys, *_NOT_FROM_EVALUATE, "task.name", "task.range",
+                   "regression.collapsed", "split.*.regression.collapsed"}  # fmt: skip
+        orphans = sorted(k for k in read if k not in allowed)
+        assert not orphans, f"regression readers read keys no evaluation produces: {orphans}"
