@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from medval.demo._phantom import RESCALE_INTERCEPT, WINDOW
 from medval.demo._sites import Site
 
-__all__ = ["PHI_KEYWORDS", "PatientHeader", "image_dataset", "uid"]
+__all__ = ["PHI_KEYWORDS", "PatientHeader", "image_dataset", "plant_phi", "uid"]
 
 # Keywords whose values are planted fake PHI; io/ must never let them out.
 PHI_KEYWORDS: tuple[str, ...] = (
@@ -64,6 +64,39 @@ def uid(seed: int, *parts: object) -> str:
     return str(generate_uid(entropy_srcs=sources))
 
 
+def plant_phi(
+    ds: Any,
+    header: PatientHeader,
+    *,
+    institution: str,
+    address: str,
+    department: str,
+    station_name: str,
+    operator: str,
+    device_serial: str,
+) -> None:
+    """Set every :data:`PHI_KEYWORDS` value (fake), the times, sex and age on ``ds``."""
+    ds.PatientName = header.name
+    ds.PatientID = header.patient_id
+    ds.OtherPatientIDs = header.other_id
+    ds.PatientBirthDate = header.birth_date
+    ds.AccessionNumber = header.accession
+    ds.StudyID = header.study_id
+    for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"):
+        setattr(ds, keyword, header.study_date)
+    for keyword in ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime"):
+        setattr(ds, keyword, header.study_time)
+    ds.InstitutionName = institution
+    ds.InstitutionAddress = address
+    ds.InstitutionalDepartmentName = department
+    ds.StationName = station_name
+    ds.ReferringPhysicianName = header.referring
+    ds.OperatorsName = operator
+    ds.DeviceSerialNumber = device_serial
+    ds.PatientSex = header.sex
+    ds.PatientAge = header.age
+
+
 def image_dataset(
     header: PatientHeader,
     site: Site,
@@ -97,27 +130,11 @@ def image_dataset(
     ds.SeriesDescription = "AXIAL SOFT TISSUE"
     ds.BodyPartExamined = "ABDOMEN"
 
-    # Fake PHI (see PHI_KEYWORDS).
-    ds.PatientName = header.name
-    ds.PatientID = header.patient_id
-    ds.OtherPatientIDs = header.other_id
-    ds.PatientBirthDate = header.birth_date
-    ds.AccessionNumber = header.accession
-    ds.StudyID = header.study_id
-    for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"):
-        setattr(ds, keyword, header.study_date)
-    for keyword in ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime"):
-        setattr(ds, keyword, header.study_time)
-    ds.InstitutionName = site.institution
-    ds.InstitutionAddress = site.address
-    ds.InstitutionalDepartmentName = site.department
-    ds.StationName = site.station_name
-    ds.ReferringPhysicianName = header.referring
-    ds.OperatorsName = site.operators[0]
-    ds.DeviceSerialNumber = site.device_serial
-
-    ds.PatientSex = header.sex
-    ds.PatientAge = header.age
+    plant_phi(
+        ds, header, institution=site.institution, address=site.address,
+        department=site.department, station_name=site.station_name,
+        operator=site.operators[0], device_serial=site.device_serial,
+    )  # fmt: skip
 
     ds.Manufacturer = site.manufacturer
     ds.ManufacturerModelName = site.model_name
