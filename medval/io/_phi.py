@@ -95,8 +95,12 @@ _IDENTIFIER_LIKE = re.compile(
 _TECHNICAL_MAX = 16  # SH, the VR of SequenceName, holds at most 16 characters
 
 #: Age bands, lower bound inclusive; the last band groups 90 and over.
+# Children in five-year bands (paediatric models: bone age, growth), adults coarser.
 AGE_BANDS: tuple[tuple[int, str], ...] = (
-    (0, "0-17"),
+    (0, "0-4"),
+    (5, "5-9"),
+    (10, "10-14"),
+    (15, "15-17"),
     (18, "18-39"),
     (40, "40-59"),
     (60, "60-74"),
@@ -200,7 +204,7 @@ def age_band(
     Returns
     -------
     str or None
-        One of ``"0-17"``, ``"18-39"``, ``"40-59"``, ``"60-74"``,
+        One of ``"0-4"``, ``"5-9"``, ``"10-14"``, ``"15-17"``, ``"18-39"``, ``"40-59"``, ``"60-74"``,
         ``"75-89"``, ``"90+"`` (ages 90 and over are grouped, as HIPAA Safe
         Harbor requires), or ``None`` when no age can be derived.
     """

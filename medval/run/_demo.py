@@ -195,10 +195,13 @@ def _write_regression_inputs(folder: OutputFolder, *, seed: int, quiet: bool) ->
     log(f"writing synthetic hand radiographs from three scanners to {name}/cohort (seed {seed})")
     demo.write_regression_cohort(out / "cohort", seed=seed)
     log("using the shipped demo regressor weights (trained once from its recorded recipe)")
-    shutil.copyfile(demo.shipped_regressor(), out / "model.pt")
+    shutil.copyfile(demo.shipped_regressor(), out / "regressor.pt")
     spec_path = out / "medval.toml"
     text = resources.files("medval.demo").joinpath("regression_spec.toml.template")
     spec_path.write_text(
-        text.read_text("utf-8").format(name=spec_path.name, seed=seed), encoding="utf-8"
+        text.read_text("utf-8").format(
+            name=spec_path.name, seed=seed, **demo.regression_spec_fields()
+        ),
+        encoding="utf-8",
     )
     return spec_path
