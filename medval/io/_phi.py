@@ -204,7 +204,8 @@ def age_band(
     Returns
     -------
     str or None
-        One of ``"0-4"``, ``"5-9"``, ``"10-14"``, ``"15-17"``, ``"18-39"``, ``"40-59"``, ``"60-74"``,
+        One of ``"0-4"``, ``"5-9"``, ``"10-14"``, ``"15-17"``, ``"18-39"``, ``"40-59"``,
+        ``"60-74"``,
         ``"75-89"``, ``"90+"`` (ages 90 and over are grouped, as HIPAA Safe
         Harbor requires), or ``None`` when no age can be derived.
     """
