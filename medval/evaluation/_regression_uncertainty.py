@@ -65,7 +65,14 @@ def _run(inputs: RegressionInputs, earlier: Part) -> Part:
         out.tables[f"{pre}regression.uncertainty.gaussian"] = gaussian_calibration(
             y, mean, s**2, levels=cfg.gaussian_levels, confidence_level=cfg.confidence_level
         )
-        out.values[f"{pre}regression.uncertainty.nll"] = float(gaussian_nll(y, mean, s**2))
+        with np.errstate(over="ignore", divide="ignore"):
+            nll = float(gaussian_nll(y, mean, s**2))
+        out.values[f"{pre}regression.uncertainty.nll"] = nll if np.isfinite(nll) else None
+        if not np.isfinite(nll):  # a sigma of (nearly) 0 beside a real error
+            out.values[f"{pre}regression.uncertainty.nll_reason"] = (
+                f"infinite: {int((s <= np.finfo(np.float64).eps * np.abs(mean)).sum())} case(s) "
+                "have a sigma of about 0 (MC samples that did not vary)"
+            )
         out.values[f"{pre}regression.uncertainty.mean_sigma"] = float(s.mean())
         out.tables[f"{pre}regression.uncertainty.referral"] = regression_referral_curve(err, s)
     return out

@@ -227,6 +227,10 @@ def check_spec(raw: dict[str, Any], *, source: str) -> dict[str, dict[str, Any]]
             raise SpecError(f"{source}: [{section}] must be a table.")
         values = check_table(given, fields, where=source, name=section, shown=f"[{section}]")
         out[section] = values
+    if out["task"]["type"] == "regression" and "output" not in raw.get("model", {}):
+        # A regression head gives one value unless declared otherwise (model.output's
+        # default, "logits", is a classifier's); a head of another width is refused.
+        out["model"]["output"] = "mean"
     _check_semantics(out, source)
     return out
 
