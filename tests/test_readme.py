@@ -28,6 +28,7 @@ HEADS = (
     "noninferiority.",
     "input.",
     "segmentation.",
+    "regression.",
 )
 # <name>, <class>, <column>, {group}: one key part (no dot, no '=').
 PLACEHOLDER = re.compile(r"<[a-z_]+>|\{[a-z_]+\}")
@@ -102,8 +103,32 @@ def segmentation_keys() -> list[str]:
     return _all_keys(json.loads(result.to_json()))
 
 
+@pytest.fixture(scope="module")
+def regression_keys() -> list[str]:
+    """Keys of a regression result with a sigma, a calibration split and an external one."""
+    import pandas as pd
+
+    from medval import RegressionPredictions
+
+    rng = np.random.default_rng(1)
+    n = 300
+    ids = [f"c{i}" for i in range(n)]
+    y = rng.uniform(0, 200, n)
+    cohort = pd.DataFrame(
+        {"split": rng.choice(["calibration", "internal", "external"], n), "label": y,
+         "manufacturer": rng.choice(["A", "B"], n)},
+        index=pd.Index(ids, name="case_id"),
+    )  # fmt: skip
+    preds = RegressionPredictions(ids, y + rng.normal(0, 5, n), variances=np.full(n, 25.0))
+    result = evaluate(preds, cohort, n_resamples=100, test_splits=["internal", "external"])
+    return _all_keys(json.loads(result.to_json()))
+
+
 def test_every_result_key_in_the_readme_exists(
-    demo_run: Path, multiclass_keys: list[str], segmentation_keys: list[str]
+    demo_run: Path,
+    multiclass_keys: list[str],
+    segmentation_keys: list[str],
+    regression_keys: list[str],
 ) -> None:
     keys = readme_keys(README.read_text(encoding="utf-8"))
     assert "discrimination.auroc" in keys  # the extraction found the README's keys
@@ -114,6 +139,8 @@ def test_every_result_key_in_the_readme_exists(
         pool = multiclass_keys if "<class>" in key else demo_keys
         if "segmentation." in key:
             pool = segmentation_keys
+        if "regression." in key:
+            pool = regression_keys
         if not any(pattern.fullmatch(k) for k in pool):
             missing.append(key)
     assert not missing, f"README keys absent from a demo result: {missing}"
