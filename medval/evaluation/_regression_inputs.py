@@ -11,8 +11,8 @@ from numpy.typing import NDArray
 
 from medval._errors import InputError
 from medval._targets import RegressionPredictions, check_targets
-from medval.evaluation._view import CaseView, resolve_splits
-from medval.gate import EvaluationConfig, check_settings
+from medval.evaluation._view import CaseView, cohort_frame, frozen, with_splits
+from medval.gate import EvaluationConfig
 
 __all__ = ["RegressionInputs", "build_regression_inputs"]
 
@@ -51,21 +51,6 @@ class RegressionInputs(CaseView):
     def case_ids(self) -> NDArray[np.str_]:
         return self.predictions.case_ids
 
-    def split_clusters(self, m: NDArray[np.bool_]) -> NDArray[Any] | None:
-        return None if self.clusters is None else self.clusters[m]
-
-    def interval_options(self, m: NDArray[np.bool_]) -> dict[str, Any]:
-        """The bootstrap settings of an interval over the cases ``m`` (patient-clustered)."""
-        cfg = self.config
-        return {"clusters": self.split_clusters(m), "n_resamples": cfg.n_resamples,
-                "confidence_level": cfg.confidence_level, "random_state": cfg.seed}  # fmt: skip
-
-
-def _frozen(a: NDArray[Any]) -> NDArray[Any]:
-    out = np.array(a, copy=True)
-    out.setflags(write=False)
-    return out
-
 
 def build_regression_inputs(
     predictions: RegressionPredictions,
@@ -82,19 +67,8 @@ def build_regression_inputs(
         Predicted cases without a cohort row, or no labels (neither
         ``predictions.labels`` nor the cohort's numeric ``label`` column).
     """
-    import pandas as pd
-
-    data = cohort if hasattr(cohort, "exclusions") else None
-    frame = data.cohort if data is not None else cohort
     ids = predictions.case_ids
-    if frame is not None:
-        missing = ids[~pd.Index(ids).isin(frame.index)]
-        if missing.size:
-            raise InputError(
-                f"{missing.size} predicted cases have no row in the cohort (e.g. "
-                f"{missing[:5].tolist()}); give the cohort a row for every case."
-            )
-    check_settings(config, None if frame is None else frame[frame.index.isin(ids)])
+    data, frame = cohort_frame(cohort, ids, config)
     labels = predictions.labels
     if labels is None:
         if frame is None or "label" not in frame.columns:
@@ -111,19 +85,8 @@ def build_regression_inputs(
         labels = check_targets(raw, ids.size, name="the cohort's labels")
     sigma = predictions.sigma()
     probe = RegressionInputs(
-        predictions, config, _frozen(labels), _frozen(predictions.values),
-        None if sigma is None else _frozen(sigma), np.full(ids.shape, "all"), None, frame,
+        predictions, config, frozen(labels), frozen(predictions.values),
+        None if sigma is None else frozen(sigma), np.full(ids.shape, "all"), None, frame,
         data, {}, (), (), None, input_statistics=input_statistics,
     )  # fmt: skip
-    splits, present, tests, cal = resolve_splits(probe, config)
-    keys = probe.column("patient_key")
-    clusters = None if keys is None or len(np.unique(keys)) == len(keys) else _frozen(keys)
-    return dataclasses.replace(
-        probe,
-        splits=_frozen(splits),
-        clusters=clusters,
-        paths={} if data is None else dict(getattr(data, "paths", {}) or {}),
-        present=present,
-        test_splits=tests,
-        calibration_split=cal,
-    )
+    return with_splits(probe, config, data)  # type: ignore[no-any-return]

@@ -195,7 +195,7 @@ def _coverage(result: ValidationResult, f: UnitFormat) -> list[str]:
         key = f"{p}regression.interval"
         cov = _bounded(result.estimates.get(f"{key}.coverage"))
         whole = cov is not None and cov["high"] < target
-        if whole:
+        if cov is not None and whole:
             why = (
                 ""
                 if i == 0

@@ -17,12 +17,7 @@ from typing import Any
 
 from medval._errors import DataError
 from medval._provenance import (
-    command_line,
-    environment_fingerprint,
     file_sha256,
-    git_commit,
-    package_versions,
-    platform_summary,
 )
 from medval.gate import EvaluationConfig, Spec
 from medval.run._log import Log, RunOutcome
@@ -30,7 +25,7 @@ from medval.run._model import Models, _model_provenance, input_check, preprocess
 from medval.run._outdir import OutputFolder
 from medval.run._screen import check_share, file_names, screen_images
 from medval.run._spec import _pipeline, _read_earlier, _record_reproduction, read_data
-from medval.run._write import judge_and_write
+from medval.run._write import judge_and_write, run_provenance
 
 __all__ = ["run_regression_into"]
 
@@ -138,13 +133,7 @@ def run_regression_into(
                 "model output": spec["model.output"],
                 "MC-dropout samples": spec["model.mc_samples"],
             },
-            "spec_sha256": file_sha256(spec.path),
-            "git_commit": git_commit(spec.path.parent),
-            "versions": package_versions(),
-            "platform": platform_summary(),
-            "device": "none (precomputed predictions)" if device is None else str(device.type),
-            "environment": environment_fingerprint(device),
-            "command": command_line(argv),
+            **run_provenance(spec, argv, device),
         }
     )
 

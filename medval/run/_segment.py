@@ -16,19 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from medval._errors import DataError, InputError, SpecError
-from medval._provenance import (
-    command_line,
-    environment_fingerprint,
-    file_sha256,
-    git_commit,
-    package_versions,
-    platform_summary,
-)
 from medval.gate import EvaluationConfig, Spec
 from medval.run._log import Log, RunOutcome
 from medval.run._model import load_models
 from medval.run._outdir import OutputFolder
-from medval.run._write import judge_and_write
+from medval.run._write import judge_and_write, run_provenance
 
 __all__ = ["SEGMENT_STEPS", "run_segmentation_into", "scoring_options"]
 
@@ -258,13 +250,7 @@ def run_segmentation_into(
                 "overlap": spec["model.overlap"],
                 "MC-dropout samples": spec["model.mc_samples"],
             },
-            "spec_sha256": file_sha256(spec.path),
-            "git_commit": git_commit(spec.path.parent),
-            "versions": package_versions(),
-            "platform": platform_summary(),
-            "device": "none (precomputed predictions)" if device is None else str(device.type),
-            "environment": environment_fingerprint(device),
-            "command": command_line(argv),
+            **run_provenance(spec, argv, device),
         }
     )
     verdicts, outputs = judge_and_write(

@@ -13,12 +13,7 @@ from typing import Any
 
 from medval._errors import DataError, SpecError
 from medval._provenance import (
-    command_line,
-    environment_fingerprint,
     file_sha256,
-    git_commit,
-    package_versions,
-    platform_summary,
 )
 from medval._result import ValidationResult
 from medval._text import short_repr
@@ -26,7 +21,7 @@ from medval.gate import EvaluationConfig, Spec, read_spec
 from medval.run._log import Log, RunOutcome
 from medval.run._model import baseline_scores, load_models, model_files, model_predictions
 from medval.run._outdir import OutputFolder, check_inputs_outside, spec_inputs
-from medval.run._write import judge_and_write
+from medval.run._write import judge_and_write, run_provenance
 
 __all__ = ["read_data", "run_into", "run_spec"]
 
@@ -213,15 +208,7 @@ def run_into(
                 "MC-dropout samples": spec["model.mc_samples"],
                 **_model_settings(spec),
             },
-            "spec_sha256": file_sha256(spec.path),
-            "git_commit": git_commit(spec.path.parent),
-            "versions": package_versions(),
-            "platform": platform_summary(),
-            "device": "none (precomputed predictions)"
-            if scored.device is None
-            else str(scored.device.type),
-            "environment": environment_fingerprint(scored.device),
-            "command": command_line(argv),
+            **run_provenance(spec, argv, scored.device),
         }
     )
     ids = [str(c) for c in preds.case_ids]

@@ -12,7 +12,29 @@ from medval.gate import Spec
 from medval.run._log import Log
 from medval.run._outdir import OutputFolder, output_error, write_text_atomic
 
-__all__ = ["judge_and_write"]
+__all__ = ["judge_and_write", "run_provenance"]
+
+
+def run_provenance(spec: Spec, argv: Any, device: Any) -> dict[str, Any]:
+    """What every run records beside its model's: spec digest, code, versions, machine, command."""
+    from medval._provenance import (
+        command_line,
+        environment_fingerprint,
+        file_sha256,
+        git_commit,
+        package_versions,
+        platform_summary,
+    )
+
+    return {
+        "spec_sha256": file_sha256(spec.path),
+        "git_commit": git_commit(spec.path.parent),
+        "versions": package_versions(),
+        "platform": platform_summary(),
+        "device": "none (precomputed predictions)" if device is None else str(device.type),
+        "environment": environment_fingerprint(device),
+        "command": command_line(argv),
+    }
 
 
 def judge_and_write(
