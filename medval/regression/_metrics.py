@@ -47,9 +47,10 @@ def _point(name: str, error: FloatArray) -> float:
 
 def _resampled(error: FloatArray, names: Sequence[str], rs: Resampling) -> dict[str, FloatArray]:
     """Each metric on every resample, shape (B,) per name."""
-    # Cases in order of |error|, so that the counts of a resample are already
-    # in the order the weighted median needs (a gather per resample costs more
-    # than the rest together); patient keys travel with their cases.
+    # Resamples are drawn in case order, then their counts taken in order of
+    # |error| for the weighted median. Drawing in |error| order would be
+    # faster but would tie the draws to float noise: two nearly equal errors
+    # that swap places on another CPU would change every interval.
     order = np.argsort(np.abs(error), kind="stable")
     e = error[order]
     absolute = np.abs(e)
@@ -57,7 +58,8 @@ def _resampled(error: FloatArray, names: Sequence[str], rs: Resampling) -> dict[
     columns = np.stack([absolute, e * e, e, np.ones_like(e)])
     want_median = "median_ae" in names
 
-    def block(w: IntArray) -> FloatArray:
+    def block(drawn: IntArray) -> FloatArray:
+        w = np.take(drawn, order, axis=1)
         sums = weighted_sums(w, columns)
         m = sums[:, 3]
         out = np.empty((w.shape[0], 4))
@@ -67,7 +69,7 @@ def _resampled(error: FloatArray, names: Sequence[str], rs: Resampling) -> dict[
         out[:, 3] = weighted_median(absolute, w) if want_median else np.nan
         return out
 
-    stats = rs.permuted(order).statistics(e.size, block)
+    stats = rs.statistics(e.size, block)
     index = {"mae": 0, "rmse": 1, "bias": 2, "median_ae": 3}
     return {name: stats[:, index[name]] for name in names}
 

@@ -83,11 +83,6 @@ class Resampling:
         keys = None if self.clusters is None else self.clusters[mask]
         return dataclasses.replace(self, clusters=keys)
 
-    def permuted(self, order: NDArray[np.intp]) -> Resampling:
-        """The same resampling for the cases taken in ``order`` (patient keys reordered)."""
-        keys = None if self.clusters is None else self.clusters[order]
-        return dataclasses.replace(self, clusters=keys)
-
     def too_few(self, n: int) -> str | None:
         """Why ``n`` cases (of these patients) are too few for a bootstrap interval."""
         return too_few_for_interval(n, check_clusters(self.clusters, n))

@@ -273,10 +273,11 @@ def sigma_error_rank(
     why = too_few_for_interval(n, codes)
     if why is not None:
         return estimate(value, None, why)
-    # Cases in order of sigma: sigma's tie groups are contiguous, no gather needed.
+    # Resamples are drawn in case order (so float noise in sigma cannot change
+    # them), then taken in order of sigma, where sigma's tie groups are contiguous.
     by_s = np.argsort(s, kind="stable")
     s, e = s[by_s], e[by_s]
-    keys = None if clusters is None else np.asarray(clusters)[by_s]
+    keys = None if clusters is None else np.asarray(clusters)
     s_ties = _tie_groups(s)
     by_e = np.argsort(e, kind="stable")
     back = np.empty(n, dtype=np.int64)
@@ -284,7 +285,8 @@ def sigma_error_rank(
     e_ties = _tie_groups(e[by_e])
     stats = np.empty(int(n_resamples))
     done = 0
-    for w in resample_counts(n, n_resamples=int(n_resamples), random_state=rng, clusters=keys):
+    for drawn in resample_counts(n, n_resamples=int(n_resamples), random_state=rng, clusters=keys):
+        w = np.take(drawn, by_s, axis=1)
         centre = (w.sum(axis=1, keepdims=True) + 1) / 2.0
         ra = _midranks(w, s_ties) - centre
         rb = np.take(_midranks(np.take(w, by_e, axis=1), e_ties), back, axis=1) - centre

@@ -51,19 +51,17 @@ def test_bootstrap_equals_a_loop_of_scikit_learn_on_the_same_resamples(
     est = error_metrics(
         y, pred, clusters=clusters, n_resamples=300, random_state=7, bias_interval="bootstrap"
     )
-    # The same resamples: cases taken in order of |error| (stable), as the function does.
-    order = np.argsort(np.abs(pred - y), kind="stable")
-    keys = None if clusters is None else clusters[order]
+    # The same resamples: drawn in case order (whatever the errors' order).
     counts = np.concatenate(
         list(
             resample_counts(
-                600, n_resamples=300, random_state=np.random.default_rng(7), clusters=keys
+                600, n_resamples=300, random_state=np.random.default_rng(7), clusters=clusters
             )
         )
     )
     loop: dict[str, list[float]] = {name: [] for name in est}
     for w in counts:
-        idx = np.repeat(order, w)
+        idx = np.repeat(np.arange(600), w)
         loop["mae"].append(mean_absolute_error(y[idx], pred[idx]))
         loop["median_ae"].append(median_absolute_error(y[idx], pred[idx]))
         loop["rmse"].append(root_mean_squared_error(y[idx], pred[idx]))
@@ -74,6 +72,25 @@ def test_bootstrap_equals_a_loop_of_scikit_learn_on_the_same_resamples(
         assert e.high == pytest.approx(high, rel=1e-12)
         assert e.method == "bootstrap-percentile" + ("-clustered" if clustered else "")
         assert (e.seed, e.n_resamples, e.n) == (7, 300, 600)
+
+
+def test_the_draws_do_not_depend_on_the_order_of_nearly_equal_errors(
+    rng: np.random.Generator,
+) -> None:
+    """Float noise that swaps two nearly equal errors (another CPU) leaves the interval."""
+    y, pred, pid = _data(rng, 300, 100)
+    # Case 1's error: case 0's with the other sign, its size just above case 0's ...
+    pred[1] = y[1] - (pred[0] - y[0]) - np.sign(pred[0] - y[0]) * 1e-9
+    nudged = pred.copy()
+    nudged[1] += np.sign(pred[0] - y[0]) * 2e-9  # ... and just below
+    for clusters in (None, pid):
+        kw = {"clusters": clusters, "n_resamples": 200, "random_state": 3,
+              "bias_interval": "bootstrap"}  # fmt: skip
+        a = error_metrics(y, pred, **kw)  # type: ignore[arg-type]
+        b = error_metrics(y, nudged, **kw)  # type: ignore[arg-type]
+        for name in a:
+            assert a[name].low == pytest.approx(b[name].low, abs=1e-6)
+            assert a[name].high == pytest.approx(b[name].high, abs=1e-6)
 
 
 def test_weighted_median_is_numpy_median_of_the_resample(rng: np.random.Generator) -> None:
