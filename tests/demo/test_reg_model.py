@@ -104,7 +104,10 @@ def test_spec_template_keys() -> None:
     assert spec["shift"]["subgroup_columns"] == ["manufacturer", "sex", "age_band"]
     keys = {c["key"]: c for c in spec["criteria"]}
     assert set(keys) == {"regression.mae", "regression.interval.coverage",
-                         "split.external.regression.mae"}  # fmt: skip
+                         "split.external.regression.mae",
+                         "split.external.regression.interval.by_group"}  # fmt: skip
+    per_scanner = keys["split.external.regression.interval.by_group"]
+    assert (per_scanner["column"], per_scanner["field"]) == ("manufacturer", "coverage")
     assert keys["split.external.regression.mae"]["severity"] == "warn"
     assert keys["regression.interval.coverage"]["threshold"] == 0.8
 
