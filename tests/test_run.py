@@ -66,6 +66,8 @@ def _contains(blob: bytes, value: str) -> bool:
     forms = [value]
     if len(value) == 8:
         forms.append(f"{value[:4]}-{value[4:6]}-{value[6:]}")
+    # The plain substring test first: the regex below runs only where it could match.
+    forms = [f for f in forms if f.encode() in blob]
     # Not after a digit, nor as the fraction of a decimal (an SVG coordinate 123.072045).
     return any(
         re.search(rb"(?<!\d)(?<!\d\.)" + re.escape(f.encode()) + rb"(?!\d)", blob) for f in forms
