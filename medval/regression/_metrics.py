@@ -47,29 +47,31 @@ def _point(name: str, error: FloatArray) -> float:
 
 def _resampled(error: FloatArray, names: Sequence[str], rs: Resampling) -> dict[str, FloatArray]:
     """Each metric on every resample, shape (B,) per name."""
-    # Resamples are drawn in case order, then their counts taken in order of
-    # |error| for the weighted median. Drawing in |error| order would be
-    # faster but would tie the draws to float noise: two nearly equal errors
-    # that swap places on another CPU would change every interval.
+    # Resamples are drawn in case order: drawing in |error| order would tie the
+    # draws to float noise (two nearly equal errors that swap places on another
+    # CPU would change every interval). Sums need no order; only the weighted
+    # median takes the counts in |error| order, narrowed so the gather is cheap.
     order = np.argsort(np.abs(error), kind="stable")
-    e = error[order]
-    absolute = np.abs(e)
+    absolute = np.abs(error)
+    sorted_absolute = absolute[order]
     # a column of ones: the resample size comes out of the same product
-    columns = np.stack([absolute, e * e, e, np.ones_like(e)])
+    columns = np.stack([absolute, error * error, error, np.ones_like(error)])
     want_median = "median_ae" in names
 
-    def block(drawn: IntArray) -> FloatArray:
-        w = np.take(drawn, order, axis=1)
+    def block(w: IntArray) -> FloatArray:
         sums = weighted_sums(w, columns)
         m = sums[:, 3]
         out = np.empty((w.shape[0], 4))
         out[:, 0] = sums[:, 0] / m
         out[:, 1] = np.sqrt(sums[:, 1] / m)
         out[:, 2] = sums[:, 2] / m
-        out[:, 3] = weighted_median(absolute, w) if want_median else np.nan
+        out[:, 3] = np.nan
+        if want_median:
+            narrow = np.int16 if int(w.max()) <= np.iinfo(np.int16).max else np.int64
+            out[:, 3] = weighted_median(sorted_absolute, np.take(w.astype(narrow), order, axis=1))
         return out
 
-    stats = rs.statistics(e.size, block)
+    stats = rs.statistics(error.size, block)
     index = {"mae": 0, "rmse": 1, "bias": 2, "median_ae": 3}
     return {name: stats[:, index[name]] for name in names}
 
