@@ -26,7 +26,10 @@ MAPIE_MIN_VERSION = (1, 6)
 _METHODS = {"lac": "lac", "aps": "aps", "raps": "raps", "topk": "top_k", "top_k": "top_k"}
 
 
-def _mapie_classification() -> Any:
+def mapie_module(name: str) -> Any:
+    """``mapie.<name>`` (classification, regression), refusing a MAPIE older than 1.6."""
+    import importlib
+
     try:
         version = metadata.version("mapie")
     except metadata.PackageNotFoundError:
@@ -39,9 +42,11 @@ def _mapie_classification() -> Any:
             f"mapie {version} is installed but medval needs mapie >= 1.6 (earlier releases "
             "take one order statistic too many); upgrade with `pip install -U 'mapie>=1.6'`."
         )
-    import mapie.classification
+    return importlib.import_module(f"mapie.{name}")
 
-    return mapie.classification
+
+def _mapie_classification() -> Any:
+    return mapie_module("classification")
 
 
 @functools.cache

@@ -11,34 +11,19 @@ conformalization. ``tests/conformal`` and
 from __future__ import annotations
 
 import functools
-from importlib import metadata
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from medval._errors import MissingDependencyError
-from medval.conformal._mapie import MAPIE_MIN_VERSION
+from medval.conformal._mapie import mapie_module
 from medval.conformal._regression import check_band, check_values
 
 __all__ = ["mapie_cqr", "mapie_split_regression", "prefit_column"]
 
 
 def _mapie_regression() -> Any:
-    try:
-        version = metadata.version("mapie")
-    except metadata.PackageNotFoundError:
-        raise MissingDependencyError(
-            "The MAPIE cross-check needs mapie >= 1.6; install it with `pip install 'mapie>=1.6'`."
-        ) from None
-    if tuple(int(x) for x in version.split(".")[:2] if x.isdigit()) < MAPIE_MIN_VERSION:
-        raise MissingDependencyError(
-            f"mapie {version} is installed but the cross-check needs mapie >= 1.6; upgrade "
-            "with `pip install -U 'mapie>=1.6'`."
-        )
-    import mapie.regression
-
-    return mapie.regression
+    return mapie_module("regression")
 
 
 @functools.cache

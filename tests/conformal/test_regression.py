@@ -357,13 +357,13 @@ def test_prefit_column_and_mapie_errors(monkeypatch: pytest.MonkeyPatch) -> None
         mapie_split_regression(y, y, y, sigma_test=np.ones(20))
     with pytest.raises(InputError, match=r"quantiles must have shape \(20, 2\)"):
         mapie_cqr(y, y, np.ones((3, 2)))
-    monkeypatch.setattr("medval.conformal._mapie_regression.metadata.version", lambda _: "1.5.2")
+    monkeypatch.setattr("medval.conformal._mapie.metadata.version", lambda _: "1.5.2")
     with pytest.raises(MissingDependencyError, match=r"mapie 1\.5\.2 .* needs mapie >= 1\.6"):
         mapie_split_regression(y, y, y)
 
     def missing(_: str) -> str:
         raise metadata.PackageNotFoundError("mapie")
 
-    monkeypatch.setattr("medval.conformal._mapie_regression.metadata.version", missing)
+    monkeypatch.setattr("medval.conformal._mapie.metadata.version", missing)
     with pytest.raises(MissingDependencyError, match=r"install it with `pip install"):
         mapie_cqr(y, np.ones((20, 2)), np.ones((2, 2)))
