@@ -20,38 +20,7 @@ from medval import Predictions, ValidationResult, evaluate, gate
 from medval.checklist import fill, suggest_limitations
 from medval.report import render_html
 from medval.run import spec_template, summary_table
-
-
-class _Recorder(dict[str, Any]):
-    """A dict that remembers every key asked for."""
-
-    def __init__(self, data: dict[str, Any], seen: set[str]) -> None:
-        super().__init__(data)
-        self.seen = seen
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        self.seen.add(str(key))
-        return super().get(key, default)
-
-    def __getitem__(self, key: Any) -> Any:
-        self.seen.add(str(key))
-        return super().__getitem__(key)
-
-    def __contains__(self, key: object) -> bool:
-        self.seen.add(str(key))
-        return super().__contains__(key)
-
-
-def _recording(result: ValidationResult) -> tuple[ValidationResult, set[str]]:
-    seen: set[str] = set()
-    copy = ValidationResult(
-        _Recorder(result.estimates, seen),
-        _Recorder(result.values, seen),
-        _Recorder(result.tables, seen),
-        dict(result.provenance),
-    )
-    return copy, seen
-
+from tests.evaluation._recording import recording
 
 # Keys read that evaluate does not write, each for a stated reason.
 _NOT_FROM_EVALUATE = {
@@ -117,7 +86,7 @@ def test_every_key_the_readers_read_is_produced(
     produced: tuple[ValidationResult, set[str]],
 ) -> None:
     demo, keys = produced
-    recorded, seen = _recording(demo)
+    recorded, seen = recording(demo)
     render_html(recorded, result_sha256="0" * 64)
     render_html(recorded, result_sha256="0" * 64, checklist_name="tripod-ai-2024")
     for name in ("claim-2024", "tripod-ai-2024"):
@@ -149,7 +118,7 @@ def test_the_allowed_exceptions_are_still_read_and_still_not_produced(
 ) -> None:
     """The allow-list above cannot go stale: each entry is read and not produced."""
     demo, keys = produced
-    recorded, seen = _recording(demo)
+    recorded, seen = recording(demo)
     render_html(recorded, result_sha256="0" * 64)
     fill(recorded, checklist="claim-2024")
     gate.judge(recorded, gate.spec_criteria(demo_run_spec(demo)))
@@ -193,7 +162,7 @@ def test_every_key_the_regression_readers_read_is_produced(
             keys.update(_normal(k, splits) for k in store)
     keys.add("gate.status")  # written by gate.record
     for r in runs:
-        recorded, seen = _recording(r)
+        recorded, seen = recording(r)
         render_html(recorded, result_sha256="0" * 64)
         for name in ("claim-2024", "tripod-ai-2024"):
             fill(recorded, checklist=name)

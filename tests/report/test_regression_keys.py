@@ -11,13 +11,13 @@ or skip a finding in silence).
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from medval import ValidationResult
 from medval.checklist._limitations_regression import regression_limitations
 from medval.checklist._rules_regression import REGRESSION_RULES
 from medval.report._regression import regression_context, regression_findings, with_target_text
 from medval.run import summary_table
+from tests.evaluation._recording import Recorder, recording
 
 from ._regression_result import SPLITS, regression_result
 
@@ -45,24 +45,6 @@ _GLOBAL = {
 }  # fmt: skip
 
 
-class _Recorder(dict[str, Any]):
-    def __init__(self, data: dict[str, Any], seen: set[str]) -> None:
-        super().__init__(data)
-        self.seen = seen
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        self.seen.add(str(key))
-        return super().get(key, default)
-
-    def __getitem__(self, key: Any) -> Any:
-        self.seen.add(str(key))
-        return super().__getitem__(key)
-
-    def __contains__(self, key: object) -> bool:
-        self.seen.add(str(key))
-        return super().__contains__(key)
-
-
 def _generic(key: str) -> str:
     for split in SPLITS:
         key = key.removeprefix(f"split.{split}.")
@@ -71,13 +53,7 @@ def _generic(key: str) -> str:
 
 
 def _read(result: ValidationResult) -> set[str]:
-    seen: set[str] = set()
-    recorded = ValidationResult(
-        _Recorder(result.estimates, seen),
-        _Recorder(result.values, seen),
-        _Recorder(result.tables, seen),
-        dict(result.provenance),
-    )
+    recorded, seen = recording(result)
     regression_context(recorded)
     regression_findings(recorded)
     with_target_text(recorded.tables["cohort.table1"], recorded)
@@ -101,6 +77,6 @@ def test_the_recorder_catches_a_key_outside_the_scheme() -> None:
     """The check can fail: a classifier key looked up is reported."""
     result = regression_result()
     seen: set[str] = set()
-    values = _Recorder(result.values, seen)
+    values = Recorder(result.values, seen)
     values.get("discrimination.auroc")
     assert {_generic(k) for k in seen} - _PER_SPLIT - _GLOBAL == {"discrimination.auroc"}
