@@ -7,6 +7,7 @@ about the results (per split, subgroup and site) are in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from medval.checklist._model import Evidence
@@ -113,17 +114,13 @@ def metrics(r: ValidationResult) -> Evidence | None:
     return Evidence("; ".join(parts) + ".")
 
 
-def statistics(r: ValidationResult) -> Evidence | None:
+def interval_methods(r: ValidationResult, labels: Sequence[tuple[str, str]]) -> list[str] | None:
+    """ "95% CIs: <labels> by <method>", the clustering and the seed; None without intervals.
+
+    ``labels`` pairs a result key with the metric names its interval method covers.
+    """
     by_method: dict[str, list[str]] = {}
-    for key, label in (
-        ("discrimination.auroc", "AUROC"),
-        ("discrimination.auprc", "AUPRC"),
-        ("operating_point.sensitivity", "sensitivity/specificity"),
-        ("operating_point.ppv", "PPV/NPV"),
-        ("operating_point.f1", "F1"),
-        ("calibration.ece", "ECE"),
-        ("conformal.coverage", "coverage"),
-    ):
+    for key, label in labels:
         e = est(r, key)
         if e is not None and e.method:
             extra = f", {e.n_resamples} resamples" if e.n_resamples else ""
@@ -133,13 +130,28 @@ def statistics(r: ValidationResult) -> Evidence | None:
     cl = r.provenance.get("confidence_level") or next(iter(r.estimates.values())).confidence_level
     parts = [
         f"{round(100 * cl)}% CIs: "
-        + "; ".join(f"{', '.join(labels)} by {method}" for method, labels in by_method.items())
+        + "; ".join(f"{', '.join(names)} by {method}" for method, names in by_method.items())
     ]
-    v = r.values
-    if v.get("evaluation.clustered_by"):
-        parts.append(f"resampling clustered by {v['evaluation.clustered_by']}")
+    if r.values.get("evaluation.clustered_by"):
+        parts.append(f"resampling clustered by {r.values['evaluation.clustered_by']}")
     if r.provenance.get("seed") is not None:
         parts.append(f"seed {r.provenance['seed']}")
+    return parts
+
+
+def statistics(r: ValidationResult) -> Evidence | None:
+    parts = interval_methods(r, (
+        ("discrimination.auroc", "AUROC"),
+        ("discrimination.auprc", "AUPRC"),
+        ("operating_point.sensitivity", "sensitivity/specificity"),
+        ("operating_point.ppv", "PPV/NPV"),
+        ("operating_point.f1", "F1"),
+        ("calibration.ece", "ECE"),
+        ("conformal.coverage", "coverage"),
+    ))  # fmt: skip
+    if parts is None:
+        return None
+    v = r.values
     if v.get("subgroup.adjust"):
         parts.append(f"subgroup-vs-rest tests {v['subgroup.adjust']}-adjusted")
     if v.get("shift.drift_confidence_level"):

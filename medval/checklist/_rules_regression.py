@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from medval.checklist._model import Evidence
+from medval.checklist._rules_eval import interval_methods
 from medval.checklist._rules_regression_data import REGRESSION_DATA_RULES, target_name, unit_suffix
 from medval.checklist._text import ci, est, join, num, split_prefixes
 
@@ -122,31 +123,15 @@ def metrics(r: ValidationResult) -> Evidence | None:
 
 
 def statistics(r: ValidationResult) -> Evidence | None:
-    by_method: dict[str, list[str]] = {}
-    for key, label in (
+    parts = interval_methods(r, (
         ("regression.mae", "MAE, median AE, RMSE"),
         ("regression.bias", "bias"),
         ("regression.agreement.loa_low", "limits of agreement"),
         ("regression.agreement.proportional_bias", "proportional bias"),
         ("regression.interval.coverage", "interval coverage"),
         ("regression.uncertainty.sigma_rank", "Spearman of sigma and |error|"),
-    ):
-        e = est(r, key)
-        if e is not None and e.method:
-            extra = f", {e.n_resamples} resamples" if e.n_resamples else ""
-            by_method.setdefault(f"{e.method}{extra}", []).append(label)
-    if not by_method:
-        return None
-    cl = r.provenance.get("confidence_level") or next(iter(r.estimates.values())).confidence_level
-    parts = [
-        f"{round(100 * cl)}% CIs: "
-        + "; ".join(f"{', '.join(labels)} by {method}" for method, labels in by_method.items())
-    ]
-    if r.values.get("evaluation.clustered_by"):
-        parts.append(f"resampling clustered by {r.values['evaluation.clustered_by']}")
-    if r.provenance.get("seed") is not None:
-        parts.append(f"seed {r.provenance['seed']}")
-    return Evidence("; ".join(parts) + ".")
+    ))  # fmt: skip
+    return None if parts is None else Evidence("; ".join(parts) + ".")
 
 
 def robustness(r: ValidationResult) -> Evidence | None:
