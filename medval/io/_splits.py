@@ -60,8 +60,8 @@ def assign_splits(
         Cases whose column takes one of the values form ``external``; a
         patient with any such case goes there whole.
     positive_class : int or None, default 1
-        (None: numeric labels, a regression target; no stratification.)
-        The class a patient is stratified by (positive when any image is).
+        The class a patient is stratified by (positive when any image is);
+        None for numeric labels (a regression target): no stratification.
 
     Raises
     ------
