@@ -10,7 +10,7 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medval._errors import ExitCode, InputError, MedvalError, MissingDependencyError, SpecError
 
@@ -39,6 +39,59 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
         default=None,
         help="for --reproduce: |a - b| <= T * max(1, |a|, |b|) (default: medval diff's)",
     )
+
+
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    e = p.add_argument_group("engine (classifier specs; see docs/ray.md)")
+    e.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default=None,
+        help="run the model shard by shard from a Parquet manifest, each shard committed as "
+        "it finishes, so a killed run resumes: 'local' in this process, 'ray' on Ray Data "
+        "(pip install 'medval[ray]'). Default: in-process, no shards",
+    )
+    e.add_argument(
+        "--address", help="--engine ray: an existing cluster ('auto', 'ray://host:port')"
+    )
+    e.add_argument("--workers", type=int, default=1, help="--engine ray: model actors (default 1)")
+    e.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=None,
+        help="--engine ray: GPUs per model actor (default: 1 where the cluster has GPUs, else 0)",
+    )
+    e.add_argument(
+        "--ray-cpus", type=int, default=None, help="--engine ray: CPUs of a local Ray instance"
+    )
+    e.add_argument("--shard-size", type=int, default=None, help="cases per shard (default 256)")
+    e.add_argument(
+        "--work-dir",
+        help="where the manifest and the committed shards live (default: OUT.work beside the "
+        "output folder; removed after a complete run unless --keep-parts)",
+    )
+    e.add_argument("--keep-parts", action="store_true", help="keep the work folder after the run")
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    """The ``--engine`` options as a :class:`medval.run.EngineRun` (None without --engine)."""
+    if args.engine is None:
+        given = [f for f in ("address", "ray_cpus", "shard_size", "work_dir") if getattr(args, f)]
+        if given or args.keep_parts or args.workers != 1 or args.gpus_per_worker is not None:
+            raise SpecError("--address, --workers, --shard-size, --work-dir ... need --engine.")
+        return None
+    from medval.engine import RayOptions
+    from medval.run import EngineRun
+
+    ray = None
+    if args.engine == "ray":
+        ray = RayOptions(
+            args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+            num_cpus=args.ray_cpus,
+        )  # fmt: skip
+    if args.shard_size is not None and args.shard_size < 1:
+        raise SpecError(f"--shard-size must be a positive int; got {args.shard_size}.")
+    return EngineRun(args.engine, args.work_dir, args.shard_size, args.keep_parts, ray)
 
 
 def _checklist_name(value: str) -> str:
@@ -94,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_reproduce(d)
     _add_checklist(d, "the reporting checklist the report fills")
     d.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_engine(d)
 
     v = sub.add_parser("validate", help="run a validation spec (medval.toml) on your data")
     v.add_argument("spec", help="path to medval.toml")
@@ -118,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_reproduce(v)
     _add_checklist(v, "the reporting checklist the report fills")
     v.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_engine(v)
 
     g = sub.add_parser("gate", help="re-judge an existing result.json against a spec's criteria")
     g.add_argument("result", help="path to result.json")
@@ -359,6 +414,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
             tolerance=args.tolerance,
             checklist=args.checklist,
             task=args.task,
+            engine=_engine(args),
         )
     else:
         from medval import gate
@@ -377,6 +433,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
                 tolerance=args.tolerance,
                 checklist=args.checklist,
                 junit_xml=args.junit_xml,
+                engine=_engine(args),
             )
         except Exception as exc:
             if args.junit_xml:  # CI still sees every criterion, each as an error

@@ -91,6 +91,7 @@ __all__ = [
     "Exclusion",
     "Factory",
     "Frame",
+    "ImageError",
     "LoadedModel",
     "Normalize",
     "Pipeline",
@@ -133,13 +134,14 @@ __all__ = [
 # Names that import torch; loaded on first attribute access.
 _LAZY = {
     "DicomDataset": "medval.io._dataset",
+    "ImageError": "medval.io._dataset",
     "read_image": "medval.io._dataset",
     "LoadedModel": "medval.io._model",
     "load_model": "medval.io._model",
 }
 
 if TYPE_CHECKING:
-    from medval.io._dataset import DicomDataset, read_image
+    from medval.io._dataset import DicomDataset, ImageError, read_image
     from medval.io._model import LoadedModel, load_model
 
 

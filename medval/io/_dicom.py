@@ -142,6 +142,7 @@ def read_dicom_cohort(
     progress: bool = False,
     workers: int | None = None,
     max_pixel_bytes: int = MAX_PIXEL_BYTES,
+    pool: Any = None,
 ) -> CohortScan:
     """Scan every file under a DICOM folder and read its de-identified header.
 
@@ -161,6 +162,11 @@ def read_dicom_cohort(
         A file whose pixel data would take more bytes than this to decode
         (:func:`medval.io._pixels.decoded_size`: all frames, plus the
         float64 copy of the frame read) is excluded, naming its size.
+    pool : executor, optional
+        Runs the chunks instead of local processes: anything with
+        ``concurrent.futures``' ``map(fn, *iterables)`` yielding results in
+        order (e.g. :class:`medval.engine.RayPool`, a Ray cluster's tasks).
+        Its ``workers`` attribute, if any, sizes the chunks. Same result.
 
     Returns
     -------
@@ -211,7 +217,7 @@ def read_dicom_cohort(
         # pydicom warns per odd header value; thousands of files would flood the log.
         warnings.simplefilter("ignore")
         for rel, digest, row, reason, values, resolved in records(
-            files, salt_bytes, workers, progress
+            files, salt_bytes, workers, progress, pool=pool
         ):
             hashes[rel] = digest
             size = None if row is None else row.pop(DECODED_SIZE, None)

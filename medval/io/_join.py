@@ -224,6 +224,7 @@ def load_cohort(
     key: str | None = None,
     case_id_from: str = "stem",
     max_pixel_bytes: int = MAX_PIXEL_BYTES,
+    pool: Any = None,
 ) -> CohortData:
     """Read a labels CSV, scan its DICOM folder and join them.
 
@@ -231,8 +232,9 @@ def load_cohort(
     scan. ``workers`` is the number of processes reading DICOM headers
     (:func:`read_dicom_cohort`; the result is the same). ``key`` names the
     labels table's key column (default: found from its header),
-    ``case_id_from`` how a ``case_id`` key is read from file paths and
-    ``max_pixel_bytes`` the most a file may take to decode; ``class_names``
+    ``case_id_from`` how a ``case_id`` key is read from file paths,
+    ``max_pixel_bytes`` the most a file may take to decode and ``pool`` an
+    executor for the header scan (a Ray cluster's, :class:`medval.engine.RayPool`); ``class_names``
     None reads numeric labels (a regression target, within ``value_range``). See
     :func:`read_labels`, :func:`read_dicom_cohort` and :func:`build_cohort`
     for parameters and errors.
@@ -248,5 +250,6 @@ def load_cohort(
         progress=progress,
         workers=workers,
         max_pixel_bytes=max_pixel_bytes,
+        pool=pool,
     )
     return build_cohort(scan, labels, case_id_from=case_id_from)

@@ -8,6 +8,7 @@ sorted path order whether the scan runs in this process or across workers.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import errno
 import hashlib
 import importlib
@@ -60,15 +61,20 @@ def _scan_chunk(chunk: list[tuple[str, pathlib.Path]], salt: bytes) -> list[Reco
 
 
 def records(
-    files: list[tuple[str, pathlib.Path]], salt: bytes, workers: int | None, progress: bool
+    files: list[tuple[str, pathlib.Path]],
+    salt: bytes,
+    workers: int | None,
+    progress: bool,
+    *,
+    pool: Any = None,
 ) -> Iterator[Record]:
-    """Scan records in sorted path order, serially or across worker processes."""
+    """Scan records in sorted path order, serially, across worker processes or on ``pool``."""
     bar = None
     if progress:
         tqdm = importlib.import_module("tqdm.auto").tqdm
         bar = tqdm(total=len(files), desc="Reading DICOM headers", unit="file")
     try:
-        if workers is None or workers == 1 or len(files) < 2 * _CHUNK_MIN:
+        if pool is None and (workers is None or workers == 1 or len(files) < 2 * _CHUNK_MIN):
             cache: dict[str, str | None] = {}
             for rel, path in files:
                 yield _scan_file(rel, path, salt, cache)
@@ -76,10 +82,14 @@ def records(
                     bar.update(1)
             return
         # Several chunks per worker balance the load; map() keeps their order.
-        size = max(_CHUNK_MIN, math.ceil(len(files) / (workers * 8)))
+        n = int(getattr(pool, "workers", None) or workers or 1)
+        size = max(_CHUNK_MIN, math.ceil(len(files) / (n * 8)))
         chunks = [files[i : i + size] for i in range(0, len(files), size)]
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-            for chunk_records in pool.map(_scan_chunk, chunks, itertools.repeat(salt)):
+        with contextlib.ExitStack() as stack:
+            runner = pool or stack.enter_context(
+                concurrent.futures.ProcessPoolExecutor(max_workers=workers)
+            )
+            for chunk_records in runner.map(_scan_chunk, chunks, itertools.repeat(salt)):
                 yield from chunk_records
                 if bar is not None:
                     bar.update(len(chunk_records))

@@ -36,6 +36,7 @@ def run_demo(
     tolerance: float | None = None,
     checklist: str = "claim-2024",
     task: str = "classification",
+    engine: Any = None,
 ) -> RunOutcome:
     """The embedded main job: synthetic multi-site DICOM cohort → CNN → report.
 
@@ -92,7 +93,7 @@ def run_demo(
         return run_into(
             folder, read_spec(spec_path), trusted=False, progress=progress, quiet=quiet,
             argv=argv, baseline=None, reproduce=reproduce, tolerance=tolerance,
-            checklist=checklist, junit_xml=None,
+            checklist=checklist, junit_xml=None, engine=engine,
         )  # fmt: skip
 
 

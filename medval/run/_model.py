@@ -26,7 +26,7 @@ from typing import Any
 from medval._errors import SpecError
 from medval._provenance import file_sha256
 from medval.gate import Spec
-from medval.run._screen import check_share, file_names, screen_images
+from medval.run._screen import apply_failures, check_share, file_names, screen_images
 
 __all__ = [
     "Models",
@@ -128,6 +128,9 @@ def model_predictions(
     models: Models,
     progress: bool,
     log: Any,
+    engine: Any = None,
+    out_dir: Path | None = None,
+    trusted: bool = False,
 ) -> Scored:
     """Run the spec's model on the ``used`` cases, or read its precomputed predictions.
 
@@ -159,6 +162,8 @@ def model_predictions(
 
     members = models.members
     pipeline = preprocess_pipeline(spec, log=log)
+    if engine is not None:
+        return _on_engine(spec, data, used, pipeline, models, engine, out_dir, trusted, log)
     data, used = screen_images(spec, data, used, pipeline, progress=progress, log=log)
     dataset = io.DicomDataset(
         [data.paths[c] for c in used], list(used), pipeline=pipeline, names=file_names(data, used)
@@ -185,6 +190,36 @@ def model_predictions(
     provenance = _model_provenance(members)
     if tta != "none":
         provenance["tta"] = tta
+    return Scored(preds, provenance, loader, device, pipeline, intensities, data)
+
+
+def _on_engine(
+    spec: Spec, data: Any, used: Sequence[str], pipeline: Any, models: Models, engine: Any,
+    out_dir: Path | None, trusted: bool, log: Any,
+) -> Scored:  # fmt: skip
+    """The model step through ``--engine``: decode and predict shard by shard, then as above."""
+    from torch.utils.data import DataLoader
+
+    from medval import io
+    from medval.inference import resolve_device
+    from medval.run._shards import engine_predictions
+
+    # The scan's exclusions alone over the limit: stop before decoding anything.
+    io.check_excluded_fraction(data, max_fraction=spec["data.max_excluded_fraction"])
+    preds, failed, record = engine_predictions(
+        spec, data, used, engine=engine, models=models, out_dir=Path(out_dir or "."),
+        trusted=trusted, log=log,
+    )  # fmt: skip
+    data, used = apply_failures(spec, data, used, failed, log=log)
+    dataset = io.DicomDataset(
+        [data.paths[c] for c in used], list(used), pipeline=pipeline, names=file_names(data, used)
+    )
+    intensities = input_check(spec, dataset, data, log=log)
+    loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
+    device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
+    provenance = {**_model_provenance(models.members), "engine": record}
+    if spec["model.tta"] != "none":
+        provenance["tta"] = spec["model.tta"]
     return Scored(preds, provenance, loader, device, pipeline, intensities, data)
 
 

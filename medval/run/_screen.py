@@ -15,7 +15,7 @@ from typing import Any
 from medval._errors import DataError
 from medval.gate import Spec
 
-__all__ = ["check_share", "screen_images"]
+__all__ = ["apply_failures", "check_share", "screen_images"]
 
 
 def screen_images(
@@ -31,6 +31,15 @@ def screen_images(
     io.check_excluded_fraction(data, max_fraction=spec["data.max_excluded_fraction"])
     log(f"decoding the {len(used)} evaluated images once before the model")
     failed = io.decode_check(dataset, progress=progress)
+    return apply_failures(spec, data, used, failed, log=log)
+
+
+def apply_failures(
+    spec: Spec, data: Any, used: Sequence[str], failed: dict[str, str], *, log: Any
+) -> tuple[Any, list[str]]:
+    """Exclude the images that failed to decode (logged, share checked); (data, cases left)."""
+    from medval import io
+
     data = io.exclude_cases(data, failed)
     if failed:
         heads: dict[str, int] = {}

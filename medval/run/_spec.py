@@ -40,6 +40,7 @@ def run_spec(
     tolerance: float | None = None,
     checklist: str = "claim-2024",
     junit_xml: str | Path | None = None,
+    engine: Any = None,
 ) -> RunOutcome:
     """Run a validation spec: load the models, read the cohort, predict, evaluate, judge, write.
 
@@ -78,6 +79,10 @@ def run_spec(
     junit_xml : path, optional
         Also write the verdicts as JUnit XML: inside the output folder as one
         of its files, elsewhere atomically after the folder is in place.
+    engine : medval.run.EngineRun, optional
+        Run the model shard by shard on an engine (``"local"``: this process;
+        ``"ray"``: Ray Data), resuming from the shards a killed run committed
+        (classifier specs). None: the in-process DataLoader.
 
     Raises
     ------
@@ -104,7 +109,7 @@ def run_spec(
         return run_into(
             folder, spec, trusted=trust_code or trust_pickle, progress=progress, quiet=quiet,
             argv=argv, baseline=baseline, reproduce=reproduce, tolerance=tolerance,
-            checklist=checklist, junit_xml=junit_xml,
+            checklist=checklist, junit_xml=junit_xml, engine=engine,
         )  # fmt: skip
 
 
@@ -121,6 +126,7 @@ def run_into(
     tolerance: float | None,
     checklist: str,
     junit_xml: str | Path | None,
+    engine: Any = None,
 ) -> RunOutcome:
     """:func:`run_spec` into an entered :class:`OutputFolder`, committed at the end."""
     import numpy as np
@@ -128,6 +134,11 @@ def run_into(
     from medval import gate
     from medval.evaluation import evaluate
 
+    if engine is not None and (spec["task.type"] != "classification" or _precomputed(spec)):
+        raise SpecError(
+            "--engine runs a classifier's model shard by shard; it is not built for "
+            f"{spec['task.type']} specs or for model.predictions yet. Run without --engine."
+        )
     if spec["task.type"] == "segmentation":
         from medval.run._segment import run_segmentation_into
 
@@ -161,7 +172,10 @@ def run_into(
     # or CSV fails in seconds, not after the DICOM scan.
     models = load_models(spec, trust_pickle=trusted, baseline=baseline, log=log)
     predicted = _read_prediction_files(spec, baseline)
-    data = read_data(spec, salt=os.environ.get(spec["data.salt_env"]), progress=progress, log=log)
+    data = read_data(
+        spec, salt=os.environ.get(spec["data.salt_env"]), progress=progress, log=log,
+        pool=_scan_pool(engine, log),
+    )  # fmt: skip
     cohort = data.cohort
     n_unmatched = _unmatched_predictions(predicted, cohort, log)
     used = [str(c) for c in cohort.index[cohort["split"] != "train"]]
@@ -169,7 +183,10 @@ def run_into(
         raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
     # Every split and column the spec names, checked before a pixel is read.
     gate.check_spec_against_cohort(spec, cohort.loc[used])
-    scored = model_predictions(spec, data, used, models=models, progress=progress, log=log)
+    scored = model_predictions(
+        spec, data, used, models=models, progress=progress, log=log, engine=engine,
+        out_dir=folder.given, trusted=trusted,
+    )  # fmt: skip
     data = scored.data  # less the images that cannot be decoded (excluded, with reasons)
     cohort = data.cohort
     preds = scored.predictions.with_labels(
@@ -235,6 +252,19 @@ def run_into(
         result, folder.given, folder.final(outputs.report), folder.final(outputs.result_json),
         verdicts, preds, cohort,
     )  # fmt: skip
+
+
+def _scan_pool(engine: Any, log: Log) -> Any:
+    """``--engine ray``: the header scan runs on the cluster too (None otherwise)."""
+    if engine is None or engine.name != "ray":
+        return None
+    from medval.engine import RayPool
+
+    return RayPool(engine.ray, log=log)
+
+
+def _precomputed(spec: Spec) -> bool:
+    return spec["model.predictions"] is not None
 
 
 def _read_prediction_files(spec: Spec, baseline: str | Path | None) -> dict[str, float] | None:
@@ -343,8 +373,14 @@ def _record_reproduction(
     log(f"{word} run {earlier[1][:16]} within {t:g} ({len(d.differences)} differences)")
 
 
-def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) -> Any:
-    """The spec's cohort: DICOM folder + labels CSV, or a metadata table."""
+def read_data(
+    spec: Spec, *, salt: str | None, progress: bool, log: Any = None, pool: Any = None
+) -> Any:
+    """The spec's cohort: DICOM folder + labels CSV, or a metadata table.
+
+    ``pool`` runs the header scan's chunks (``--engine ray``: a
+    :class:`medval.engine.RayPool`).
+    """
     from medval import io
 
     regression = spec["task.type"] == "regression"
@@ -361,9 +397,10 @@ def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) 
     else:
         if log is not None:
             workers = spec["data.workers"]
+            where = " (on Ray)" if pool is not None else ""
             log(
                 "reading DICOM headers and labels"
-                + (f" ({workers} processes)" if workers > 1 else "")
+                + (f" ({workers} processes)" if workers > 1 and pool is None else where)
             )
         data = io.load_cohort(
             spec.resolve("data.dicom_dir"),
@@ -376,6 +413,7 @@ def read_data(spec: Spec, *, salt: str | None, progress: bool, log: Any = None) 
             key=spec["data.labels_key"],
             case_id_from=spec["data.case_id_from"],
             max_pixel_bytes=spec["data.max_pixel_bytes"],
+            pool=pool,
         )
     if log is not None:
         what = "cases" if data.unit == "image" else f"images of labelled {data.unit}s"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,28 @@ def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("small-cohort") / "cohort"
     write_cohort(root, seed=0, n_patients=(8, 8, 8))
+    return root
+
+
+# Folder names can carry PHI: none of this may reach an output.
+PHI_FOLDER = "DOE_JOHN_MRN123"
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) -> Path:
+    """The demo cohort with the crafted files under dicom/crafted/, labelled, and the model."""
+    from medval.demo import shipped_weights
+
+    from ..io._crafted import CRAFTED, write_crafted
+
+    root = tmp_path_factory.mktemp("hostile") / PHI_FOLDER
+    shutil.copytree(small_cohort, root / "cohort")
+    write_crafted(root / "cohort" / "dicom" / "crafted")
+    with (root / "cohort" / "labels.csv").open("a", newline="", encoding="utf-8") as f:
+        rows = csv.writer(f)
+        for i, name in enumerate(CRAFTED):
+            rows.writerow([f"x{i:03d}", f"crafted/{name}", i % 2, ("internal", "external")[i % 2]])
+    shutil.copyfile(shipped_weights(), root / "model.pt")
     return root
 
 

@@ -10,10 +10,8 @@ output holds the data folder's absolute path, and the peak stays under 2 GiB
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +21,9 @@ import pytest
 from medval import ExitCode
 from medval.cli import main
 
-from ..io._crafted import CRAFTED, write_crafted
-from .conftest import write_spec
+from ..io._crafted import CRAFTED
+from .conftest import PHI_FOLDER, write_spec
 
-# Folder names can carry PHI: none of this may reach an output.
-PHI_FOLDER = "DOE_JOHN_MRN123"
 _CHILD = (
     "import resource, sys\n"
     "from medval.cli import main\n"
@@ -36,22 +32,6 @@ _CHILD = (
     "sys.exit(code)\n"
 )
 _MODEL = 'factory = "medval.demo:make_model"\nfile = "model.pt"'
-
-
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory, small_cohort: Path) -> Path:
-    """The demo cohort with the crafted files under dicom/crafted/, labelled, and the model."""
-    from medval.demo import shipped_weights
-
-    root = tmp_path_factory.mktemp("hostile") / PHI_FOLDER
-    shutil.copytree(small_cohort, root / "cohort")
-    write_crafted(root / "cohort" / "dicom" / "crafted")
-    with (root / "cohort" / "labels.csv").open("a", newline="", encoding="utf-8") as f:
-        rows = csv.writer(f)
-        for i, name in enumerate(CRAFTED):
-            rows.writerow([f"x{i:03d}", f"crafted/{name}", i % 2, ("internal", "external")[i % 2]])
-    shutil.copyfile(shipped_weights(), root / "model.pt")
-    return root
 
 
 def test_a_cohort_with_every_crafted_file_completes(hostile: Path) -> None:
