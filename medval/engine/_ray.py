@@ -222,11 +222,11 @@ def run_ray(
         import pyarrow.fs as pafs
         from ray.data.expressions import col
 
-        ds = ray.data.read_parquet(
-            str(manifest_path), override_num_blocks=max(1, int(manifest["shard"].max()) + 1),
-            filesystem=pafs.LocalFileSystem(),
-        )  # fmt: skip
+        ds = ray.data.read_parquet(str(manifest_path), filesystem=pafs.LocalFileSystem())
+        # A block per pending shard (the manifest is small): the shards stream through the
+        # pool and every actor gets work, instead of one block for the whole cohort.
         ds = ds.filter(expr=col("shard").is_in(sorted(shard_cases)))
+        ds = ds.repartition(len(shard_cases))
         ds = ds.map_batches(
             unit.decode, batch_format="pandas", batch_size=batch_size, num_cpus=_DECODE_CPUS
         )

@@ -140,3 +140,32 @@ def test_a_killed_ray_run_resumes_with_only_the_missing_shards(
     assert d.agree, d.differences[:3]
     assert _exclusions(out) == _exclusions(in_process)
     _no_phi(out)
+
+
+def test_mc_samples_and_embeddings_do_not_depend_on_the_sharding(hostile: Path) -> None:
+    """The in-process predictions, whatever the shard size (masks keyed by case id)."""
+    import numpy as np
+
+    from medval.gate import read_spec
+    from medval.run import EngineRun, read_data
+    from medval.run._model import load_models, model_predictions
+
+    model = f"{_MODEL}\nmc_samples = 3\nembeddings = true\nbatch_size = 5"
+    spec = read_spec(write_spec(hostile, "engine-mc", model))
+    data = read_data(spec, salt="s", progress=False)
+    used = [str(c) for c in data.cohort.index]
+    models = load_models(spec, trust_pickle=False, log=lambda *_: None)
+    ref = model_predictions(spec, data, used, models=models, progress=False, log=print)
+    for size in (4, 13):
+        got = model_predictions(
+            spec, data, used, models=models, progress=False, log=print,
+            engine=EngineRun("local", str(hostile.parent / f"mc-work-{size}"), size),
+            out_dir=hostile.parent / "mc-out",
+        )  # fmt: skip
+        a, b = ref.predictions, got.predictions
+        assert list(a.case_ids) == list(b.case_ids)
+        assert set(ref.data.cohort.index) == set(got.data.cohort.index)
+        np.testing.assert_allclose(b.probabilities, a.probabilities, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(b.mc_probabilities, a.mc_probabilities, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(b.embeddings, a.embeddings, rtol=0, atol=1e-5)
+        assert b.mc_probabilities.shape[0] == 3
