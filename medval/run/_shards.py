@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from medval._errors import DataError
+from medval._errors import DataError, SpecError
 from medval.gate import Spec
 
 __all__ = ["ClassifierUnit", "EngineRun", "engine_predictions"]
@@ -198,7 +198,13 @@ def engine_predictions(
     from medval._types import Predictions
 
     root = os.path.commonpath([str(Path(data.paths[c]).resolve().parent) for c in used])
+    out_dir = out_dir.resolve()
     work = Path(engine.work_dir) if engine.work_dir else out_dir.with_name(out_dir.name + ".work")
+    if work.resolve() == out_dir or out_dir in work.resolve().parents:
+        raise SpecError(
+            "--work-dir must lie outside the output folder (the output folder is replaced "
+            "whole at the end of a run); pass a folder beside it."
+        )
     size = engine.shard_size or eng.DEFAULT_SHARD_SIZE
     digests = tuple(m.sha256 for m in models.members)
     eng.prepare_work(work)

@@ -185,7 +185,7 @@ def run_into(
     gate.check_spec_against_cohort(spec, cohort.loc[used])
     scored = model_predictions(
         spec, data, used, models=models, progress=progress, log=log, engine=engine,
-        out_dir=folder.given, trusted=trusted,
+        out_dir=folder.target, trusted=trusted,
     )  # fmt: skip
     data = scored.data  # less the images that cannot be decoded (excluded, with reasons)
     cohort = data.cohort

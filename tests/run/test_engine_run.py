@@ -81,10 +81,15 @@ def test_the_local_engine_gives_the_in_process_result(hostile: Path, in_process:
     assert provenance["engine"]["engine"] == "local" and provenance["engine"]["shard_size"] == 8
 
 
-def test_engine_options_need_an_engine_and_a_classifier(hostile: Path) -> None:
+def test_engine_options_need_an_engine_and_a_classifier(
+    hostile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = hostile / "engine.toml"
     out = hostile.parent / "engine-refused"
     assert main(["validate", str(spec), "--out", str(out), "--shard-size", "8"]) == 2
+    inside = ["--engine", "local", "--work-dir", str(out / "work")]
+    assert main(["validate", str(spec), "--out", str(out), *inside]) == ExitCode.USAGE_ERROR
+    assert "--work-dir must lie outside the output folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
         main(["validate", str(spec), "--out", str(out), "--engine", "spark"])
     assert stop.value.code == ExitCode.USAGE_ERROR
