@@ -84,7 +84,7 @@ def test_the_local_engine_gives_the_in_process_result(hostile: Path, in_process:
 def test_engine_options_need_an_engine_and_a_classifier(
     hostile: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = hostile / "engine.toml"
+    spec = write_spec(hostile, "engine-refused", _MODEL)
     out = hostile.parent / "engine-refused"
     assert main(["validate", str(spec), "--out", str(out), "--shard-size", "8"]) == 2
     inside = ["--engine", "local", "--work-dir", str(out / "work")]
