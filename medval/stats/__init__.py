@@ -6,6 +6,13 @@ registry, a vectorised stratified / patient-clustered bootstrap
 binomial intervals, operating points, paired non-inferiority comparisons
 and multiplicity adjustments. numpy and scipy only.
 
+At ten million cases the count-based engine takes over: ``ScoreCells``
+counts cases per (subgroup, score slot, label) and per patient, built from
+arrays or streamed from Parquet (pyarrow, imported when used), tables of
+shards add, and ``cell_statistics`` / ``cell_bootstrap`` compute the AUROC,
+threshold metrics and calibration with case or patient-clustered bootstrap
+intervals from the counts alone.
+
 The input checks (``check_*``: labels, class labels, probability matrices,
 scores, thresholds, patient keys, the confidence level; and
 ``normalise_random_state`` for seeds) are public so that the other analysis

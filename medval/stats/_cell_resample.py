@@ -112,7 +112,7 @@ class Units:
         draws), float64 for strata of 2**24 draws or more.
         """
         k = self.n_units
-        exact32 = max(self.trials) < _FLOAT32_EXACT
+        exact32 = max(self.sizes, default=0) < _FLOAT32_EXACT
         out = np.empty((c, k), dtype=np.float32 if exact32 else np.float64)
         if self.clustered:
             starts = np.cumsum([0, *self.sizes])

@@ -43,6 +43,7 @@ __all__ = [
     "check_statistics",
     "group_index",
     "make_layout",
+    "point_tally",
     "scope_counts",
 ]
 
@@ -56,8 +57,6 @@ class Layout:
     kept : array of int, shape (m,)
         Slots holding at least one case of the scope (an empty slot is
         empty in every resample, so it is dropped).
-    open_slot : array of bool, shape (m,)
-        Whether each kept slot is an open bin (not an edge).
     threshold_at : int or None
         First kept slot predicted positive.
     calibration : array of int, shape (K + 1,), or None
@@ -66,7 +65,6 @@ class Layout:
     """
 
     kept: IntArray
-    open_slot: np.ndarray
     threshold_at: int | None
     calibration: IntArray | None
 
@@ -288,7 +286,7 @@ def make_layout(
         # bin j is (c_j, c_j+1]: slots 2 k_j + 1 .. 2 k_j+1, the first bin also holds 0
         slots = np.array([0] + [2 * k + 1 for k in cuts[1:]])
         calibration = np.searchsorted(kept, slots).astype(np.int64)
-    return Layout(kept, kept % 2 == 1, threshold_at, calibration)
+    return Layout(kept, threshold_at, calibration)
 
 
 def point_tally(counts: FloatArray, sums: FloatArray, layout: Layout) -> Tally:

@@ -130,7 +130,7 @@ class ScoreCells:
         *,
         patients: ArrayLike | None = None,
         groups: ArrayLike | None = None,
-        bins: int | ArrayLike = DEFAULT_BINS,
+        bins: int | ArrayLike | ScoreBins = DEFAULT_BINS,
         score_range: tuple[float, float] = (0.0, 1.0),
     ) -> ScoreCells:
         """Cell table of cases held in memory.
@@ -146,9 +146,10 @@ class ScoreCells:
             patient-clustered bootstrap.
         groups : array, shape (n,), optional
             Subgroup of each case (site, scanner, sex...); names are their ``str``.
-        bins : int or array of float, default 96000
+        bins : int, array of float or ScoreBins, default 96000
             Number of equal-width bins over ``score_range``, or explicit
-            edges (e.g. a grid with the thresholds of interest added).
+            edges (e.g. a grid with the thresholds of interest added), or
+            the bins of another table (to build shards that add).
         score_range : (float, float), default (0, 1)
             Range of the equal-width bins; scores outside it are refused.
 
@@ -186,7 +187,7 @@ class ScoreCells:
         label: str,
         patient: str | None = None,
         group: str | None = None,
-        bins: int | ArrayLike = DEFAULT_BINS,
+        bins: int | ArrayLike | ScoreBins = DEFAULT_BINS,
         score_range: tuple[float, float] = (0.0, 1.0),
         batch_rows: int = 1 << 20,
     ) -> ScoreCells:
@@ -287,7 +288,7 @@ class ScoreCells:
         return self.merge(other)
 
 
-def _make_bins(bins: int | ArrayLike, score_range: tuple[float, float]) -> ScoreBins:
+def _make_bins(bins: int | ArrayLike | ScoreBins, score_range: tuple[float, float]) -> ScoreBins:
     if isinstance(bins, ScoreBins):
         return bins
     if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):

@@ -128,6 +128,8 @@ def test_counts_and_sums_equal_a_direct_count(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(cells.counts, counts)
     np.testing.assert_allclose(cells.score_sums, sums, rtol=1e-12)
     assert cells.n_cases == d["scores"].size and cells.n_patients is None
+    again = ScoreCells.from_arrays(d["scores"], d["labels"], groups=d["groups"], bins=cells.bins)
+    _same(again, cells)
 
 
 def test_patient_matrix_counts_each_patients_cases(rng: np.random.Generator) -> None:
