@@ -6,6 +6,13 @@ registry, a vectorised stratified / patient-clustered bootstrap
 binomial intervals, operating points, paired non-inferiority comparisons
 and multiplicity adjustments. numpy and scipy only.
 
+At ten million cases the count-based engine takes over: ``ScoreCells``
+counts cases per (subgroup, score slot, label) and per patient, built from
+arrays or streamed from Parquet (pyarrow, imported when used), tables of
+shards add, and ``cell_statistics`` / ``cell_bootstrap`` compute the AUROC,
+threshold metrics and calibration with case or patient-clustered bootstrap
+intervals from the counts alone.
+
 The input checks (``check_*``: labels, class labels, probability matrices,
 scores, thresholds, patient keys, the confidence level; and
 ``normalise_random_state`` for seeds) are public so that the other analysis
@@ -17,6 +24,10 @@ computed outside ``bootstrap_ci``.
 from __future__ import annotations
 
 from medval.stats._bootstrap import bootstrap_ci
+from medval.stats._cell_bins import ScoreBins
+from medval.stats._cell_bootstrap import CellResult, cell_bootstrap
+from medval.stats._cell_stats import CELL_STATISTICS, auroc_binning_bound, cell_statistics
+from medval.stats._cells import PatientCells, ScoreCells
 from medval.stats._compare import Comparison, Verdict, compare
 from medval.stats._delong import (
     PairedTest,
@@ -74,20 +85,28 @@ from medval.stats._validate import (
 )
 
 __all__ = [
+    "CELL_STATISTICS",
     "METRICS",
+    "CellResult",
     "Comparison",
     "Metric",
     "PairedTest",
+    "PatientCells",
+    "ScoreBins",
+    "ScoreCells",
     "Verdict",
     "accuracy",
     "auprc",
     "auroc",
+    "auroc_binning_bound",
     "auroc_ci",
     "balanced_accuracy",
     "benjamini_hochberg",
     "bootstrap_ci",
     "brier_score",
     "case_proportion_ci",
+    "cell_bootstrap",
+    "cell_statistics",
     "check_binary_labels",
     "check_class_labels",
     "check_clusters",
