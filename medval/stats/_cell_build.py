@@ -251,8 +251,8 @@ def parquet_batches(
     order of first appearance, row codes)``.
     """
     try:
-        import pyarrow as pa  # type: ignore[import-untyped]
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        import pyarrow as pa
+        import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - pyarrow is installed with pandas' extras
         raise MissingDependencyError(
             "streaming cells from Parquet needs pyarrow: pip install pyarrow"
