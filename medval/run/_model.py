@@ -26,6 +26,7 @@ from typing import Any
 from medval._errors import SpecError
 from medval._provenance import file_sha256
 from medval.gate import Spec
+from medval.run._infer import finish_inference, plan_loader
 from medval.run._screen import check_share, file_names, screen_images
 
 __all__ = [
@@ -153,8 +154,6 @@ def model_predictions(
         check_share(spec, data, log=log)
         return Scored(preds, {"model_file": path.name, "model_sha256": file_sha256(path),
                               "model_kind": "precomputed predictions"}, data=data)  # fmt: skip
-    from torch.utils.data import DataLoader
-
     from medval.inference import predict, resolve_device
 
     members = models.members
@@ -164,25 +163,32 @@ def model_predictions(
         [data.paths[c] for c in used], list(used), pipeline=pipeline, names=file_names(data, used)
     )
     intensities = input_check(spec, dataset, data, log=log)
-    loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
     device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
     mc, tta = spec["model.mc_samples"], spec["model.tta"]
+
+    def run_model(batches: Any, **options: Any) -> Any:
+        """predict with the spec's settings; ``options`` override (run/_infer.py)."""
+        return predict(
+            members[0].module if len(members) == 1 else [m.module for m in members],
+            batches,
+            output=spec["model.output"],
+            device=device,
+            class_names=class_names,
+            seed=spec["analysis.seed"],
+            embeddings=spec["model.embeddings"],
+            tta=None if tta == "none" else tta,
+            **{"mc_samples": mc, **options},
+        )
+
+    plan = plan_loader(spec, dataset, device, run_model, log=log)
+    loader = plan.loader
     what = "the model" if len(members) == 1 else f"an ensemble of {len(members)} models"
     augment = "" if tta == "none" else f", test-time augmentation {tta!r}"
     log(f"running {what} on {len(used)} cases ({device}, {mc} MC-dropout samples{augment})")
-    preds = predict(
-        members[0].module if len(members) == 1 else [m.module for m in members],
-        loader,
-        output=spec["model.output"],
-        device=device,
-        class_names=class_names,
-        progress=progress,
-        mc_samples=mc,
-        seed=spec["analysis.seed"],
-        embeddings=spec["model.embeddings"],
-        tta=None if tta == "none" else tta,
-    )
+    preds = run_model(loader, progress=progress, precision=spec["model.precision"],
+                  batch_limit=plan.limit)  # fmt: skip
     provenance = _model_provenance(members)
+    provenance.update(finish_inference(spec, plan, dataset, run_model, preds, data, log=log))
     if tta != "none":
         provenance["tta"] = tta
     return Scored(preds, provenance, loader, device, pipeline, intensities, data)
