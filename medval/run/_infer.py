@@ -126,7 +126,9 @@ def _precision_check(
     loader = inference.make_loader(
         Subset(dataset, rows), batch_size=plan.batch_size, device=plan.device, workers=0
     )
-    ref = score(loader, precision="float32", mc_samples=0)
+    # Starts at the size the run settled on (float32 takes more memory: it may halve again).
+    start = inference.BatchLimit(size=plan.limit.size)
+    ref = score(loader, precision="float32", mc_samples=0, batch_limit=start)
     order = {c: i for i, c in enumerate(preds.case_ids.tolist())}
     at = [order[c] for c in ref.case_ids.tolist()]
     if spec["task.type"] == "regression":

@@ -69,6 +69,18 @@ def test_a_bfloat16_run_records_the_check_against_float32(
     assert "batches of 64 cases (auto: 64 off CUDA), 0 decoding workers" in log
 
 
+def test_an_auto_batch_is_exported_as_the_size_the_run_used(
+    runs: dict[str, RunOutcome], folder: Path
+) -> None:
+    from medval.deploy import export_deployment, read_manifest
+
+    bundle = export_deployment(
+        folder / "bfloat16" / "result.json", folder / "bfloat16.toml", folder / "bundle",
+        allow_failed_gate=True,
+    )  # fmt: skip
+    assert read_manifest(bundle.parent)["model"]["batch_size"] == 64
+
+
 def test_a_change_beyond_the_tolerance_stops_the_run(folder: Path) -> None:
     spec = write_spec(folder, "strict", _BF16 + "precision_tolerance = 1e-9\n")
     match = (
