@@ -29,7 +29,7 @@ from unittest import mock
 import torch
 from torch import nn
 
-from medval.inference import _predict, predict
+from medval.inference import _passes, predict
 from medval.inference._head import set_dropout
 from medval.inference._masks import U64
 from medval.inference._sampler import Sampler
@@ -50,7 +50,7 @@ class TorchRngSampler(Sampler):
 
 def torch_rng_sampler() -> contextlib.AbstractContextManager[Any]:
     """predict() with :class:`TorchRngSampler` inside."""
-    return mock.patch.object(_predict, "Sampler", TorchRngSampler)
+    return mock.patch.object(_passes, "Sampler", TorchRngSampler)
 
 
 class Block(nn.Module):

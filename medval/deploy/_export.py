@@ -258,7 +258,10 @@ def export_deployment(
             "mc_samples": spec["model.mc_samples"],
             "seed": spec["analysis.seed"],
             "tta": spec["model.tta"],
-            "batch_size": spec["model.batch_size"],
+            # "auto": the size the run measured (the runtime halves it on out-of-memory).
+            "batch_size": (prov.get("inference") or {}).get("batch_size", 64)
+            if spec["model.batch_size"] == "auto"
+            else spec["model.batch_size"],
         },
         "rules": run_rules(res, spec),
     }

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from medval.gate._criteria import _CHOICES, CRITERION_FIELDS
+from medval.gate._inference import AUTO_KEYS, auto_property
 from medval.gate._preprocess import STEPS
 from medval.gate._spec import _PRESENCE_SECTIONS, _REQUIRED_SECTIONS, SCHEMA, choices
 
@@ -70,6 +71,9 @@ def json_schema() -> dict[str, Any]:
         s: _table(f, {k: v for (section, k), v in enums.items() if section == s})
         for s, f in SCHEMA.items()
     }
+    model = props["model"]["properties"]
+    for key in AUTO_KEYS:  # an integer or "auto"
+        model[key] = auto_property(key, SCHEMA["model"][key][1])
     pre = props["preprocess"]["properties"]
     pre["steps"] = _steps()
     pre["expect"] = {

@@ -20,6 +20,7 @@ from medval.gate._config import (
 )
 from medval.gate._criteria import SEVERITIES, Criterion, check_criteria
 from medval.gate._fields import Field, check_table
+from medval.gate._inference import PRECISIONS, check_inference_spec
 from medval.gate._preprocess import check_expect, preprocess_steps
 from medval.gate._regression import REGRESSION_ONLY, REGRESSION_OUTPUTS, check_regression_spec
 from medval.gate._segmentation import SEGMENTATION_ONLY, check_segmentation_spec
@@ -102,11 +103,20 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # A multi-label head (batch, L): the column of the finding validated (output "sigmoid").
         "label_column": ((int,), None),
         "trust_pickle": ((bool,), False),
-        "batch_size": ((int,), 64),
+        # Cases per batch: an integer, or "auto" (measured from free GPU memory; 64 on CPU).
+        "batch_size": ((int, str), 64),
         "mc_samples": ((int,), 0),
         # true: the input of the last nn.Linear; or a submodule name. Feeds the MMD test.
         "embeddings": ((bool, str), False),
         "device": ((str,), "auto"),
+        # Processes decoding the images for the model: "auto" (0 on CPU, min(8, cores) on CUDA).
+        "loader_workers": ((int, str), "auto"),
+        # Mixed precision (torch.autocast): "float32", "bfloat16" or "float16" (CUDA only),
+        # checked on a seeded sample of cases against float32: the largest change of a
+        # probability (regression: of a value, as a share of task.range) within the tolerance.
+        "precision": ((str,), "float32"),
+        "precision_check_cases": ((int,), 64),
+        "precision_tolerance": ((float,), 0.01),
         # Test-time augmentation: an alias of medval.inference.TTA ("none": no augmentation).
         "tta": ((str,), "none"),
         # Segmentation: slice by slice ("2d") or in 3D patches ("3d"), a sliding window of
@@ -175,7 +185,12 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         "aggregate": AGGREGATIONS,
     },
     "task": {"type": TASK_TYPES},
-    "model": {"output": (*OUTPUTS, *REGRESSION_OUTPUTS), "tta": TTA_CHOICES, "mode": SEGMENT_MODES},
+    "model": {
+        "output": (*OUTPUTS, *REGRESSION_OUTPUTS),
+        "tta": TTA_CHOICES,
+        "mode": SEGMENT_MODES,
+        "precision": PRECISIONS,
+    },
     "baseline": {"output": OUTPUTS, "severity": SEVERITIES},
 }
 _REQUIRED_SECTIONS = ("task", "data", "model")
@@ -368,8 +383,7 @@ def _check_common(s: dict[str, dict[str, Any]], source: str) -> None:
             f"{source}: model.mc_samples must be 0 (one deterministic pass) to 1000; "
             f"got {s['model']['mc_samples']}."
         )
-    if s["model"]["batch_size"] < 1:
-        raise SpecError(f"{source}: model.batch_size must be >= 1.")
+    check_inference_spec(s, source)
     _check_model_keys(s, source)
     if s["baseline"]:
         _check_baseline(s["baseline"], source)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -12,10 +11,10 @@ import torch
 
 from medval._errors import InputError
 from medval._types import Predictions
+from medval.inference._halving import BatchLimit
 from medval.inference._head import dropout_modules
-from medval.inference._ids import CaseIds
-from medval.inference._masks import case_keys
-from medval.inference._sampler import OutputKind, Sampler
+from medval.inference._passes import Passes, resolve_device, run_passes
+from medval.inference._sampler import OutputKind
 from medval.inference._tta import resolve_tta
 
 __all__ = ["Passes", "predict", "resolve_device", "run_passes"]
@@ -24,147 +23,6 @@ _SAME_ATOL = 1e-6  # float32 rounding of identical inputs in differently sized b
 
 #: What a model returns: ``predict(output=...)``.
 Output = Literal["logits", "probabilities", "dirichlet", "sigmoid"]
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` picks CUDA when present, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(
-            f"device {device!r} is not a torch device (try 'cpu' or 'cuda:0')."
-        ) from exc
-
-
-def _split_batch(batch: Any, input_key: str) -> tuple[torch.Tensor, list[str] | None]:
-    """Return the model input and, when the batch names them, the case ids."""
-    if isinstance(batch, dict):
-        if input_key not in batch:
-            raise InputError(
-                f"batch dicts must hold the model input under {input_key!r}; got keys "
-                f"{sorted(batch)}. Pass input_key= to name it."
-            )
-        ids = batch.get("case_id")
-        return batch[input_key], None if ids is None else [str(i) for i in ids]
-    if isinstance(batch, (tuple, list)):
-        if not batch:
-            raise InputError("the loader yielded an empty tuple; expected (inputs, ...).")
-        return batch[0], None
-    return batch, None
-
-
-def _embed_module(model: torch.nn.Module, embeddings: bool | str) -> torch.nn.Module | None:
-    if embeddings is False:
-        return None
-    if isinstance(embeddings, str):
-        try:
-            return model.get_submodule(embeddings)
-        except AttributeError as exc:
-            raise InputError(f"embeddings={embeddings!r} names no submodule of the model.") from exc
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if not linears:
-        raise InputError(
-            "embeddings=True takes the input of the last nn.Linear, but the model has none; "
-            "name the module whose input is the embedding: embeddings='<submodule name>'."
-        )
-    return linears[-1]
-
-
-@dataclasses.dataclass
-class Passes:
-    """Raw outputs of every pass: ``mc`` (S, n, D) samples, ``det`` (A, n, D) deterministic."""
-
-    mc: np.ndarray
-    det: np.ndarray
-    case_ids: np.ndarray
-    features: list[torch.Tensor]
-
-
-def run_passes(
-    models: list[torch.nn.Module],
-    loader: Iterable[Any],
-    *,
-    kind: OutputKind,
-    dev: torch.device,
-    case_ids: Sequence[str] | None,
-    input_key: str,
-    progress: bool,
-    mc_samples: int,
-    seed: int,
-    transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]],
-    head: str | torch.nn.Module | Sequence[str] | bool | None,
-    mc_chunk: int | None,
-    embeddings: bool | str,
-    hooks: Sequence[Any] = (),
-) -> Passes:
-    """Every model and augmentation over the loader, deterministic and MC passes (see predict)."""
-    modes = [{m: m.training for m in mdl.modules()} for mdl in models]
-    chunks: list[torch.Tensor] = []
-    deterministic: list[torch.Tensor] = []
-    ids = CaseIds(case_ids, loader)
-    batches: Iterable[Any] = loader
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(loader, desc="inference", unit="batch", leave=False)
-    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
-    samplers: list[Sampler] = []
-    try:
-        samplers = [
-            Sampler(
-                mdl,
-                mc_samples=mc_samples,
-                output=kind,
-                head=head,
-                mc_chunk=mc_chunk,
-                embed=_embed_module(mdl, embeddings) if i == 0 else None,
-            )
-            for i, mdl in enumerate(models)
-        ]
-        for mdl in models:
-            mdl.to(dev)
-            mdl.eval()
-        with torch.random.fork_rng(devices=fork_devices), torch.inference_mode():
-            torch.random.manual_seed(seed)
-            for batch in batches:
-                x, carried = _split_batch(batch, input_key)
-                if not isinstance(x, torch.Tensor) or x.ndim == 0:
-                    what = type(x).__name__ if not isinstance(x, torch.Tensor) else "0-d tensor"
-                    raise InputError(
-                        f"the model input must be a torch.Tensor with a batch dimension; "
-                        f"got {what}."
-                    )
-                names = ids.take(x.shape[0], carried)
-                keys = case_keys(seed, names) if mc_samples > 0 else None
-                x = x.to(dev, non_blocking=True)
-                samples, passes = [], []
-                for j, t in enumerate(transforms):
-                    xt = t(x)
-                    for i, s in enumerate(samplers):
-                        if j > 0 and i == 0:
-                            s.embed, keep = None, s.embed
-                            samples.append(s(xt, keys, (i, j)))
-                            s.embed = keep
-                        else:
-                            samples.append(s(xt, keys, (i, j)))
-                        assert s.deterministic is not None
-                        passes.append(s.deterministic)
-                chunks.append(torch.cat(samples).cpu())
-                deterministic.append(torch.stack(passes).cpu())
-    finally:
-        for h in hooks:
-            if h is not None:
-                h.remove()
-        for mode in modes:
-            for m, was_training in mode.items():
-                m.train(was_training)
-    if not chunks:
-        raise InputError("the loader yielded no batches; is the data set empty?")
-    mc = torch.cat(chunks, dim=1).double().numpy()
-    det = torch.cat(deterministic, dim=1).double().numpy()
-    return Passes(mc, det, ids.final(mc.shape[1]), samplers[0].features)
 
 
 def predict(
@@ -183,6 +41,8 @@ def predict(
     head: str | torch.nn.Module | Sequence[str] | bool | None = None,
     mc_chunk: int | None = None,
     embeddings: bool | str = False,
+    precision: str = "float32",
+    batch_limit: BatchLimit | None = None,
 ) -> Predictions:
     """Run ``model`` over ``loader`` and collect :class:`~medval.Predictions`.
 
@@ -268,6 +128,18 @@ def predict(
         Store penultimate features: ``True`` takes the input of the last
         ``nn.Linear``, a string names the module whose input to take. Taken
         from a deterministic pass (the first model, first augmentation).
+    precision : {"float32", "bfloat16", "float16"}, default "float32"
+        Mixed precision: the forward passes run under ``torch.autocast`` to
+        this type on the device; the outputs are cast to float32 before
+        softmax or sigmoid, so probabilities stay valid. ``"float16"`` needs
+        CUDA (CPU autocast takes ``"bfloat16"``). Compare with a float32 run
+        (:func:`~medval.inference.compare_precision`) before trusting it.
+    batch_limit : BatchLimit, optional
+        Filled in as the run goes: when the device runs out of memory
+        (``torch.OutOfMemoryError``), the batch runs in halves and later
+        batches at that size, down to one case; each halving is recorded in
+        it (without one, a warning says so). The outputs do not depend on it.
+        Pass one with ``size`` set to start below the loader's batch size.
 
     Returns
     -------
@@ -276,17 +148,18 @@ def predict(
     Raises
     ------
     InputError
-        On bad options, batches or model outputs (with ``output="dirichlet"``,
-        concentrations that are not finite and > 0 or fewer than two
-        columns), or an empty loader; with ``mc_samples > 0``, when a
-        dropout module's input does not have the batch as its first
-        dimension.
+        On bad options (a ``precision`` the device cannot run), batches or
+        model outputs (with ``output="dirichlet"``, concentrations that are
+        not finite and > 0 or fewer than two columns), or an empty loader;
+        with ``mc_samples > 0``, when a dropout module's input does not have
+        the batch as its first dimension; out of memory on a single case.
 
     Warns
     -----
     UserWarning
         When ``mc_samples > 0`` and the model has no dropout module, or the
-        MC samples did not vary (dropout called functionally, or p = 0).
+        MC samples did not vary (dropout called functionally, or p = 0);
+        when batches were halved for memory and no ``batch_limit`` records it.
     """
     if output not in ("logits", "probabilities", "dirichlet", "sigmoid"):
         raise InputError(
@@ -317,7 +190,8 @@ def predict(
     passes = run_passes(
         models, loader, kind=kind, dev=dev, case_ids=case_ids, input_key=input_key,
         progress=progress, mc_samples=mc_samples, seed=seed, transforms=transforms, head=head,
-        mc_chunk=mc_chunk, embeddings=embeddings, hooks=hooks,
+        mc_chunk=mc_chunk, embeddings=embeddings, hooks=hooks, precision=precision,
+        batch_limit=batch_limit,
     )  # fmt: skip
     mc, ids_out = passes.mc, passes.case_ids
     alpha = None

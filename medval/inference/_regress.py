@@ -10,7 +10,8 @@ import torch
 
 from medval._errors import InputError
 from medval._targets import RegressionPredictions
-from medval.inference._predict import resolve_device, run_passes
+from medval.inference._halving import BatchLimit
+from medval.inference._passes import resolve_device, run_passes
 
 __all__ = ["REGRESSION_OUTPUTS", "predict_regression"]
 
@@ -40,6 +41,8 @@ def predict_regression(
     mc_samples: int = 0,
     seed: int = 0,
     unit: str = "",
+    precision: str = "float32",
+    batch_limit: BatchLimit | None = None,
 ) -> RegressionPredictions:
     """Run a regression model over ``loader`` and collect :class:`~medval.RegressionPredictions`.
 
@@ -62,16 +65,17 @@ def predict_regression(
     quantile_levels : sequence of float
         With ``output="quantiles"``: the level of each column, increasing. With
         MC dropout the quantiles come from the deterministic pass only.
-    device, case_ids, input_key, progress, mc_samples, seed
-        As for :func:`medval.predict`.
+    device, case_ids, input_key, progress, mc_samples, seed, precision, batch_limit
+        As for :func:`medval.predict` (the head's outputs are cast to float32).
     unit : str
         The target's unit, carried by the predictions.
 
     Raises
     ------
     InputError
-        An unknown output, a model returning another number of columns, or
-        non-finite or non-positive variances (naming the case).
+        An unknown output, a model returning another number of columns,
+        non-finite or non-positive variances (naming the case), a
+        ``precision`` the device cannot run, out of memory on a single case.
     """
     if output not in REGRESSION_OUTPUTS:
         raise InputError(f"output must be one of {list(REGRESSION_OUTPUTS)}; got {output!r}.")
@@ -85,6 +89,7 @@ def predict_regression(
         [model], loader, kind="identity", dev=resolve_device(device), case_ids=case_ids,
         input_key=input_key, progress=progress, mc_samples=mc_samples, seed=seed,
         transforms=[lambda x: x], head=None, mc_chunk=None, embeddings=False,
+        precision=precision, batch_limit=batch_limit,
     )  # fmt: skip
     want = _columns(output, quantile_levels)
     det, mc, ids = passes.det[0], passes.mc, passes.case_ids

@@ -81,6 +81,8 @@ class Sampler:
         self.masks = CaseMasks(model)
         #: (b, K) probabilities of the last batch's deterministic pass (dropout off).
         self.deterministic: torch.Tensor | None = None
+        #: Samples per forward after an out-of-memory halving (kept for later batches).
+        self.chunk_cap: int | None = None
 
     def _embed_hook(self) -> Any:
         def hook(_m: torch.nn.Module, args: tuple[Any, ...]) -> None:
@@ -114,12 +116,13 @@ class Sampler:
         n_features = len(self.features)
         captured = None
         if not self.probed:
-            self.probed = True
             if self.head is not False:
                 head = None if self.head is True else self.head
                 self.plan, captured = self._eval(lambda: find_head(model, x, head))
                 # The probe's full pass comes first; the head's replay check may add more.
                 del self.features[n_features + 1 :]
+            # Set after the probe: one that ran out of memory is tried again on the halves.
+            self.probed = True
         b = x.shape[0]
         plan = self.plan
         if plan is not None:
@@ -165,16 +168,18 @@ class Sampler:
             c = self.T
         else:
             c = max(1, _CPU_FOLD_ROWS // max(b, 1))
+        if self.chunk_cap is not None:
+            c = min(c, self.chunk_cap)
         parts: list[torch.Tensor] = []
         done = 0
         while done < self.T:
             step = min(c, self.T - done)
             try:
                 out = check_out(forward(done, step))
-            except torch.cuda.OutOfMemoryError:
+            except torch.OutOfMemoryError:
                 if c == 1:
-                    raise
-                c = max(1, c // 2)
+                    raise  # the batch is halved next (inference._halving)
+                c = self.chunk_cap = max(1, c // 2)
                 torch.cuda.empty_cache()
                 continue
             parts.append(to_probabilities(out, self.output).view(step, b, -1))

@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from medval._errors import SpecError
+from medval._errors import InputError, SpecError
 from medval._provenance import file_sha256
 from medval.gate import Spec
+from medval.run._infer import finish_inference, plan_loader
 from medval.run._screen import apply_failures, check_share, file_names, screen_images
 
 __all__ = [
@@ -156,9 +157,7 @@ def model_predictions(
         check_share(spec, data, log=log)
         return Scored(preds, {"model_file": path.name, "model_sha256": file_sha256(path),
                               "model_kind": "precomputed predictions"}, data=data)  # fmt: skip
-    from torch.utils.data import DataLoader
-
-    from medval.inference import predict, resolve_device
+    from medval.inference import resolve_device
 
     members = models.members
     pipeline = preprocess_pipeline(spec, log=log)
@@ -169,41 +168,65 @@ def model_predictions(
         [data.paths[c] for c in used], list(used), pipeline=pipeline, names=file_names(data, used)
     )
     intensities = input_check(spec, dataset, data, log=log)
-    loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
     device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
     mc, tta = spec["model.mc_samples"], spec["model.tta"]
+    run_model = _scorer(spec, members, device)
+    plan = plan_loader(spec, dataset, device, run_model, log=log)
+    loader = plan.loader
     what = "the model" if len(members) == 1 else f"an ensemble of {len(members)} models"
     augment = "" if tta == "none" else f", test-time augmentation {tta!r}"
     log(f"running {what} on {len(used)} cases ({device}, {mc} MC-dropout samples{augment})")
-    preds = predict(
-        members[0].module if len(members) == 1 else [m.module for m in members],
-        loader,
-        output=spec["model.output"],
-        device=device,
-        class_names=class_names,
-        progress=progress,
-        mc_samples=mc,
-        seed=spec["analysis.seed"],
-        embeddings=spec["model.embeddings"],
-        tta=None if tta == "none" else tta,
-    )
+    preds = run_model(loader, progress=progress, precision=spec["model.precision"],
+                  batch_limit=plan.limit)  # fmt: skip
     provenance = _model_provenance(members)
+    provenance.update(finish_inference(spec, plan, dataset, run_model, preds, data, log=log))
     if tta != "none":
         provenance["tta"] = tta
     return Scored(preds, provenance, loader, device, pipeline, intensities, data)
+
+
+def _scorer(spec: Spec, members: Sequence[Any], device: Any) -> Any:
+    """``predict`` with the spec's settings; keyword ``options`` override (run/_infer.py)."""
+    from medval.inference import predict
+
+    tta = spec["model.tta"]
+
+    def run_model(batches: Any, **options: Any) -> Any:
+        return predict(
+            members[0].module if len(members) == 1 else [m.module for m in members],
+            batches,
+            output=spec["model.output"],
+            device=device,
+            class_names=list(spec["task.class_names"]),
+            seed=spec["analysis.seed"],
+            embeddings=spec["model.embeddings"],
+            tta=None if tta == "none" else tta,
+            **{"mc_samples": spec["model.mc_samples"], **options},
+        )
+
+    return run_model
 
 
 def _on_engine(
     spec: Spec, data: Any, used: Sequence[str], pipeline: Any, models: Models, engine: Any,
     out_dir: Path | None, trusted: bool, log: Any,
 ) -> Scored:  # fmt: skip
-    """The model step through ``--engine``: decode and predict shard by shard, then as above."""
-    from torch.utils.data import DataLoader
+    """The model step through ``--engine``: decode and predict shard by shard, then as above.
 
+    The precision is checked against the device first; after the engine the
+    loader plan and :func:`finish_inference` run here as in process (the
+    precision check re-scores its sample in float32 in this process and
+    compares with the engine's outputs).
+    """
     from medval import io
-    from medval.inference import resolve_device
+    from medval.inference import check_precision, resolve_device
     from medval.run._shards import engine_predictions
 
+    device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
+    try:
+        check_precision(spec["model.precision"], device)
+    except InputError as exc:
+        raise SpecError(f"model.precision: {exc}") from exc
     # The scan's exclusions alone over the limit: stop before decoding anything.
     io.check_excluded_fraction(data, max_fraction=spec["data.max_excluded_fraction"])
     preds, failed, record = engine_predictions(
@@ -215,12 +238,13 @@ def _on_engine(
         [data.paths[c] for c in used], list(used), pipeline=pipeline, names=file_names(data, used)
     )
     intensities = input_check(spec, dataset, data, log=log)
-    loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
-    device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
+    run_model = _scorer(spec, models.members, device)
+    plan = plan_loader(spec, dataset, device, run_model, log=log)
     provenance = {**_model_provenance(models.members), "engine": record}
+    provenance.update(finish_inference(spec, plan, dataset, run_model, preds, data, log=log))
     if spec["model.tta"] != "none":
         provenance["tta"] = spec["model.tta"]
-    return Scored(preds, provenance, loader, device, pipeline, intensities, data)
+    return Scored(preds, provenance, plan.loader, device, pipeline, intensities, data)
 
 
 def preprocess_pipeline(spec: Spec, *, log: Any) -> Any:

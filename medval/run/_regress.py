@@ -20,6 +20,7 @@ from medval._provenance import (
     file_sha256,
 )
 from medval.gate import EvaluationConfig, Spec
+from medval.run._infer import finish_inference, plan_loader
 from medval.run._log import Log, RunOutcome
 from medval.run._model import Models, _model_provenance, input_check, preprocess_pipeline
 from medval.run._outdir import OutputFolder
@@ -48,8 +49,6 @@ def _predict(
                 "model_kind": "precomputed predictions",
                 "predictions_rows_unmatched": unmatched}  # fmt: skip
         return preds, prov, data, None, None, None
-    from torch.utils.data import DataLoader
-
     from medval.inference import predict_regression, resolve_device
 
     pipeline = preprocess_pipeline(spec, log=log)
@@ -58,16 +57,24 @@ def _predict(
         [data.paths[c] for c in used], list(used), pipeline=pipeline, names=file_names(data, used)
     )
     intensities = input_check(spec, dataset, data, log=log)
-    loader = DataLoader(dataset, batch_size=spec["model.batch_size"], shuffle=False)
     device = resolve_device(None if spec["model.device"] == "auto" else spec["model.device"])
     mc = spec["model.mc_samples"]
+
+    def run_model(batches: Any, **options: Any) -> Any:
+        """predict_regression with the spec's settings; ``options`` override (run/_infer.py)."""
+        return predict_regression(
+            models.members[0].module, batches, output=spec["model.output"],
+            quantile_levels=tuple(spec["model.quantile_levels"] or ()), device=device,
+            seed=spec["analysis.seed"], unit=unit, **{"mc_samples": mc, **options},
+        )  # fmt: skip
+
+    plan = plan_loader(spec, dataset, device, run_model, log=log)
     log(f"running the model on {len(used)} cases ({device}, {mc} MC-dropout samples)")
-    preds = predict_regression(
-        models.members[0].module, loader, output=spec["model.output"],
-        quantile_levels=tuple(spec["model.quantile_levels"] or ()), device=device,
-        progress=progress, mc_samples=mc, seed=spec["analysis.seed"], unit=unit,
-    )  # fmt: skip
-    return preds, _model_provenance(models.members), data, pipeline, device, intensities
+    preds = run_model(plan.loader, progress=progress, precision=spec["model.precision"],
+                  batch_limit=plan.limit)  # fmt: skip
+    provenance = _model_provenance(models.members)
+    provenance.update(finish_inference(spec, plan, dataset, run_model, preds, data, log=log))
+    return preds, provenance, data, pipeline, device, intensities
 
 
 def _predictions_csv(out: Path, preds: Any, cohort: Any) -> None:

@@ -104,7 +104,7 @@ class ClassifierUnit:
 
     def model(self) -> Callable[[Any], Any]:
         """Load the models here; returns decoded rows -> prediction rows."""
-        from medval.inference import predict, resolve_device
+        from medval.inference import BatchLimit, predict, resolve_device
         from medval.run._model import load_models
 
         spec = self._spec()
@@ -122,7 +122,9 @@ class ClassifierUnit:
             "output": spec["model.output"], "device": device,
             "class_names": list(spec["task.class_names"]), "mc_samples": spec["model.mc_samples"],
             "seed": spec["analysis.seed"], "embeddings": spec["model.embeddings"],
-            "tta": None if tta == "none" else tta,
+            "tta": None if tta == "none" else tta, "precision": spec["model.precision"],
+            # out-of-memory halvings stay with this worker (its outputs do not depend on them)
+            "batch_limit": BatchLimit(),
         }  # fmt: skip
 
         def step(rows: Any) -> Any:
@@ -196,6 +198,7 @@ def engine_predictions(
 
     from medval import engine as eng
     from medval._types import Predictions
+    from medval.inference import CPU_BATCH_SIZE
 
     root = os.path.commonpath([str(Path(data.paths[c]).resolve().parent) for c in used])
     out_dir = out_dir.resolve()
@@ -222,8 +225,10 @@ def engine_predictions(
         f"engine {engine.name}: {len(used)} cases in {manifest.n_shards} shards of up to "
         f"{size}; parts in {work.name}/"
     )
+    batch = spec["model.batch_size"]
     rows = eng.run_shards(
-        unit, manifest, parts, engine=engine.name, batch_size=spec["model.batch_size"],
+        unit, manifest, parts, engine=engine.name,
+        batch_size=batch if isinstance(batch, int) else CPU_BATCH_SIZE,
         device=str(spec["model.device"]), ray_options=engine.ray, log=log,
     )  # fmt: skip
     failures = {

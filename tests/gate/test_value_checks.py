@@ -22,6 +22,7 @@ from medval import Predictions, SpecError, evaluate, stats
 from medval.cli import main
 from medval.gate import CHOICES, REGRESSION_OUTPUTS, SCHEMA, choices, json_schema, read_spec
 from medval.gate._criteria import CRITERION_FIELDS
+from medval.gate._inference import AUTO_KEYS
 
 SPEC = """\
 [task]
@@ -453,7 +454,7 @@ _DEPENDENT = {("task", "positive_class"), ("data", "masks"), ("data", "cases"), 
 _COMPANION = {"sensitivity": {"threshold_target": 0.9}, "specificity": {"threshold_target": 0.9}}
 
 
-def _with(section: str, key: str, value: str) -> str:
+def _with(section: str, key: str, value: Any) -> str:
     """The base spec with one key set, as TOML (JSON scalars and arrays are TOML too)."""
     spec = json.loads(json.dumps(_BASE))
     if section == "criteria":
@@ -475,7 +476,7 @@ def _with(section: str, key: str, value: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _refusal(tmp_path: Path, section: str, key: str, value: str) -> str | None:
+def _refusal(tmp_path: Path, section: str, key: str, value: Any) -> str | None:
     path = tmp_path / "medval.toml"
     path.write_text(_with(section, key, value), encoding="utf-8")
     try:
@@ -487,8 +488,10 @@ def _refusal(tmp_path: Path, section: str, key: str, value: str) -> str | None:
 
 
 def _string_keys() -> list[tuple[str, str]]:
+    """String keys with a closed set of values (the integer-or-"auto" keys: their own test)."""
+    auto = {("model", k) for k in AUTO_KEYS}
     keys = [(s, k) for s, fields in SCHEMA.items() for k, (types, _) in fields.items()
-            if str in types and (s, k) not in _DEPENDENT]  # fmt: skip
+            if str in types and (s, k) not in _DEPENDENT | auto]  # fmt: skip
     keys += [("criteria", k) for k, (types, _) in CRITERION_FIELDS.items() if types == (str,)]
     return keys
 
@@ -528,3 +531,28 @@ def test_the_declared_choices_are_the_analysis_registries() -> None:
         stats.choose_threshold([0, 1], [0.2, 0.8], rule=_PROBE)  # type: ignore[arg-type]
     assert CHOICES["analysis"]["threshold_rule"] == ("youden", "sensitivity", "specificity")
     assert choices()[("baseline", "metric")] == tuple(sorted(stats.METRICS))
+
+
+@pytest.mark.parametrize("key", sorted(AUTO_KEYS))
+def test_integer_or_auto_keys_accept_what_the_json_schema_allows(tmp_path: Path, key: str) -> None:
+    """model.batch_size, model.loader_workers: an integer >= the least, or "auto"; nothing else."""
+    import jsonschema
+
+    least = AUTO_KEYS[key][0]
+    validator = jsonschema.Draft202012Validator(json_schema())
+    values: list[tuple[Any, bool]] = [
+        ("auto", True), (least, True), (least + 7, True),
+        (least - 1, False), (_PROBE, False), ("Auto", False),
+    ]  # fmt: skip
+    for value, ok in values:
+        refusal = _refusal(tmp_path, "model", key, value)
+        assert (refusal is None) == ok, (key, value, refusal)
+        spec = json.loads(json.dumps(_BASE))
+        spec["model"][key] = value
+        assert validator.is_valid(spec) == ok, (key, value)
+    refusal = _refusal(tmp_path, "model", key, _PROBE)
+    assert refusal is not None and refusal.endswith("Allowed: 'auto'.")
+    path = tmp_path / "low.toml"
+    path.write_text(_with("model", key, least - 1), encoding="utf-8")
+    with pytest.raises(SpecError, match=rf"model\.{key} must be an integer >= {least} or "):
+        read_spec(path)
