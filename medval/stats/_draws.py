@@ -96,6 +96,11 @@ class Stream:
         raw = self._bits.random_raw(c * width // 2)
         return np.asarray(raw, dtype=np.uint64).view(np.uint32).reshape(c, width)
 
+    def row(self, width: int) -> Words:
+        """The next resample's words, shape (width,): ``words(1, width)[0]``."""
+        raw: NDArray[np.uint64] = self._bits.random_raw(width // 2)
+        return raw.view(np.uint32)
+
     def redraw(self, highs: IntArray) -> IntArray:
         """One uniform unit in ``[0, highs[i])`` per rejected word, in order."""
         if highs.size == 0:

@@ -38,14 +38,14 @@ import numpy as np
 
 from medval.stats._draws import Stream, draw_units, rejection_limit, word_width
 from medval.stats._resample import Design
-from medval.stats._validate import FloatArray, IntArray
+from medval.stats._validate import FloatArray
 from medval.stats._weighted import AurocEvaluator
 
 __all__ = ["MIN_CASES", "RankAuroc"]
 
 # Below this many cases the count path, vectorised over many resamples at
 # once, is the faster (the rank path pays a few numpy calls per resample).
-MIN_CASES = 1500
+MIN_CASES = 1000
 
 
 class RankAuroc:
@@ -107,7 +107,7 @@ class RankAuroc:
         """AUROC of the next ``c`` resamples of ``stream``, shape (c,)."""
         (a0, m_a), (b0, m_b) = self._a, self._b
         limit_b = rejection_limit(m_b)
-        drawn_a = np.empty(m_a, dtype=np.uint32)
+        drawn_a = np.empty(m_a, dtype=np.intp)
         drawn_b = np.empty(m_b, dtype=np.intp)
         below = np.zeros(m_a + 1, dtype=np.int64)
         # one more entry: rejected draws of B (clipped onto it) add nothing
@@ -116,22 +116,21 @@ class RankAuroc:
         half = 2 if self._ties else 1
         out = np.empty(c)
         for r in range(c):
-            words = stream.words(1, self.width)[0]
+            words = stream.row(self.width)
             draw_units(words[a0 : a0 + m_a], m_a, out=drawn_a)
             draw_units(words[b0 : b0 + m_b], m_b, out=drawn_b)
-            rejected_b = int(np.count_nonzero(words[b0 : b0 + m_b] >= limit_b))
             counts = np.bincount(drawn_a, minlength=m_a)
-            rejected_a = int(counts[m_a:].sum())
+            rejected_a = int(counts[m_a:].sum()) if counts.size > m_a else 0
+            rejected_b = int(np.count_nonzero(words[b0 : b0 + m_b] >= limit_b))
             redrawn_a, redrawn_b = self._redraw(stream, rejected_a, rejected_b)
-            counts = counts[:m_a]
-            if redrawn_a.size:
-                np.add.at(counts, redrawn_a, 1)
-            np.cumsum(counts, out=below[1:])
+            for unit in redrawn_a:
+                counts[unit] += 1
+            np.cumsum(counts[:m_a], out=below[1:])
             np.take(below, self._lo, out=table[:m_b])
             if self._ties:
                 np.add(table[:m_b], np.take(below, self._hi, out=picked), out=table[:m_b])
             np.take(table, drawn_b, mode="clip", out=picked)
-            pairs = int(picked.sum()) + int(table[redrawn_b].sum())
+            pairs = int(picked.sum()) + sum(int(table[unit]) for unit in redrawn_b)
             if self._count_positives:  # pairs counted from the negatives' side
                 pairs = half * m_a * m_b - pairs
             out[r] = pairs / (half * self._n0 * self._n1)
@@ -139,16 +138,15 @@ class RankAuroc:
 
     def _redraw(
         self, stream: Stream, rejected_a: int, rejected_b: int
-    ) -> tuple[IntArray, IntArray]:
+    ) -> tuple[list[int], list[int]]:
         """Redraws of A's and B's rejected words, read in stratum order."""
         if rejected_a == 0 and rejected_b == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty
+            return [], []
         (_, m_a), (_, m_b) = self._a, self._b
-        highs_a = np.full(rejected_a, m_a, dtype=np.int64)
-        highs_b = np.full(rejected_b, m_b, dtype=np.int64)
         if self._count_positives:  # stratum 0 (negatives) is B
-            redrawn = stream.redraw(np.r_[highs_b, highs_a])
+            highs = np.repeat(np.array([m_b, m_a]), [rejected_b, rejected_a])
+            redrawn = stream.redraw(highs).tolist()
             return redrawn[rejected_b:], redrawn[:rejected_b]
-        redrawn = stream.redraw(np.r_[highs_a, highs_b])
+        highs = np.repeat(np.array([m_a, m_b]), [rejected_a, rejected_b])
+        redrawn = stream.redraw(highs).tolist()
         return redrawn[:rejected_a], redrawn[rejected_a:]

@@ -102,7 +102,7 @@ def _unit_counts(stream: Stream, c: int, strata: tuple[int, ...]) -> IntArray:
         # resample by resample: the counts being incremented stay in cache,
         # and no temporary is larger than one resample's words
         for r in range(c):
-            words = stream.words(1, width)[0]
+            words = stream.row(width)
             start = 0
             for s, m in enumerate(strata):
                 # rejected words land in bins m and above

@@ -51,7 +51,7 @@ def test_draws_are_uniform() -> None:
 def test_words_do_not_depend_on_the_block_size() -> None:
     a = Stream(11).words(5, 8)
     s = Stream(11)
-    b = np.concatenate([s.words(2, 8), s.words(3, 8)])
+    b = np.concatenate([s.words(2, 8), s.row(8)[None, :], s.words(2, 8)])
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(Stream(12).words(5, 8), a)
 

@@ -58,10 +58,14 @@ class _FixedWords(Stream):
         self._read += c
         return out
 
+    def row(self, width: int) -> Words:
+        return self.words(1, width)[0]
+
 
 @pytest.mark.parametrize("prevalence", [0.3, 0.7])
-def test_rejected_words_are_redrawn_alike_in_both_paths(prevalence: float) -> None:
-    y, s = _sorted_case(120, prevalence, True, seed=2)
+@pytest.mark.parametrize("n", [120, 9000])  # counted in one block, or resample by resample
+def test_rejected_words_are_redrawn_alike_in_both_paths(prevalence: float, n: int) -> None:
+    y, s = _sorted_case(n, prevalence, True, seed=2)
     design, ev = _setup(y, s)
     words = Stream(5).words(6, design.width)
     n0 = int((y == 0).sum())
