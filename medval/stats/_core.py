@@ -2,10 +2,10 @@
 
 Kept apart from the public :func:`~medval.stats.bootstrap_ci` so that paired
 comparisons and operating points reuse the same resampling and the same
-interval code. Resamples are read from streams of a fixed number of
-resamples each (:class:`~medval.stats._draws.Stream`), seeded in order
-from the caller's generator, so the replicates depend neither on the
-threads nor on the blocks they are computed in. A replicator turns a
+interval code. Resamples are read from streams of about 2**21 case
+draws each (:class:`~medval.stats._draws.Stream`), seeded in order from
+the caller's generator, so the replicates depend neither on the threads
+nor on the blocks they are computed in. A replicator turns a
 stream into metric values: count vectors and a vectorised evaluator
 (any metric, any design), or for the AUROC of stratified case resampling
 the drawn ranks directly (:class:`~medval.stats._rank_auroc.RankAuroc`),
@@ -139,6 +139,8 @@ class Replicator(Protocol):
 
     n: int
     width: int
+    # below this many cases threads wait on the GIL more than they work
+    min_thread_cases: int
 
     def block_rows(self) -> int: ...
 
@@ -149,6 +151,8 @@ class Replicator(Protocol):
 
 class CountReplicator:
     """Any evaluator on count vectors drawn by ``design``."""
+
+    min_thread_cases = 0
 
     def __init__(self, ev: Evaluator, design: Design) -> None:
         self.ev, self.design = ev, design
@@ -183,9 +187,9 @@ def replicates(
     Resamples come in streams of ``max(1, _STREAM_DRAWS // n)`` each, one
     stream seeded after the other from ``rng``; a stream's resamples are
     computed in blocks that bound the memory. Streams run in threads
-    (numpy releases the GIL in the heavy calls), no more than fit
-    :data:`_THREAD_MEMORY_BYTES` together. The result depends only on
-    ``rng``: not on ``n_jobs``, nor on the block size.
+    (numpy releases the GIL in the heavy calls) for large problems, no
+    more than fit :data:`_THREAD_MEMORY_BYTES` together. The result
+    depends only on ``rng``: not on ``n_jobs``, nor on the block size.
     """
     per_stream = max(1, _STREAM_DRAWS // max(rep.n, rep.width))
     sizes = [min(per_stream, n_resamples - s) for s in range(0, n_resamples, per_stream)]
@@ -197,7 +201,9 @@ def replicates(
         blocks = [rep.values(stream, min(rows, sizes[i] - s)) for s in range(0, sizes[i], rows)]
         return np.concatenate(blocks)
 
-    workers = check_n_jobs(n_jobs) if rep.n * n_resamples >= _MIN_PARALLEL_WORK else 1
+    workers = check_n_jobs(n_jobs)
+    if rep.n * n_resamples < _MIN_PARALLEL_WORK or rep.n < rep.min_thread_cases:
+        workers = 1
     workers = min(workers, len(sizes), max(1, _THREAD_MEMORY_BYTES // rep.block_bytes(rows)))
     if workers == 1:
         return np.concatenate([run(i) for i in range(len(sizes))])

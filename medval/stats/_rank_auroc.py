@@ -63,7 +63,13 @@ class RankAuroc:
         Number of cases.
     width : int
         Random words one resample reads.
+    min_thread_cases : int
+        Threads pay off from this many cases on: a resample makes about
+        ten numpy calls, each releasing and retaking the GIL, and with
+        fewer cases the threads spend their time handing it over.
     """
+
+    min_thread_cases = 1 << 16
 
     def __init__(self, ev: AurocEvaluator) -> None:
         if ev.perm is not None or min(ev.n0, ev.n1) < 1:

@@ -103,6 +103,7 @@ def test_replicates_equal_the_count_path_for_any_threads_and_blocks(
     fast = replicates(RankAuroc(ev), np.random.default_rng(0), 300, n_jobs=1)
     count = replicates(CountReplicator(ev, design), np.random.default_rng(0), 300, n_jobs=1)
     np.testing.assert_array_equal(fast, count)
+    monkeypatch.setattr(RankAuroc, "min_thread_cases", 0)  # threads even at this size
     two = replicates(RankAuroc(ev), np.random.default_rng(0), 300, n_jobs=2)
     np.testing.assert_array_equal(fast, two)
     # smaller blocks (the memory budget) read the same resamples
