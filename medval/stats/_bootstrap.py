@@ -129,9 +129,13 @@ def bootstrap_ci(
 ) -> Estimate:
     """Bootstrap confidence interval of a metric, vectorised over resamples.
 
-    Each resample is a vector of counts; every metric is evaluated for a
-    whole block of resamples at once (AUROC as a weighted Mann-Whitney
-    statistic over cumulative counts), in blocks that bound the memory.
+    Each resample is a vector of counts, drawn exactly (uniform units
+    from 32-bit random words, rejection keeps them uniform); every metric
+    is evaluated for a whole block of resamples at once (AUROC as a
+    weighted Mann-Whitney statistic over cumulative counts), in blocks
+    that bound the memory. The stratified AUROC of 1,000 cases or more
+    skips the count vectors: it counts one class's drawn ranks and looks
+    the other's up (the same resamples, the same values).
 
     Parameters
     ----------
@@ -161,7 +165,8 @@ def bootstrap_ci(
         is drawn and recorded; with a Generator ``seed`` is None.
     n_jobs : int or None, default None
         Threads for large problems (None: every available CPU). The result
-        is the same for any value: each block of resamples has its own seed.
+        is the same for any value: each stream of resamples has its own
+        seed, drawn in order from ``random_state``.
 
     Returns
     -------
@@ -182,6 +187,9 @@ def bootstrap_ci(
     References
     ----------
     Efron (1987), "Better bootstrap confidence intervals", JASA 82:171-185;
+    Lemire (2019), ACM Trans. Model. Comput. Simul. 29(1):3 (exact bounded
+    draws); Bamber (1975), J. Math. Psychol. 12:387-415 (AUROC as the
+    Mann-Whitney statistic);
     Davison & Hinkley (1997), *Bootstrap Methods and their Application*,
     CUP, ch. 3 and 5; Field & Welsh (2007), "Bootstrapping clustered
     data", J. R. Stat. Soc. B 69:369-390.

@@ -1,8 +1,15 @@
-"""The bootstrap engine: replicates from count blocks, then an interval.
+"""The bootstrap engine: replicates from random streams, then an interval.
 
 Kept apart from the public :func:`~medval.stats.bootstrap_ci` so that paired
 comparisons and operating points reuse the same resampling and the same
-interval code.
+interval code. Resamples are read from streams of about 2**21 case
+draws each (:class:`~medval.stats._draws.Stream`), seeded in order from
+the caller's generator, so the replicates depend neither on the threads
+nor on the blocks they are computed in. A replicator turns a
+stream into metric values: count vectors and a vectorised evaluator
+(any metric, any design), or for the AUROC of stratified case resampling
+the drawn ranks directly (:class:`~medval.stats._rank_auroc.RankAuroc`),
+which reads the same resamples.
 """
 
 from __future__ import annotations
@@ -10,25 +17,30 @@ from __future__ import annotations
 import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 
 from medval._errors import InputError
+from medval.stats._draws import Stream
+from medval.stats._rank_auroc import RankAuroc
 from medval.stats._resample import BLOCK_BYTES, Design
 from medval.stats._validate import FloatArray, IntArray
 from medval.stats._weighted import Evaluator, jackknife_by_weights
 
 __all__ = [
     "BootMethod",
+    "CountReplicator",
     "Interval",
+    "Replicator",
     "check_method",
     "check_n_jobs",
     "check_n_resamples",
     "max_workers",
     "replicates",
+    "replicator",
     "run_bootstrap",
 ]
 
@@ -40,6 +52,9 @@ _MAX_JACKKNIFE_UNITS = 1000
 _MIN_VALID_SHARE = 0.9
 # Below this many drawn counts (n * n_resamples) threads do not pay off.
 _MIN_PARALLEL_WORK = 1 << 23
+# A stream holds about this many case draws (at least one resample): enough
+# that seeding it costs little, few enough that threads share the work evenly.
+_STREAM_DRAWS = 1 << 21
 # Every thread holds one block of counts and the evaluator's temporaries,
 # at most this many 8-byte words per count (AUPRC, the most, needs ~8);
 # threads are capped so that all blocks in flight stay within the budget.
@@ -110,15 +125,58 @@ def check_n_jobs(n_jobs: int | None) -> int:
     return int(n_jobs)
 
 
+def _count_block_bytes(design: Design, rows: int) -> int:
+    return _WORDS_PER_COUNT * 8 * rows * max(design.n, design.n_units)
+
+
 def max_workers(design: Design, step: int) -> int:
     """Most threads whose blocks of ``step`` resamples fit the memory budget."""
-    per_block = _WORDS_PER_COUNT * 8 * step * max(design.n, design.n_units)
-    return max(1, _THREAD_MEMORY_BYTES // per_block)
+    return max(1, _THREAD_MEMORY_BYTES // _count_block_bytes(design, step))
+
+
+class Replicator(Protocol):
+    """Metric values of resamples read from a stream."""
+
+    n: int
+    width: int
+    # below this many cases threads wait on the GIL more than they work
+    min_thread_cases: int
+
+    def block_rows(self) -> int: ...
+
+    def block_bytes(self, rows: int) -> int: ...
+
+    def values(self, stream: Stream, c: int) -> FloatArray: ...
+
+
+class CountReplicator:
+    """Any evaluator on count vectors drawn by ``design``."""
+
+    min_thread_cases = 0
+
+    def __init__(self, ev: Evaluator, design: Design) -> None:
+        self.ev, self.design = ev, design
+        self.n, self.width = design.n, design.width
+
+    def block_rows(self) -> int:
+        return self.design.chunk_size(1 << 30)
+
+    def block_bytes(self, rows: int) -> int:
+        return _count_block_bytes(self.design, rows)
+
+    def values(self, stream: Stream, c: int) -> FloatArray:
+        return self.ev.values(self.design.counts(stream, c))
+
+
+def replicator(ev: Evaluator, design: Design) -> Replicator:
+    """The fastest replicator of ``ev`` under ``design`` (same resamples)."""
+    if RankAuroc.applies(ev, design):
+        return RankAuroc(ev)
+    return CountReplicator(ev, design)
 
 
 def replicates(
-    ev: Evaluator,
-    design: Design,
+    rep: Replicator,
     rng: np.random.Generator,
     n_resamples: int,
     *,
@@ -126,24 +184,31 @@ def replicates(
 ) -> FloatArray:
     """Metric values on ``n_resamples`` resamples, shape (n_resamples,).
 
-    Each block of resamples draws from its own generator, seeded from
-    ``rng`` in block order, so the result does not depend on ``n_jobs``.
-    Blocks run in threads (numpy releases the GIL in the heavy calls),
-    no more than fit :data:`_THREAD_MEMORY_BYTES` together.
+    Resamples come in streams of ``max(1, _STREAM_DRAWS // n)`` each, one
+    stream seeded after the other from ``rng``; a stream's resamples are
+    computed in blocks that bound the memory. Streams run in threads
+    (numpy releases the GIL in the heavy calls) for large problems, no
+    more than fit :data:`_THREAD_MEMORY_BYTES` together. The result
+    depends only on ``rng``: not on ``n_jobs``, nor on the block size.
     """
-    step = design.chunk_size(n_resamples)
-    sizes = [min(step, n_resamples - start) for start in range(0, n_resamples, step)]
+    per_stream = max(1, _STREAM_DRAWS // max(rep.n, rep.width))
+    sizes = [min(per_stream, n_resamples - s) for s in range(0, n_resamples, per_stream)]
     seeds = rng.integers(0, 2**63 - 1, size=len(sizes), dtype=np.int64)
+    rows = rep.block_rows()
 
-    def block(i: int) -> FloatArray:
-        return ev.values(design.counts(np.random.default_rng(int(seeds[i])), sizes[i]))
+    def run(i: int) -> FloatArray:
+        stream = Stream(int(seeds[i]))
+        blocks = [rep.values(stream, min(rows, sizes[i] - s)) for s in range(0, sizes[i], rows)]
+        return np.concatenate(blocks)
 
-    workers = check_n_jobs(n_jobs) if design.n * n_resamples >= _MIN_PARALLEL_WORK else 1
-    workers = min(workers, len(sizes), max_workers(design, step))
+    workers = check_n_jobs(n_jobs)
+    if rep.n * n_resamples < _MIN_PARALLEL_WORK or rep.n < rep.min_thread_cases:
+        workers = 1
+    workers = min(workers, len(sizes), max(1, _THREAD_MEMORY_BYTES // rep.block_bytes(rows)))
     if workers == 1:
-        return np.concatenate([block(i) for i in range(len(sizes))])
+        return np.concatenate([run(i) for i in range(len(sizes))])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return np.concatenate(list(pool.map(block, range(len(sizes)))))
+        return np.concatenate(list(pool.map(run, range(len(sizes)))))
 
 
 def _acceleration(ev: Evaluator, design: Design, rng: np.random.Generator) -> float | None:
@@ -216,7 +281,7 @@ def run_bootstrap(
             f"the interval would ignore its variability; it needs at least 2 {what}s per class",
             np.empty(0),
         )
-    reps = replicates(ev, design, rng, n_resamples, n_jobs=n_jobs)
+    reps = replicates(replicator(ev, design), rng, n_resamples, n_jobs=n_jobs)
     finite = np.isfinite(reps)
     if finite.mean() < _MIN_VALID_SHARE:
         return Interval(

@@ -1,12 +1,14 @@
 """Resampling designs: which units are drawn, within which strata.
 
-A design turns a random generator into blocks of resampling counts
-``W`` (c, n): ``W[b, i]`` is how often case ``i`` appears in resample
-``b``. Cases (or, with clusters, patients) are drawn with replacement,
-exactly ``m`` draws from each stratum of ``m`` units, so class counts
-(or counts of diseased / healthy patients) are fixed in every resample.
-Counts are drawn as uniform integers counted with ``bincount`` per
-stratum, which keeps the counting inside the cache.
+A design turns a random :class:`~medval.stats._draws.Stream` into blocks
+of resampling counts ``W`` (c, n): ``W[b, i]`` is how often case ``i``
+appears in resample ``b``. Cases (or, with clusters, patients) are drawn
+with replacement, exactly ``m`` draws from each stratum of ``m`` units,
+so class counts (or counts of diseased / healthy patients) are fixed in
+every resample. Each resample reads its own words from the stream
+(:mod:`medval.stats._draws`), so the counts do not depend on the block
+size; they are counted with ``bincount`` per stratum, which keeps the
+counting inside the cache.
 
 This is the one resampler of the package: :func:`bootstrap_ci`, the
 paired comparisons and operating points use :func:`make_design`; the
@@ -28,6 +30,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import ArrayLike
 
+from medval.stats._draws import Stream, draw_units, word_width
 from medval.stats._validate import IntArray, check_clusters, check_strata
 
 __all__ = ["BLOCK_BYTES", "Design", "make_design", "resample_counts"]
@@ -70,6 +73,11 @@ class Design:
     def n_units(self) -> int:
         return int(sum(self.strata))
 
+    @property
+    def width(self) -> int:
+        """Random words one resample reads (:func:`~medval.stats._draws.word_width`)."""
+        return word_width(self.strata)
+
     def unit_stratum(self) -> IntArray:
         """Stratum index of each unit, shape (n_units,)."""
         return np.repeat(np.arange(len(self.strata)), self.strata).astype(np.int64)
@@ -77,31 +85,58 @@ class Design:
     def chunk_size(self, n_resamples: int) -> int:
         return int(max(1, min(n_resamples, BLOCK_BYTES // (8 * max(self.n, self.n_units)))))
 
-    def counts(self, rng: np.random.Generator, c: int) -> IntArray:
-        """Draw ``c`` resamples: counts of shape (c, n), int64."""
-        k = _unit_counts(rng, self.strata, c)
+    def counts(self, stream: Stream, c: int) -> IntArray:
+        """Draw the next ``c`` resamples of ``stream``: counts (c, n), int64."""
+        k = _unit_counts(stream, c, self.strata)
         if not (self.clustered or self.permuted):
             return k
         return np.take(k, self.unit, axis=1)
 
 
-def _unit_counts(rng: np.random.Generator, strata: tuple[int, ...], c: int) -> IntArray:
-    total = int(sum(strata))
-    out = np.empty((c, total), dtype=np.int64)
-    start = 0
-    for m in strata:
-        dtype = np.int32 if m < 2**31 - 1 else np.int64
-        idx = rng.integers(0, m, size=(c, m), dtype=dtype)
-        if m <= _SMALL_STRATUM:
-            # one bincount over all rows: offsets keep rows apart
-            flat = (idx + (np.arange(c, dtype=np.int64) * m)[:, None]).ravel()
-            out[:, start : start + m] = np.bincount(flat, minlength=c * m).reshape(c, m)
-        else:
-            # row by row, so that the counts being incremented stay in cache
-            for r in range(c):
-                out[r, start : start + m] = np.bincount(idx[r], minlength=m)
-        start += m
+def _unit_counts(stream: Stream, c: int, strata: tuple[int, ...]) -> IntArray:
+    """Counts (c, n_units) of the units the next ``c`` resamples draw."""
+    out = np.empty((c, int(sum(strata))), dtype=np.int64)
+    rejected = np.zeros((c, len(strata)), dtype=np.int64)
+    width = word_width(strata)
+    if max(strata) > _SMALL_STRATUM:
+        # resample by resample: the counts being incremented stay in cache,
+        # and no temporary is larger than one resample's words
+        for r in range(c):
+            words = stream.row(width)
+            start = 0
+            for s, m in enumerate(strata):
+                # rejected words land in bins m and above
+                both = np.bincount(draw_units(words[start : start + m], m), minlength=m)
+                out[r, start : start + m] = both[:m]
+                rejected[r, s] = both[m:].sum()
+                start += m
+    else:
+        words = stream.words(c, width)
+        start = 0
+        for s, m in enumerate(strata):
+            idx = draw_units(words[:, start : start + m], m)
+            # one bincount over all rows: offsets keep rows apart, and each
+            # row's extra bin m collects its rejected words
+            np.minimum(idx, m, out=idx)
+            flat = (idx + (np.arange(c, dtype=np.int64) * (m + 1))[:, None]).ravel()
+            both = np.bincount(flat, minlength=c * (m + 1)).reshape(c, m + 1)
+            out[:, start : start + m] = both[:, :m]
+            rejected[:, s] = both[:, m]
+            start += m
+    _add_redraws(out, rejected, stream, strata)
     return out
+
+
+def _add_redraws(
+    out: IntArray, rejected: IntArray, stream: Stream, strata: tuple[int, ...]
+) -> None:
+    """Count the redraws of rejected words, resample by resample, stratum by
+    stratum (the order the stream reads them in)."""
+    sizes = np.asarray(strata, dtype=np.int64)
+    offsets = np.cumsum(sizes) - sizes
+    for r in np.flatnonzero(rejected.any(axis=1)):
+        stratum = np.repeat(np.arange(sizes.size), rejected[r])
+        np.add.at(out[r], offsets[stratum] + stream.redraw(sizes[stratum]), 1)
 
 
 def make_design(
@@ -169,7 +204,8 @@ def resample_counts(
     n_resamples : int
         Total number of resamples over all blocks.
     random_state : numpy.random.Generator
-        Already normalised (:func:`normalise_random_state`).
+        Already normalised (:func:`normalise_random_state`); one draw
+        from it seeds the resamples' :class:`~medval.stats._draws.Stream`.
     clusters : array, shape (n,), optional
         Patient key of each case. With one case per patient the counts
         are the same as without clusters, for the same generator (and the
@@ -192,7 +228,8 @@ def resample_counts(
         ``W[b, i]``: how often case ``i`` appears in resample ``b``; the
         blocks' ``c`` add up to ``n_resamples``. Without clusters each
         row sums to ``n`` (each stratum's cases to its size); with
-        clusters, to the number of images of the drawn patients.
+        clusters, to the number of images of the drawn patients. The
+        resamples do not depend on how they are split into blocks.
 
     Raises
     ------
@@ -211,6 +248,7 @@ def resample_counts(
         design = make_design(np.zeros(n, dtype=np.int64), codes, stratify=False)
     else:
         design = make_design(check_strata(strata, n), codes, stratify=True)
+    stream = Stream.from_generator(random_state)
     c = design.chunk_size(n_resamples)
     for start in range(0, n_resamples, c):
-        yield design.counts(random_state, min(c, n_resamples - start))
+        yield design.counts(stream, min(c, n_resamples - start))

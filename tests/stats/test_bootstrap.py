@@ -13,6 +13,7 @@ from medval._errors import InputError
 from medval.stats import bootstrap_ci
 from medval.stats._bootstrap import prepare
 from medval.stats._core import _THREAD_MEMORY_BYTES, _WORDS_PER_COUNT, _acceleration, max_workers
+from medval.stats._draws import Stream
 from medval.stats._resample import Design, make_design
 from medval.stats._weighted import (
     COUNT_FUNCS,
@@ -141,14 +142,14 @@ def test_macro_auroc_evaluator_equals_sklearn() -> None:
 def test_stratified_design_keeps_class_counts() -> None:
     y = np.array([0] * 30 + [1] * 12)
     d = make_design(y, None, stratify=True)
-    w = d.counts(np.random.default_rng(0), 50)
+    w = d.counts(Stream(0), 50)
     assert np.all(w[:, :30].sum(1) == 30)
     assert np.all(w[:, 30:].sum(1) == 12)
 
 
 def test_large_strata_are_counted_rowwise_and_exactly() -> None:
     d = Design(10_000, np.arange(10_000), (6_000, 4_000), clustered=False)
-    w = d.counts(np.random.default_rng(0), 3)
+    w = d.counts(Stream(0), 3)
     assert np.all(w[:, :6000].sum(1) == 6000)
     assert np.all(w[:, 6000:].sum(1) == 4000)
     # multinomial(n, 1/n) cell counts have mean 1 and variance ~1
@@ -160,7 +161,7 @@ def test_clustered_design_resamples_patients() -> None:
     clusters = np.repeat(np.arange(20), 3)
     y = np.repeat(np.arange(20) % 2, 3)
     d = make_design(y, (clusters, 20), stratify=True)
-    w = d.counts(np.random.default_rng(1), 40)
+    w = d.counts(Stream(1), 40)
     per_patient = w.reshape(40, 20, 3)
     assert np.all(per_patient == per_patient[:, :, :1])  # all images of a patient together
     diseased = per_patient[:, 1::2, 0].sum(1)

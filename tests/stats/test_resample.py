@@ -7,6 +7,7 @@ import pytest
 
 from medval._errors import InputError
 from medval.stats import resample_counts
+from medval.stats._draws import Stream
 from medval.stats._resample import Design
 
 
@@ -23,10 +24,11 @@ def _counts(
     return np.concatenate(list(blocks))
 
 
-def test_unstratified_draws_are_unchanged() -> None:
-    # strata=None keeps the draws every earlier interval (the ECE's) was made with.
+def test_unstratified_draws_are_the_designs() -> None:
+    # strata=None draws as the plain design does, from a stream seeded by one draw.
     w = _counts(50, 3)
-    ref = Design(50, np.arange(50), (50,), clustered=False).counts(np.random.default_rng(3), 60)
+    stream = Stream.from_generator(np.random.default_rng(3))
+    ref = Design(50, np.arange(50), (50,), clustered=False).counts(stream, 60)
     np.testing.assert_array_equal(w, ref)
     assert np.all(w.sum(1) == 50)
 
