@@ -80,11 +80,12 @@ def _engine(args: argparse.Namespace) -> Any:
         if given or args.keep_parts or args.workers != 1 or args.gpus_per_worker is not None:
             raise SpecError("--address, --workers, --shard-size, --work-dir ... need --engine.")
         return None
-    from medval.engine import RayOptions
+    from medval.engine import RayOptions, require_ray
     from medval.run import EngineRun
 
     ray = None
     if args.engine == "ray":
+        require_ray()  # a missing Ray stops here, before the scan
         ray = RayOptions(
             args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
             num_cpus=args.ray_cpus,

@@ -17,7 +17,7 @@ from medval.engine._manifest import (
     write_manifest,
 )
 from medval.engine._parts import commit_part, committed_shards, part_path, read_parts
-from medval.engine._ray import RayOptions, RayPool, run_ray, start_ray, stop_ray
+from medval.engine._ray import RayOptions, RayPool, require_ray, run_ray, start_ray, stop_ray
 from medval.engine._unit import ShardCollector, Unit
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "prepare_work",
     "read_manifest",
     "read_parts",
+    "require_ray",
     "run_local",
     "run_ray",
     "run_shards",

@@ -29,7 +29,7 @@ from typing import Any
 from medval._errors import MissingDependencyError, SpecError
 from medval.engine._unit import ShardCollector, Unit
 
-__all__ = ["RayOptions", "RayPool", "run_ray", "start_ray", "stop_ray"]
+__all__ = ["RayOptions", "RayPool", "require_ray", "run_ray", "start_ray", "stop_ray"]
 
 _USAGE = "RAY_USAGE_STATS_ENABLED"
 # Fractions of a CPU: on a two-CPU machine the decode tasks, the model actors and
@@ -73,19 +73,27 @@ class RayOptions:
         self.num_cpus = num_cpus
 
 
-def _import_ray() -> Any:
+def require_ray() -> Any:
+    """The ray module, or MissingDependencyError with the fix (checked before any work)."""
     try:
         import ray
     except ImportError as exc:
         raise MissingDependencyError(
             "--engine ray needs Ray Data: pip install 'medval[ray]'."
         ) from exc
+    if getattr(ray, "__file__", None) is None:
+        # A folder named "ray" on the path (Ray's own /tmp/ray session folder, when run
+        # from /tmp) imports as an empty namespace package.
+        raise MissingDependencyError(
+            "--engine ray needs Ray Data: pip install 'medval[ray]'. ('import ray' found a "
+            "folder named 'ray', not the package: run from another folder if Ray is installed.)"
+        )
     return ray
 
 
 def start_ray(options: RayOptions, *, log: Callable[[str], None]) -> tuple[Any, bool]:
     """Connect to (or start) Ray with usage statistics off; (ray module, started here)."""
-    ray = _import_ray()
+    ray = require_ray()
     if ray.is_initialized():
         return ray, _OWNED[0]
     if os.environ.get(_USAGE) is None:

@@ -208,7 +208,7 @@ def test_usage_statistics_are_turned_off_unless_the_user_chose(
 
     fake = _FakeRay(0)
     module = types.SimpleNamespace(
-        is_initialized=fake.is_initialized, init=fake.init,
+        __file__="ray/__init__.py", is_initialized=fake.is_initialized, init=fake.init,
         data=types.SimpleNamespace(DataContext=types.SimpleNamespace(
             get_current=lambda: types.SimpleNamespace())),
     )  # fmt: skip
@@ -223,3 +223,18 @@ def test_usage_statistics_are_turned_off_unless_the_user_chose(
     eng.start_ray(eng.RayOptions("auto"), log=log.append)
     assert log[-1].startswith("WARNING: Ray usage statistics are on")
     assert fake.inits[1]["address"] == "auto"
+
+
+def test_a_missing_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from medval import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'medval\[ray\]'"):
+        eng.start_ray(eng.RayOptions(), log=print)
+    # a folder named "ray" in the working directory imports as an empty namespace package
+    monkeypatch.setitem(sys.modules, "ray", types.ModuleType("ray"))
+    with pytest.raises(MissingDependencyError, match="found a folder named 'ray'"):
+        eng.start_ray(eng.RayOptions(), log=print)

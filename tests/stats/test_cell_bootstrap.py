@@ -222,9 +222,9 @@ def test_intervals_that_cannot_be_estimated_say_why(rng: np.random.Generator) ->
     y = np.zeros(100, dtype=np.int64)
     y[:1] = 1  # unstratified: about 37% of resamples without the positive case
     cells = ScoreCells.from_arrays(rng.random(100), y)
-    e = cell_bootstrap(
-        cells, "auroc", stratify=False, n_resamples=200, random_state=rng
-    ).estimates["auroc"]
+    e = cell_bootstrap(cells, "auroc", stratify=False, n_resamples=200, random_state=rng).estimates[
+        "auroc"
+    ]
     assert e.reason is not None and "undefined in" in e.reason
     cells = ScoreCells.from_arrays(rng.random(30), np.ones(30, dtype=np.int64))
     e = cell_bootstrap(cells, "auroc", n_resamples=100).estimates["auroc"]
