@@ -146,6 +146,27 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "output": {
         "dir": ((str,), "validation"),
     },
+    # Honest gating over time (docs/gate-integrity.md): the registration beside the data,
+    # the test-set usage ledger, multiplicity across criteria and the reusable holdout.
+    "gate": {
+        # Refuse to gate a run whose spec or test set deviates from its registration
+        # (a registration made with `medval register --strict` is strict whatever this says).
+        "strict_registration": ((bool,), False),
+        # Warn in the report past this many evaluations of the test set (default: the
+        # registration's budget, else 20).
+        "usage_budget": ((int,), None),
+        # Family-wise control across the fail criteria and their groups: "none" (each
+        # criterion at its own level; the release decision is an intersection-union test),
+        # "holm" or "bonferroni".
+        "multiplicity": ((str,), "none"),
+        # "plain": criteria judged on the test split's numbers; "thresholdout": answered
+        # through Thresholdout against holdout_reference_split (docs/holdout.md).
+        "holdout": ((str,), "plain"),
+        "holdout_reference_split": ((str,), None),  # default: analysis.calibration_split
+        "thresholdout_threshold": ((float,), 0.04),
+        "thresholdout_sigma": ((float,), 0.01),
+        "thresholdout_budget": ((int,), 10),
+    },
     # Non-inferiority of the spec's model (candidate) against a baseline.
     "baseline": {
         "predictions": ((str,), None),
@@ -172,6 +193,9 @@ LABEL_KEYS = ("file", "case_id", "SOPInstanceUID", "SeriesInstanceUID", "StudyIn
 CASE_ID_RULES = ("stem", "path")
 AGGREGATIONS = ("mean", "max", "noisy_or", "top_k_mean")
 TASK_TYPES = ("classification", "segmentation", "regression")
+#: ``gate.multiplicity`` and ``gate.holdout``.
+MULTIPLICITY = ("none", "holm", "bonferroni")
+HOLDOUT_MODES = ("plain", "thresholdout")
 #: ``model.mode``: medval.inference.SEGMENT_MODES (tests check they agree).
 SEGMENT_MODES = ("2d", "3d")
 # section -> key -> allowed values: the one declaration of every closed set of
@@ -192,6 +216,7 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         "precision": PRECISIONS,
     },
     "baseline": {"output": OUTPUTS, "severity": SEVERITIES},
+    "gate": {"multiplicity": MULTIPLICITY, "holdout": HOLDOUT_MODES},
 }
 _REQUIRED_SECTIONS = ("task", "data", "model")
 # Sections that are absent unless given (their required keys apply only then).
@@ -389,6 +414,27 @@ def _check_common(s: dict[str, dict[str, Any]], source: str) -> None:
         _check_baseline(s["baseline"], source)
     if s["splits"]:
         _check_splits(s["splits"], source)
+    _check_gate(s["gate"], source)
+
+
+def _check_gate(gate: dict[str, Any], source: str) -> None:
+    budget = gate["usage_budget"]
+    if budget is not None and budget < 1:
+        raise SpecError(
+            f"{source}: gate.usage_budget must be an integer >= 1 (evaluations of the test "
+            f"set before the report warns); got {budget}."
+        )
+    for key in ("thresholdout_threshold", "thresholdout_sigma"):
+        if not 0.0 < gate[key] < 1.0:
+            raise SpecError(
+                f"{source}: gate.{key} must be in (0, 1) (on the scale of the metrics); "
+                f"got {gate[key]}."
+            )
+    if gate["thresholdout_budget"] < 1:
+        raise SpecError(
+            f"{source}: gate.thresholdout_budget must be an integer >= 1 (overfitting "
+            f"detections before the holdout is spent); got {gate['thresholdout_budget']}."
+        )
 
 
 def _check_output(section: dict[str, Any], name: str, source: str) -> None:
