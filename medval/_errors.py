@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "BudgetExhaustedError",
     "DataError",
     "ExitCode",
     "InputError",
@@ -43,6 +44,10 @@ class SpecError(MedvalError, ValueError):
 
 class NotCalibratedError(MedvalError, RuntimeError):
     """A stateful object was used before its fitting step."""
+
+
+class BudgetExhaustedError(MedvalError, RuntimeError):
+    """A reusable holdout has spent its budget of overfitting detections."""
 
 
 class MissingDependencyError(MedvalError, ImportError):

@@ -19,6 +19,11 @@ scores, thresholds, patient keys, the confidence level; and
 rooms validate arrays with the same messages. ``resample_counts`` is the
 one resampler (stratified and patient-clustered on request) for statistics
 computed outside ``bootstrap_ci``.
+
+``Thresholdout`` is the reusable holdout for repeated gating (Dwork et al.
+2015), with its proven accuracy ``thresholdout_bound`` and a simulation of
+adaptive tuning against a plain and a reusable holdout
+(``simulate_adaptive_gating``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from medval.stats._delong import (
     delong_covariance,
     delong_test,
 )
+from medval.stats._holdout_sim import AdaptiveGatingResult, simulate_adaptive_gating
 from medval.stats._metrics import (
     METRICS,
     Metric,
@@ -70,6 +76,8 @@ from medval.stats._proportion import (
     threshold_metric_ci,
 )
 from medval.stats._resample import resample_counts
+from medval.stats._thresholdout import Thresholdout, ThresholdoutAnswer
+from medval.stats._thresholdout_bound import thresholdout_bound, thresholdout_parameters
 from medval.stats._validate import (
     check_binary_labels,
     check_class_labels,
@@ -87,6 +95,7 @@ from medval.stats._validate import (
 __all__ = [
     "CELL_STATISTICS",
     "METRICS",
+    "AdaptiveGatingResult",
     "CellResult",
     "Comparison",
     "Metric",
@@ -94,6 +103,8 @@ __all__ = [
     "PatientCells",
     "ScoreBins",
     "ScoreCells",
+    "Thresholdout",
+    "ThresholdoutAnswer",
     "Verdict",
     "accuracy",
     "auprc",
@@ -138,8 +149,11 @@ __all__ = [
     "resample_counts",
     "sensitivity",
     "sensitivity_at_specificity",
+    "simulate_adaptive_gating",
     "specificity",
     "specificity_at_sensitivity",
     "threshold_metric_ci",
+    "thresholdout_bound",
+    "thresholdout_parameters",
     "too_few_for_interval",
 ]
