@@ -190,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_diff_parser(sub)
     _add_export_parser(sub)
+    _add_plan_parser(sub)
 
     sub.add_parser("schema", help="print the JSON Schema of medval.toml (for editors)")
 
@@ -252,6 +253,46 @@ def _add_export_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="export even though the run's release gate failed",
     )
     e.add_argument("--overwrite", action="store_true", help="replace a bundle in --out")
+
+
+def _add_plan_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "plan", help="intended sample size: cases and patients for a target half-width or power"
+    )
+    for flag, what in (
+        ("--auroc", "assumed AUROC (the baseline's with --margin)"),
+        ("--sensitivity", "assumed sensitivity"),
+        ("--specificity", "assumed specificity"),
+        ("--prevalence", "share of positive patients"),
+        ("--half-width", "target interval half-width (default 0.05)"),
+        ("--margin", "paired AUROC non-inferiority margin against a baseline"),
+        ("--power", "power of the non-inferiority verdict (default 0.8)"),
+        ("--difference", "assumed true candidate minus baseline AUROC (default 0)"),
+        ("--auroc-correlation", "correlation of the two AUROC estimates (default 0.5)"),
+        ("--icc", "intra-patient correlation of the images (default 0)"),
+        ("--confidence-level", "two-sided confidence level (default 0.95)"),
+    ):
+        p.add_argument(flag, type=float, metavar="X", help=what)
+    p.add_argument("--images-per-patient", type=int, metavar="M", help="images per patient")
+    p.add_argument(
+        "--subgroup",
+        action="append",
+        metavar="NAME=SHARE[,auroc=A,...]",
+        help="a subgroup floor: its share of patients, optionally its own values (repeatable)",
+    )
+    p.add_argument("--pilot", metavar="RESULT", help="take assumed values from a pilot result.json")
+    p.add_argument("--pilot-subgroup", metavar="COLUMN", help="the pilot's subgroups of COLUMN")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def _plan(args: argparse.Namespace) -> ExitCode:
+    import json
+
+    from medval.run import plan_from_options, plan_table
+
+    plan = plan_from_options(vars(args))
+    print(json.dumps(plan, indent=2, sort_keys=True) if args.json else plan_table(plan))
+    return ExitCode.OK
 
 
 def _export(args: argparse.Namespace) -> ExitCode:
@@ -400,6 +441,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
         return _diff(args)
     if args.command == "export":
         return _export(args)
+    if args.command == "plan":
+        return _plan(args)
     from medval import run
 
     progress = not args.quiet and sys.stderr.isatty()

@@ -8,6 +8,7 @@ from medval.run._demo import run_demo, spec_template
 from medval.run._log import RunOutcome
 from medval.run._manifest import MANIFEST, read_manifest, verify_manifest
 from medval.run._outdir import OutputFolder, write_text_atomic
+from medval.run._plan import plan_from_options, plan_table
 from medval.run._shards import EngineRun
 from medval.run._spec import read_data, run_spec
 from medval.run._summary import summary_table
@@ -19,6 +20,8 @@ __all__ = [
     "EngineRun",
     "OutputFolder",
     "RunOutcome",
+    "plan_from_options",
+    "plan_table",
     "read_checked",
     "read_data",
     "read_manifest",

@@ -4,7 +4,10 @@ The statistics engine every analysis and every gate rests on: a metric
 registry, a vectorised stratified / patient-clustered bootstrap
 (percentile, basic, BCa), DeLong's AUROC interval and paired test,
 binomial intervals, operating points, paired non-inferiority comparisons
-and multiplicity adjustments. numpy and scipy only.
+and multiplicity adjustments, and sample-size planning (interval
+half-widths for the AUROC, sensitivity and specificity, paired AUROC
+non-inferiority power, clustered designs, subgroup floors). numpy and
+scipy only.
 
 At ten million cases the count-based engine takes over: ``ScoreCells``
 counts cases per (subgroup, score slot, label) and per patient, built from
@@ -28,6 +31,12 @@ adaptive tuning against a plain and a reusable holdout
 
 from __future__ import annotations
 
+from medval.stats._auroc_size import (
+    auroc_sample_size,
+    auroc_variance,
+    noninferiority_power,
+    noninferiority_sample_size,
+)
 from medval.stats._bootstrap import bootstrap_ci
 from medval.stats._cell_bins import ScoreBins
 from medval.stats._cell_bootstrap import CellResult, cell_bootstrap
@@ -76,6 +85,15 @@ from medval.stats._proportion import (
     threshold_metric_ci,
 )
 from medval.stats._resample import resample_counts
+from medval.stats._sample_size import (
+    SampleSize,
+    SubgroupPlan,
+    design_effect,
+    sensitivity_sample_size,
+    specificity_sample_size,
+    subgroup_sample_size,
+    wilson_half_width,
+)
 from medval.stats._thresholdout import Thresholdout, ThresholdoutAnswer
 from medval.stats._thresholdout_bound import thresholdout_bound, thresholdout_parameters
 from medval.stats._validate import (
@@ -101,8 +119,10 @@ __all__ = [
     "Metric",
     "PairedTest",
     "PatientCells",
+    "SampleSize",
     "ScoreBins",
     "ScoreCells",
+    "SubgroupPlan",
     "Thresholdout",
     "ThresholdoutAnswer",
     "Verdict",
@@ -111,6 +131,8 @@ __all__ = [
     "auroc",
     "auroc_binning_bound",
     "auroc_ci",
+    "auroc_sample_size",
+    "auroc_variance",
     "balanced_accuracy",
     "benjamini_hochberg",
     "bootstrap_ci",
@@ -136,11 +158,14 @@ __all__ = [
     "delong_ci",
     "delong_covariance",
     "delong_test",
+    "design_effect",
     "f1",
     "get_metric",
     "holm",
     "log_loss",
     "macro_auroc",
+    "noninferiority_power",
+    "noninferiority_sample_size",
     "normalise_random_state",
     "npv",
     "ovr_auroc",
@@ -149,11 +174,15 @@ __all__ = [
     "resample_counts",
     "sensitivity",
     "sensitivity_at_specificity",
+    "sensitivity_sample_size",
     "simulate_adaptive_gating",
     "specificity",
     "specificity_at_sensitivity",
+    "specificity_sample_size",
+    "subgroup_sample_size",
     "threshold_metric_ci",
     "thresholdout_bound",
     "thresholdout_parameters",
     "too_few_for_interval",
+    "wilson_half_width",
 ]
