@@ -191,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_diff_parser(sub)
     _add_export_parser(sub)
     _add_plan_parser(sub)
+    _add_ledger_parser(sub)
 
     sub.add_parser("schema", help="print the JSON Schema of medval.toml (for editors)")
 
@@ -293,6 +294,79 @@ def _plan(args: argparse.Namespace) -> ExitCode:
     plan = plan_from_options(vars(args))
     print(json.dumps(plan, indent=2, sort_keys=True) if args.json else plan_table(plan))
     return ExitCode.OK
+
+
+def _add_ledger_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    from medval.integrity import DEFAULT_USAGE_BUDGET, LEDGER_FILE
+
+    lg = sub.add_parser("ledger", help="the test-set usage ledger: show its entries, verify it")
+    lsub = lg.add_subparsers(dest="ledger_command", metavar="COMMAND", required=True)
+    s = lsub.add_parser("show", help="list every use of the test set and the usage count")
+    s.add_argument("path", metavar="PATH", help=f"{LEDGER_FILE} or the folder holding it")
+    s.add_argument("--json", action="store_true", help="print the entries and usage as JSON")
+    s.add_argument(
+        "--budget",
+        type=int,
+        default=DEFAULT_USAGE_BUDGET,
+        help="uses of the test set before it warns (default %(default)s)",
+    )
+    v = lsub.add_parser(
+        "verify", help="check the hash chain: exit 0 if intact, 1 if it was tampered with"
+    )
+    v.add_argument("path", metavar="PATH", help=f"{LEDGER_FILE} or the folder holding it")
+    v.add_argument(
+        "--result",
+        action="append",
+        metavar="RESULT",
+        help="a run's result.json: the ledger must still hold the head it recorded, which "
+        "detects removed newest entries (repeatable)",
+    )
+
+
+def _ledger(args: argparse.Namespace) -> ExitCode:
+    import dataclasses
+    import json
+
+    from medval import integrity
+    from medval._result import ValidationResult, signing_key
+    from medval._text import printable_text
+
+    key = signing_key()
+    if args.ledger_command == "show":
+        ledger = integrity.read_ledger(args.path, signing_key=key)
+        use = integrity.usage(ledger, budget=args.budget)
+        if args.json:
+            data = {"entries": [e.to_dict() for e in ledger.entries], "usage": use}
+            print(json.dumps(data, default=dataclasses.asdict, indent=2, sort_keys=True))
+        else:
+            print(printable_text(integrity.ledger_table(ledger)))
+            print(f"usage: {use.text}")
+        return ExitCode.OK
+    heads: list[tuple[int, str] | None] = [None]
+    if args.result:
+        heads = []
+        for r in args.result:
+            prov = ValidationResult.read_json(r, signing_key=key).provenance
+            heads.append(integrity.anchor_from_provenance(prov, source=r))
+    problems: dict[str, None] = {}
+    for head in heads:
+        check = integrity.verify_ledger(args.path, signing_key=key, expected_head=head)
+        problems.update(dict.fromkeys(check.problems))
+    where = integrity.ledger_path(args.path)
+    if not problems:
+        signed = "HMAC checked" if key else "no signing key set: HMAC not checked"
+        n = len(args.result or ())
+        anchors = f", {n} result anchor{'s' if n > 1 else ''} found" if n else ""
+        print(
+            f"ledger {where}: intact ({check.n_entries} entries, head seq {check.head_seq}; "
+            f"{signed}{anchors})"
+        )
+        return ExitCode.OK
+    n = len(problems)
+    print(f"ledger {where}: NOT intact ({n} problem{'s' if n > 1 else ''})")
+    for problem in problems:
+        print(f"  - {printable_text(problem)}")
+    return ExitCode.GATE_FAILED
 
 
 def _export(args: argparse.Namespace) -> ExitCode:
@@ -443,6 +517,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
         return _export(args)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "ledger":
+        return _ledger(args)
     from medval import run
 
     progress = not args.quiet and sys.stderr.isatty()
