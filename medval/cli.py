@@ -192,6 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_export_parser(sub)
     _add_plan_parser(sub)
     _add_ledger_parser(sub)
+    _add_register_parser(sub)
 
     sub.add_parser("schema", help="print the JSON Schema of medval.toml (for editors)")
 
@@ -369,6 +370,61 @@ def _ledger(args: argparse.Namespace) -> ExitCode:
     return ExitCode.GATE_FAILED
 
 
+def _add_register_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    g = sub.add_parser(
+        "register",
+        help="pre-register a spec: record its protocol and test-set manifests before use",
+    )
+    g.add_argument("spec", help="the medval.toml to register (no model is run)")
+    g.add_argument(
+        "--strict", action="store_true", help="runs that deviate from the registration fail"
+    )
+    g.add_argument(
+        "--usage-budget",
+        type=int,
+        metavar="N",
+        help="evaluations of the test set before the report warns "
+        "(default: gate.usage_budget, else 20)",
+    )
+    g.add_argument(
+        "--supersede",
+        action="store_true",
+        help="replace an existing registration (the new one records the old one)",
+    )
+
+
+def _register(args: argparse.Namespace) -> ExitCode:
+    from medval import gate, run
+    from medval._result import SIGNING_KEY_ENV, signing_key
+
+    if args.usage_budget is not None and args.usage_budget < 1:
+        raise SpecError(f"--usage-budget must be an integer >= 1; got {args.usage_budget}.")
+    spec = gate.read_spec(args.spec)
+    key = signing_key()
+    reg, path = run.register_spec(
+        spec,
+        strict=args.strict,
+        usage_budget=args.usage_budget,
+        supersede=args.supersede,
+        signing_key=key,
+    )
+    print(f"registered {spec.path.name} at {reg.registered_at}")
+    print(f"protocol sha256: {reg.protocol_sha256}")
+    print(f"criteria: {len(reg.protocol['criteria'])}")
+    for name, split in reg.splits.items():
+        print(f"split {name!r}: {split['n_cases']} cases, manifest {split['manifest_sha256'][:16]}")
+    mode = "strict (deviations fail the gate)" if reg.strict else "deviations are reported"
+    signed = f"signed with {SIGNING_KEY_ENV}" if key else f"unsigned ({SIGNING_KEY_ENV} unset)"
+    print(f"{mode}; usage budget {reg.usage_budget}; {signed}")
+    if reg.supersedes:
+        print(f"supersedes the registration of {reg.supersedes[-1]['registered_at']}")
+    print(
+        f"written: {path.name} beside the cohort definition. Commit it (or make it read-only) "
+        "before opening the test data."
+    )
+    return ExitCode.OK
+
+
 def _export(args: argparse.Namespace) -> ExitCode:
     from medval.deploy import export_deployment
 
@@ -519,6 +575,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
         return _plan(args)
     if args.command == "ledger":
         return _ledger(args)
+    if args.command == "register":
+        return _register(args)
     from medval import run
 
     progress = not args.quiet and sys.stderr.isatty()

@@ -175,15 +175,13 @@ def answer_criteria(
         answered.append(c.name)
     after = mech.to_dict()
     n = min((s for s in sizes if s), default=0)
-    bound = (
-        thresholdout_bound(
+    bound = None
+    if n:
+        bound = thresholdout_bound(
             n, budget=mech.budget, n_queries=max(1, mech.n_queries_),
             confidence_level=confidence_level, threshold=mech.threshold,
             noise_scale=mech.noise_scale,
         )  # fmt: skip
-        if n
-        else None
-    )
     provenance = {
         "mode": "thresholdout",
         "reference_split": reference_split,

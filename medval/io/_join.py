@@ -199,6 +199,11 @@ def build_cohort(
         cohort=check_cohort(cohort),
         paths={cid: scan.paths[f] for cid, f in zip(ids, files, strict=True)},
         files=dict(zip(ids, files, strict=True)),
+        file_sha256={
+            cid: scan.file_sha256[f]
+            for cid, f in zip(ids, files, strict=True)
+            if f in scan.file_sha256
+        },
         exclusions=tuple(exclusions),
         n_files=scan.n_files,
         manifest_sha256=manifest_digest(

@@ -125,6 +125,9 @@ class CohortData:
     files : dict of str to str
         case_id -> the image's POSIX path relative to the DICOM root (what
         messages and exclusions name); empty for a metadata table.
+    file_sha256 : dict of str to str
+        case_id -> SHA-256 of the image file's bytes (the registration's
+        split digests); empty for a metadata table.
     """
 
     cohort: pd.DataFrame
@@ -141,6 +144,7 @@ class CohortData:
     aggregation: str | None = None
     n_images: int | None = None
     files: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    file_sha256: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
 
 def _rows(lines: Sequence[int]) -> str:

@@ -9,6 +9,12 @@ from medval.run._log import RunOutcome
 from medval.run._manifest import MANIFEST, read_manifest, verify_manifest
 from medval.run._outdir import OutputFolder, write_text_atomic
 from medval.run._plan import plan_from_options, plan_table
+from medval.run._register import (
+    RegistrationCheck,
+    check_registration,
+    register_spec,
+    spec_manifests,
+)
 from medval.run._shards import EngineRun
 from medval.run._spec import read_data, run_spec
 from medval.run._summary import summary_table
@@ -19,14 +25,18 @@ __all__ = [
     "Checked",
     "EngineRun",
     "OutputFolder",
+    "RegistrationCheck",
     "RunOutcome",
+    "check_registration",
     "plan_from_options",
     "plan_table",
     "read_checked",
     "read_data",
     "read_manifest",
+    "register_spec",
     "run_demo",
     "run_spec",
+    "spec_manifests",
     "spec_template",
     "summary_table",
     "verify_manifest",
