@@ -141,7 +141,21 @@ def register_spec(
         usage_budget=int(budget),
     )
     reg = integrity.write_registration(reg, path, signing_key=signing_key, supersede=supersede)
+    ledger = path.parent / integrity.LEDGER_FILE
+    if not ledger.exists():  # its genesis ties the ledger to this registration
+        integrity.start_ledger(
+            ledger, protocol_sha256=reg.protocol_sha256,
+            registration_sha256=_content_sha256(path), signing_key=signing_key, now=now,
+        )  # fmt: skip
     return reg, path
+
+
+def _content_sha256(path: Path) -> str:
+    import json
+
+    from medval._result import INTEGRITY_KEY
+
+    return str(json.loads(path.read_text(encoding="utf-8"))[INTEGRITY_KEY]["content_sha256"])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,8 +19,10 @@ from medval._errors import DataError
 from medval._provenance import (
     file_sha256,
 )
+from medval._result import signing_key
 from medval.gate import EvaluationConfig, Spec
 from medval.run._infer import finish_inference, plan_loader
+from medval.run._integrity import prepare_integrity
 from medval.run._log import Log, RunOutcome
 from medval.run._model import Models, _model_provenance, input_check, preprocess_pipeline
 from medval.run._outdir import OutputFolder
@@ -118,6 +120,7 @@ def run_regression_into(
     if not used:
         raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
     gate.check_spec_against_cohort(spec, cohort.loc[used])
+    guard = prepare_integrity(spec, data, log=log, signing_key=signing_key())
     preds, provenance, data, pipeline, device, intensities = _predict(
         spec, data, used, models, progress=progress, log=log
     )
@@ -151,6 +154,7 @@ def run_regression_into(
     verdicts, outputs = judge_and_write(
         folder, spec, result, log=log, checklist=checklist, junit_xml=junit_xml,
         extra=lambda out: _predictions_csv(out, preds, cohort), judged=reproduction,
+        integrity=guard,
     )  # fmt: skip
     return RunOutcome(
         result, folder.given, folder.final(outputs.report), folder.final(outputs.result_json),

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from medval._errors import DataError, InputError, SpecError
+from medval._result import signing_key
 from medval.gate import EvaluationConfig, Spec
+from medval.run._integrity import prepare_integrity
 from medval.run._log import Log, RunOutcome
 from medval.run._model import load_models
 from medval.run._outdir import OutputFolder
@@ -161,6 +163,7 @@ def run_segmentation_into(
             "under data.dicom_dir outside split 'train'."
         )
     gate.check_spec_against_cohort(spec, found.cohort.loc[used])
+    guard = prepare_integrity(spec, log=log, signing_key=signing_key())
     log(f"{len(used)} cases, {len(found.exclusions)} files or cases excluded at the scan")
     if found.unmatched_cases:
         log(f"warning: {len(found.unmatched_cases)} cases of data.cases have no series folder")
@@ -258,6 +261,7 @@ def run_segmentation_into(
         extra=lambda out: (out / "segmentation_cases.csv").write_text(
             _cases_csv(result.tables["segmentation.cases"]), encoding="utf-8"
         ),
+        integrity=guard,
     )  # fmt: skip
     return RunOutcome(
         result, folder.given, folder.final(outputs.report), folder.final(outputs.result_json),

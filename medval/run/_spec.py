@@ -15,9 +15,10 @@ from medval._errors import DataError, SpecError
 from medval._provenance import (
     file_sha256,
 )
-from medval._result import ValidationResult
+from medval._result import ValidationResult, signing_key
 from medval._text import short_repr
 from medval.gate import EvaluationConfig, Spec, read_spec
+from medval.run._integrity import prepare_integrity, with_reference_split
 from medval.run._log import Log, RunOutcome
 from medval.run._model import baseline_scores, load_models, model_files, model_predictions
 from medval.run._outdir import OutputFolder, check_inputs_outside, spec_inputs
@@ -183,6 +184,7 @@ def run_into(
         raise DataError("every labelled case is in split 'train'; nothing to evaluate.")
     # Every split and column the spec names, checked before a pixel is read.
     gate.check_spec_against_cohort(spec, cohort.loc[used])
+    guard = prepare_integrity(spec, data, log=log, signing_key=signing_key())
     scored = model_predictions(
         spec, data, used, models=models, progress=progress, log=log, engine=engine,
         out_dir=folder.target, trusted=trusted,
@@ -208,7 +210,10 @@ def run_into(
         log(f"comparing with the baseline (margin {spec['baseline.margin']})")
     log("computing metrics and confidence intervals")
     result = evaluate(
-        preds, data, config=EvaluationConfig.from_sections(spec.sections),
+        preds, data, config=with_reference_split(
+            spec, EvaluationConfig.from_sections(spec.sections),
+            [str(x) for x in dict.fromkeys(cohort["split"])],
+        ),
         positive_class=pos_index, reference=reference, reference_name=reference_name,
         input_statistics=scored.input_statistics, progress=progress,
     )  # fmt: skip
@@ -246,7 +251,7 @@ def run_into(
 
     verdicts, outputs = judge_and_write(
         folder, spec, result, log=log, checklist=checklist, junit_xml=junit_xml,
-        extra=predictions_csv, judged=reproduction,
+        extra=predictions_csv, judged=reproduction, integrity=guard,
     )  # fmt: skip
     return RunOutcome(
         result, folder.given, folder.final(outputs.report), folder.final(outputs.result_json),

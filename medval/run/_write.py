@@ -9,6 +9,7 @@ from typing import Any
 from medval._errors import DataError
 from medval._result import ValidationResult, signing_key
 from medval.gate import Spec
+from medval.run._integrity import GateIntegrity
 from medval.run._log import Log
 from medval.run._outdir import OutputFolder, output_error, write_text_atomic
 
@@ -47,6 +48,7 @@ def judge_and_write(
     junit_xml: str | Path | None,
     extra: Callable[[Path], object] | None = None,
     judged: Callable[[], object] | None = None,
+    integrity: GateIntegrity | None = None,
 ) -> tuple[tuple[Any, ...], Any]:
     """Judge ``result`` against the spec's criteria, write it into ``folder`` and commit.
 
@@ -55,12 +57,16 @@ def judge_and_write(
     the output folder is one of its files; elsewhere it is written atomically
     once the folder is in place. ``judged()`` runs once the verdicts are in the
     result, before anything is written (the ``--reproduce`` comparison).
+    ``integrity`` (:func:`prepare_integrity`) adds the reusable holdout, the
+    registration and usage verdicts and the ledger entry.
     Returns (verdicts, report.Outputs).
     """
     from medval import gate
     from medval.report import write_outputs
 
     verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
+    if integrity is not None:
+        verdicts = integrity.finish(result, verdicts)
     gate.record(result, verdicts)
     if judged is not None:
         judged()
