@@ -60,7 +60,7 @@ def judge_and_write(
     from medval import gate
     from medval.report import write_outputs
 
-    verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
+    verdicts = gate.judge_spec(result, spec)
     gate.record(result, verdicts)
     if judged is not None:
         judged()
