@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from medval._errors import ExitCode, InputError, MedvalError, MissingDependencyError, SpecError
 
 if TYPE_CHECKING:
+    from medval._result import ValidationResult
     from medval.gate import Verdict
 
 __all__ = ["main"]
@@ -489,6 +490,12 @@ def verdict_table(verdicts: Sequence[Verdict]) -> str:
     return "\n".join(lines)
 
 
+def _multiplicity_line(result: ValidationResult) -> str:
+    """The line under the verdict table: what the verdicts mean as a family (or nothing)."""
+    summary = (result.values.get("gate.multiplicity") or {}).get("summary")
+    return f"\nmultiplicity: {summary}" if summary else ""
+
+
 def _finish_gate(verdicts: Sequence[Verdict], junit: str | None) -> ExitCode:
     if junit:
         print(f"junit: {junit}")
@@ -509,9 +516,9 @@ def _gate(args: argparse.Namespace) -> ExitCode:
         args.result, spec, rejudge=args.rejudge, signing_key=signing_key()
     )  # fmt: skip
     result = checked.result
-    verdicts = gate.judge(result, gate.spec_criteria(spec))
+    verdicts = gate.judge_spec(result, spec)
     gate.record(result, verdicts)
-    print(verdict_table(verdicts))
+    print(verdict_table(verdicts) + _multiplicity_line(result))
     print(f"gate: {checked.note()}")
     if args.junit_xml:
         properties = {
@@ -624,7 +631,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
             raise
     print(run.summary_table(outcome.result))
     print()
-    print(verdict_table(outcome.verdicts))
+    print(verdict_table(outcome.verdicts) + _multiplicity_line(outcome.result))
     print(f"\nreport: {outcome.report}\nresult: {outcome.result_json}")
     rep = outcome.result.provenance.get("reproduces")
     if rep:

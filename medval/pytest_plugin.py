@@ -194,9 +194,11 @@ class MedvalCriterionItem(pytest.Item):
         _state(self.config).result()  # an analysis that crashes is a setup error
 
     def runtest(self) -> None:
-        from medval.gate import judge
+        from medval.gate import judge_spec
 
-        (verdict,) = judge(_state(self.config).result(), [self.criterion])
+        state = _state(self.config)  # the whole spec: gate.multiplicity adjusts across criteria
+        verdicts = judge_spec(state.result(), state.spec())
+        (verdict,) = [v for v in verdicts if v.name == self.criterion.name]
         self.user_properties.append(("medval_status", verdict.status))
         if verdict.status in ("fail", "error"):
             raise CriterionFailedError(verdict)

@@ -33,6 +33,13 @@ from medval.gate._judge import (
     record,
 )
 from medval.gate._junit import junit_xml, suite_properties, write_junit
+from medval.gate._multiplicity import (
+    MULTIPLICITY_KEY,
+    MultiplicityStatement,
+    adjust_verdicts,
+    judge_spec,
+    multiplicity_statement,
+)
 from medval.gate._preprocess import (
     CT_PRESETS,
     IMAGENET_MEAN,
@@ -67,6 +74,7 @@ __all__ = [
     "DEFAULT_INTERSECTIONS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MULTIPLICITY_KEY",
     "PREPROCESS_STEPS",
     "REGRESSION_OUTPUTS",
     "SCHEMA",
@@ -75,9 +83,11 @@ __all__ = [
     "Criterion",
     "EvaluationConfig",
     "EvaluationSettings",
+    "MultiplicityStatement",
     "Setting",
     "Spec",
     "Verdict",
+    "adjust_verdicts",
     "baseline_criterion",
     "check_criteria",
     "check_expect",
@@ -95,7 +105,9 @@ __all__ = [
     "json_schema",
     "json_schema_text",
     "judge",
+    "judge_spec",
     "junit_xml",
+    "multiplicity_statement",
     "noninferiority_section",
     "preprocess_steps",
     "read_baseline_scores",

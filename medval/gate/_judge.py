@@ -34,6 +34,7 @@ __all__ = [
     "gate_status",
     "judge",
     "record",
+    "verdict_of",
 ]
 
 Status = Literal["pass", "fail", "warn", "error"]
@@ -115,14 +116,13 @@ class Verdict:
         return row
 
 
+def _base(c: Criterion) -> dict[str, Any]:
+    return {"name": c.name, "key": c.key, "op": c.op, "threshold": c.threshold,
+            "severity": c.severity}  # fmt: skip
+
+
 def _judge_one(result: ValidationResult, c: Criterion) -> Verdict:
-    base: dict[str, Any] = {
-        "name": c.name,
-        "key": c.key,
-        "op": c.op,
-        "threshold": c.threshold,
-        "severity": c.severity,
-    }
+    base = _base(c)
     errors = result.values.get(ANALYSIS_ERRORS) or {}
     for prefix, message in sorted(errors.items()):
         if c.key == prefix or c.key.startswith(prefix + "."):
@@ -133,6 +133,16 @@ def _judge_one(result: ValidationResult, c: Criterion) -> Verdict:
         outcomes = [judge_obs(c, label, o) for o in obs]
     except JudgeError as exc:
         return Verdict(status="error", reason=_without_paths(str(exc)), **base)
+    return verdict_of(c, outcomes)
+
+
+def verdict_of(c: Criterion, outcomes: Sequence[dict[str, Any]]) -> Verdict:
+    """The verdict of a criterion from its groups' outcomes (the worst group decides).
+
+    ``outcomes`` are :func:`medval.gate._compare.judge_obs` dicts, one per group;
+    :mod:`medval.gate._multiplicity` passes them re-judged at adjusted levels.
+    """
+    base = _base(c)
     counted = [d for d in outcomes if d["status"] != "skip"]
     details = tuple(
         {

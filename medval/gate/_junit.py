@@ -125,7 +125,7 @@ def write_junit(
 
 
 def suite_properties(result: ValidationResult) -> dict[str, str | None]:
-    """Digests and versions that identify what was validated."""
+    """Digests and versions that identify what was validated, and the multiplicity statement."""
     prov = result.provenance
     versions = prov.get("versions") or {}
     return {
@@ -140,4 +140,6 @@ def suite_properties(result: ValidationResult) -> dict[str, str | None]:
         "medval.version": versions.get("medval"),
         "medval.seed": None if prov.get("seed") is None else str(prov["seed"]),
         "medval.gate_status": result.values.get("gate.status"),
+        # What the verdicts mean as a family (medval.gate.judge_spec writes it).
+        "medval.multiplicity": (result.values.get("gate.multiplicity") or {}).get("text"),
     }

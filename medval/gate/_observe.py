@@ -33,6 +33,10 @@ class Obs:
     high: float | None
     has_ci: bool
     reason: str | None = None  # why the CI is missing
+    # The CI's two-sided level and method, where the number states them (Estimates do;
+    # plain table rows do not): the multiplicity adjustment needs both.
+    confidence_level: float | None = None
+    method: str | None = None
 
 
 class JudgeError(Exception):
@@ -40,13 +44,15 @@ class JudgeError(Exception):
 
 
 def _from_estimate(e: Estimate, group: str | None) -> Obs:
-    return Obs(group, e.n, e.value, e.low, e.high, True, e.reason)
+    return Obs(group, e.n, e.value, e.low, e.high, True, e.reason, e.confidence_level, e.method)
 
 
 def _from_mapping(d: dict[str, Any], field: str, group: str | None, n: Any) -> Obs:
     v = d.get(field)
     if isinstance(v, dict) and "value" in v:  # an Estimate stored as a dict
-        return Obs(group, v.get("n", n), v["value"], v.get("low"), v.get("high"), True)
+        level, method = v.get("confidence_level", 0.95), v.get("method")  # Estimate default
+        return Obs(group, v.get("n", n), v["value"], v.get("low"), v.get("high"), True,
+                   v.get("reason"), level, method)  # fmt: skip
     low = d.get(f"{field}_low", d.get("low"))
     high = d.get(f"{field}_high", d.get("high"))
     has_ci = f"{field}_low" in d or "low" in d

@@ -64,7 +64,7 @@ def judge_and_write(
     from medval import gate
     from medval.report import write_outputs
 
-    verdicts = tuple(gate.judge(result, gate.spec_criteria(spec)))
+    verdicts = gate.judge_spec(result, spec)
     if integrity is not None:
         verdicts = integrity.finish(result, verdicts)
     gate.record(result, verdicts)
