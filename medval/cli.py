@@ -496,13 +496,16 @@ def _multiplicity_line(result: ValidationResult) -> str:
     return f"\nmultiplicity: {summary}" if summary else ""
 
 
-def _finish_gate(verdicts: Sequence[Verdict], junit: str | None) -> ExitCode:
+def _finish_gate(
+    verdicts: Sequence[Verdict], junit: str | None, *, rejudged: bool = False
+) -> ExitCode:
     if junit:
         print(f"junit: {junit}")
     from medval import gate
 
     code = gate.exit_code(verdicts)
-    print(f"gate: {gate.gate_status(verdicts)} (exit {int(code)})")
+    how = "re-judged under another spec or model; " if rejudged else ""
+    print(f"gate: {gate.gate_status(verdicts)} ({how}exit {int(code)})")
     return code
 
 
@@ -516,9 +519,14 @@ def _gate(args: argparse.Namespace) -> ExitCode:
         args.result, spec, rejudge=args.rejudge, signing_key=signing_key()
     )  # fmt: skip
     result = checked.result
+    guard = run.gate_integrity(spec, result, log=run.Log(quiet=True))
     verdicts = gate.judge_spec(result, spec)
+    verdicts = guard.finish(result, verdicts, kind="rejudged" if checked.rejudged else "judged")
     gate.record(result, verdicts)
-    print(verdict_table(verdicts) + _multiplicity_line(result))
+    banner = _rejudged_banner(checked) if checked.rejudged else None
+    if banner:
+        print(banner)
+    print(verdict_table(verdicts) + _multiplicity_line(result) + _integrity_lines(result))
     print(f"gate: {checked.note()}")
     if args.junit_xml:
         properties = {
@@ -527,9 +535,40 @@ def _gate(args: argparse.Namespace) -> ExitCode:
             "medval.rejudged": "true" if checked.rejudged else "false",
             "medval.judged_with_spec_sha256": file_sha256(spec.path),
         }
-        text = gate.junit_xml(verdicts, properties=properties)
+        text = gate.junit_xml(
+            verdicts, properties=properties, note=banner,
+            suite_name="medval-rejudged" if checked.rejudged else "medval",
+        )  # fmt: skip
         run.write_text_atomic(args.junit_xml, text)
-    return _finish_gate(verdicts, args.junit_xml)
+    return _finish_gate(verdicts, args.junit_xml, rejudged=checked.rejudged)
+
+
+def _rejudged_banner(checked: Any) -> str:
+    """The line every output of ``medval gate --rejudge`` starts with."""
+    why = "; ".join(checked.differences) or "same spec and model, judged again on purpose"
+    return (
+        "RE-JUDGED: these verdicts apply this spec's criteria to a result that was not "
+        f"produced under them ({why}); they are not the run's own gate."
+    )
+
+
+def _integrity_lines(result: Any) -> str:
+    """Registration, deviations, usage and the reusable holdout, under the verdict table."""
+    from medval._text import one_line
+
+    prov = result.provenance
+    lines = []
+    reg = prov.get("registration") or {}
+    if reg.get("status") == "not registered":
+        lines.append(f"registration: none ({reg.get('file')}); medval register SPEC fixes the "
+                     "protocol before the test set is opened")  # fmt: skip
+    for d in reg.get("deviations") or ():
+        lines.append("DEVIATION: " + one_line(d["text"]))
+    for key in ("test_set_usage", "holdout"):
+        text = (prov.get(key) or {}).get("text")
+        if text:
+            lines.append(f"{key.replace('_', ' ')}: {one_line(text)}")
+    return "".join("\n" + line for line in lines)
 
 
 def _report(args: argparse.Namespace) -> ExitCode:
@@ -631,7 +670,11 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
             raise
     print(run.summary_table(outcome.result))
     print()
-    print(verdict_table(outcome.verdicts) + _multiplicity_line(outcome.result))
+    print(
+        verdict_table(outcome.verdicts)
+        + _multiplicity_line(outcome.result)
+        + _integrity_lines(outcome.result)
+    )
     print(f"\nreport: {outcome.report}\nresult: {outcome.result_json}")
     rep = outcome.result.provenance.get("reproduces")
     if rep:

@@ -9,6 +9,7 @@ from medval.checklist._limitations import suggest_limitations
 from medval.checklist._model import Evidence
 from medval.checklist._rules_data import DATA_RULES
 from medval.checklist._rules_eval import EVAL_RULES
+from medval.checklist._rules_registration import registration
 from medval.checklist._rules_regression import REGRESSION_RULES
 from medval.checklist._rules_segmentation import SEGMENTATION_RULES
 from medval.checklist._text import ci, est, split_prefixes
@@ -72,5 +73,6 @@ RULES: dict[str, Rule] = {
         **EVAL_RULES,
         "structured_summary": structured_summary,
         "limitations": limitations,
+        "registration": registration,
     }.items()
 }

@@ -18,7 +18,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medval._text import one_line, printable_text
 from medval.gate._judge import Verdict
@@ -62,6 +62,7 @@ def junit_xml(
     *,
     suite_name: str = "medval",
     properties: Mapping[str, str | None] | None = None,
+    note: str | None = None,
 ) -> str:
     """JUnit XML text for a list of verdicts.
 
@@ -73,6 +74,9 @@ def junit_xml(
     properties : mapping of str to str, optional
         Suite properties (model and data manifest digests, versions); None
         values are left out.
+    note : str, optional
+        A line every testcase's ``system-out`` starts with (a re-judged
+        result says so on each criterion, not only in the properties).
 
     Returns
     -------
@@ -104,7 +108,8 @@ def junit_xml(
                 ("error", "medval.error") if v.status == "error" else ("failure", "medval.fail")
             )
             _element(case, tag, _detail(v), message=v.reason, type=kind)
-        _element(case, "system-out", ("WARNING: " if v.status == "warn" else "") + _detail(v))
+        text = ("WARNING: " if v.status == "warn" else "") + _detail(v)
+        _element(case, "system-out", text if note is None else f"{note}\n{text}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -142,4 +147,28 @@ def suite_properties(result: ValidationResult) -> dict[str, str | None]:
         "medval.gate_status": result.values.get("gate.status"),
         # What the verdicts mean as a family (medval.gate.judge_spec writes it).
         "medval.multiplicity": (result.values.get("gate.multiplicity") or {}).get("text"),
+        **_integrity_properties(prov),
+    }
+
+
+def _integrity_properties(prov: Mapping[str, Any]) -> dict[str, str | None]:
+    """Registration, deviations, test-set usage and the reusable holdout (medval.run)."""
+    reg = prov.get("registration") or {}
+    devs = reg.get("deviations") or []
+    usage = prov.get("test_set_usage") or {}
+    return {
+        "medval.registration": (
+            None
+            if not reg
+            else f"{reg.get('status')} ({reg.get('file')})"
+            + (f", {reg['registered_at']}" if reg.get("registered_at") else "")
+        ),
+        "medval.registration_deviations": (
+            None if not reg.get("registered_at") else "; ".join(d["text"] for d in devs) or "none"
+        ),
+        "medval.test_set_usage": usage.get("text"),
+        "medval.test_set_uses": (
+            None if usage.get("n_evaluations") is None else str(usage["n_evaluations"])
+        ),
+        "medval.reusable_holdout": (prov.get("holdout") or {}).get("text"),
     }

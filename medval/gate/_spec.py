@@ -160,9 +160,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # "holm" or "bonferroni".
         "multiplicity": ((str,), "none"),
         # "plain": criteria judged on the test split's numbers; "thresholdout": answered
-        # through Thresholdout against holdout_reference_split (docs/holdout.md).
+        # through Thresholdout against the same metric on holdout_reference_split, a split
+        # of data the team owns and tunes on (docs/holdout.md).
         "holdout": ((str,), "plain"),
-        "holdout_reference_split": ((str,), None),  # default: analysis.calibration_split
+        "holdout_reference_split": ((str,), None),
         "thresholdout_threshold": ((float,), 0.04),
         "thresholdout_sigma": ((float,), 0.01),
         "thresholdout_budget": ((int,), 10),

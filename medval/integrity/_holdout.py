@@ -165,6 +165,7 @@ def answer_criteria(
                 view.estimates[k] = Estimate(
                     value=float(a.value), n=e.n, method="thresholdout",
                     confidence_level=e.confidence_level, higher_is_better=e.higher_is_better,
+                    reason="a Thresholdout answer has no interval (it would reveal the test set)",
                 )  # fmt: skip
                 sizes.append(e.n)
         except BudgetExhaustedError as exc:

@@ -5,7 +5,8 @@ no statistics.
 """
 
 from medval.run._demo import run_demo, spec_template
-from medval.run._log import RunOutcome
+from medval.run._integrity import GateIntegrity, gate_integrity
+from medval.run._log import Log, RunOutcome
 from medval.run._manifest import MANIFEST, read_manifest, verify_manifest
 from medval.run._outdir import OutputFolder, write_text_atomic
 from medval.run._plan import plan_from_options, plan_table
@@ -24,10 +25,13 @@ __all__ = [
     "MANIFEST",
     "Checked",
     "EngineRun",
+    "GateIntegrity",
+    "Log",
     "OutputFolder",
     "RegistrationCheck",
     "RunOutcome",
     "check_registration",
+    "gate_integrity",
     "plan_from_options",
     "plan_table",
     "read_checked",

@@ -23,7 +23,7 @@ from medval.gate import Spec, Verdict, gate_status, spec_criteria
 from medval.run._log import Log
 from medval.run._register import RegistrationCheck, check_registration, spec_manifests
 
-__all__ = ["GateIntegrity", "prepare_integrity", "with_reference_split"]
+__all__ = ["GateIntegrity", "gate_integrity", "prepare_integrity", "with_reference_split"]
 
 REGISTRATION_VERDICT = "medval.registration"
 USAGE_VERDICT = "medval.test-set-usage"
@@ -90,6 +90,7 @@ class GateIntegrity:
             out.update(
                 registered_at=reg.registered_at,
                 protocol_sha256=reg.protocol_sha256,
+                n_criteria=len(reg.protocol.get("criteria") or ()),
                 signed=self.signing_key is not None,
                 deviations=[d.to_dict() for d in self.check.deviations],
             )
@@ -185,8 +186,21 @@ def _status_word(verdicts: tuple[Verdict, ...]) -> str:
 
 
 def _reference_split(spec: Spec) -> str:
-    split = spec["gate.holdout_reference_split"] or spec["analysis.calibration_split"]
-    return str(split)
+    return str(spec["gate.holdout_reference_split"])
+
+
+def _check_reference_split(spec: Spec) -> None:
+    ref = spec["gate.holdout_reference_split"]
+    calibration = spec["analysis.calibration_split"]
+    tests = spec["analysis.test_splits"] or ()
+    if ref is None or ref == calibration or ref in tests or ref == "train":
+        raise SpecError(
+            f"{spec.path.name}: gate.holdout = 'thresholdout' compares each criterion with "
+            "the same metric on data the team owns and tunes on: set "
+            "gate.holdout_reference_split to that split of the cohort (e.g. 'development'), "
+            f"not the calibration split ({calibration!r}), a test split or 'train' "
+            f"(got {ref!r})."
+        )
 
 
 def _holdout_state(ledger: Path, key: bytes | None) -> dict[str, Any] | None:
@@ -207,8 +221,8 @@ def with_reference_split(spec: Spec, config: Any, present: list[str]) -> Any:
     if ref not in present:
         raise SpecError(
             f"{spec.path.name}: gate.holdout = 'thresholdout' compares each criterion with "
-            f"split {ref!r} (gate.holdout_reference_split, default analysis.calibration_split), "
-            f"and the cohort has no such split; it has {sorted(present)}."
+            f"split {ref!r} (gate.holdout_reference_split), and the cohort has no such split; "
+            f"it has {sorted(present)}."
         )
     splits = evaluated_splits(
         present, calibration_split=config.calibration_split, test_splits=config.test_splits
@@ -252,6 +266,7 @@ def prepare_integrity(
                 "in the test set's ledger, which starts with a registration: run "
                 "medval register SPEC first."
             )
+        _check_reference_split(spec)
         if spec["task.type"] != "classification":
             raise SpecError(
                 "gate.holdout = 'thresholdout' is built for classification specs; "
@@ -279,3 +294,24 @@ def prepare_integrity(
             + f"; test-set ledger intact ({verified.n_entries} entries)"
         )
     return GateIntegrity(spec, check, dict(splits), ledger, signing_key)
+
+
+def gate_integrity(spec: Spec, result: ValidationResult, *, log: Log) -> GateIntegrity:
+    """:func:`prepare_integrity` for ``medval gate``: the run's recorded split manifests.
+
+    A result that recorded none (written before the registration, or by an
+    older medval) is compared with the cohort read again now.
+    """
+    recorded = (result.provenance.get("registration") or {}).get("splits_now")
+    splits = None
+    if isinstance(recorded, dict) and recorded:
+        splits = {k: integrity.SplitManifest(**v) for k, v in recorded.items()}
+    elif integrity.registration_path(spec).exists():
+        splits = spec_manifests(spec)
+    return prepare_integrity(spec, log=log, signing_key=_key(), splits=splits or {})
+
+
+def _key() -> bytes | None:
+    from medval._result import signing_key
+
+    return signing_key()

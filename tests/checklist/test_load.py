@@ -23,7 +23,7 @@ CLAIM_A = {12, 13, 18, 19, 20, 21, 23, 28, 29, 30, 32, 33, 35, 36, 37, 38, 39}
 CLAIM_S = {7, 8, 9, 10, 11, 16, 17, 22, 24, 25, 27, 31, 43}
 ANCHORS = {
     "#summary", "#provenance", "#cohort", "#acquisition", "#performance", "#calibration",
-    "#uncertainty", "#conformal", "#subgroups", "#shift",
+    "#uncertainty", "#conformal", "#subgroups", "#shift", "#integrity",
 }  # fmt: skip
 
 
