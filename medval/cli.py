@@ -668,7 +668,16 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> ExitCode:
                     properties={"medval.gate_status": "error"},
                 )
             raise
-    print(run.summary_table(outcome.result))
+    if outcome.result.provenance.get("holdout"):
+        # The reusable holdout: the terminal (a CI log the team reads) shows only the
+        # mechanism's answers; the test set's numbers stay in the output folder.
+        print(
+            "test-split numbers withheld (gate.holdout = 'thresholdout'): the verdicts below "
+            "show Thresholdout's answers; keep the output folder from the team that tunes "
+            "the model (docs/holdout.md)"
+        )
+    else:
+        print(run.summary_table(outcome.result))
     print()
     print(
         verdict_table(outcome.verdicts)

@@ -209,11 +209,16 @@ def _development_split(folder: Path) -> None:
 THRESHOLDOUT = 'holdout = "thresholdout"\nholdout_reference_split = "development"\n'
 
 
-def test_thresholdout_mode_answers_criteria_and_keeps_its_state(folder: Path) -> None:
+def test_thresholdout_mode_answers_criteria_and_keeps_its_state(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _development_split(folder)
     _spec(folder, gate=THRESHOLDOUT + "thresholdout_budget = 3")
     assert main(["register", str(folder / "medval.toml")]) == 0
+    capsys.readouterr()
     assert _validate(folder, "v1") == 0
+    out = capsys.readouterr().out
+    assert "test-split numbers withheld" in out and "AUROC" not in out
     first = _result(folder, "v1")
     verdict = _verdict(first, "internal-auroc")
     assert verdict["reason"].startswith("Thresholdout answer:")
