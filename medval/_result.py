@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -141,8 +141,8 @@ def check_integrity(
     DataError
         A block that is missing (when required), malformed or does not match.
     """
-    block = data.get(INTEGRITY_KEY)
-    if block is None:
+    problem = integrity_problem(data, signing_key=signing_key)
+    if problem == "missing":
         if required or signing_key:
             raise DataError(
                 f"{source} carries no content digest ('{INTEGRITY_KEY}'): it was written by an "
@@ -150,28 +150,51 @@ def check_integrity(
                 "again."
             )
         return
-    if not isinstance(block, Mapping) or not isinstance(block.get("content_sha256"), str):
+    if problem == "malformed":
         raise DataError(f"{source}: '{INTEGRITY_KEY}' is malformed; run medval validate again.")
-    expected = integrity(data, signing_key=signing_key)
-    if not hmac.compare_digest(block["content_sha256"], expected["content_sha256"]):
+    if problem == "changed":
         raise DataError(
             f"{source} was changed after medval wrote it: its content does not match its "
-            f"recorded SHA-256 ({block['content_sha256'][:16]}...). A gate judges only what "
-            "medval computed; run medval validate again instead of editing the file."
+            f"recorded SHA-256 ({data[INTEGRITY_KEY]['content_sha256'][:16]}...). A gate judges "
+            "only what medval computed; run medval validate again instead of editing the file."
         )
-    if signing_key is None:
-        return
-    signature = block.get("hmac_sha256")
-    if not isinstance(signature, str):
+    if problem == "unsigned":
         raise DataError(
             f"{source} is not signed, but {SIGNING_KEY_ENV} is set: only a result written by "
             f"medval validate with that key set is accepted."
         )
-    if not hmac.compare_digest(signature, expected["hmac_sha256"]):
+    if problem == "forged":
         raise DataError(
             f"{source}: its signature does not match {SIGNING_KEY_ENV}: it was signed with "
             "another key, or written or edited by someone without the key."
         )
+
+
+def integrity_problem(
+    data: Mapping[str, Any], *, signing_key: bytes | None = None
+) -> Literal["missing", "malformed", "changed", "unsigned", "forged"] | None:
+    """What is wrong with a parsed file's integrity block (None: nothing).
+
+    ``missing``: no block; ``malformed``: no content digest; ``changed``: the
+    content does not match its digest; with a key, ``unsigned``: no HMAC, and
+    ``forged``: an HMAC of another key. Callers phrase the message and the fix.
+    """
+    block = data.get(INTEGRITY_KEY)
+    if block is None:
+        return "missing"
+    if not isinstance(block, Mapping) or not isinstance(block.get("content_sha256"), str):
+        return "malformed"
+    expected = integrity(data, signing_key=signing_key)
+    if not hmac.compare_digest(block["content_sha256"], expected["content_sha256"]):
+        return "changed"
+    if signing_key is None:
+        return None
+    signature = block.get("hmac_sha256")
+    if not isinstance(signature, str):
+        return "unsigned"
+    if not hmac.compare_digest(signature, expected["hmac_sha256"]):
+        return "forged"
+    return None
 
 
 @dataclasses.dataclass

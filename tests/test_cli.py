@@ -244,7 +244,7 @@ def test_gate_with_a_stricter_spec_fails_without_recomputing(
     assert code == ExitCode.GATE_FAILED
     assert re.search(r"internal-auroc +FAIL +fail +auroc CI low 0\.\d{3} < 0\.99", out)
     assert "gate: re-judged (--rejudge)" in out
-    assert "gate: failed (exit 1)" in out
+    assert "gate: failed (re-judged under another spec or model; exit 1)" in out
 
 
 def test_gate_exit_codes_for_bad_inputs(

@@ -12,7 +12,6 @@ refuse the gate. Its integrity block is the one ``result.json`` carries
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import json
 import os
 import tempfile
@@ -21,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from medval._errors import DataError, InputError
-from medval._result import INTEGRITY_KEY, SIGNING_KEY_ENV, canonical_json, integrity
+from medval._result import (
+    INTEGRITY_KEY,
+    SIGNING_KEY_ENV,
+    canonical_json,
+    integrity,
+    integrity_problem,
+)
 from medval.gate import Spec
 
 __all__ = [
@@ -246,28 +251,24 @@ def read_registration(path: str | Path, *, signing_key: bytes | None) -> Registr
 
 
 def _check(data: dict[str, Any], name: str, signing_key: bytes | None) -> None:
-    block = data.get(INTEGRITY_KEY)
-    if not isinstance(block, dict) or not isinstance(block.get("content_sha256"), str):
+    problem = integrity_problem(data, signing_key=signing_key)
+    if problem in ("missing", "malformed"):
         raise DataError(
             f"{name} carries no content digest ('{INTEGRITY_KEY}'): it was edited or not "
             "written by medval register. Restore it from version control."
         )
-    expected = integrity(data, signing_key=signing_key)
-    if not hmac.compare_digest(block["content_sha256"], expected["content_sha256"]):
+    if problem == "changed":
         raise DataError(
             f"{name} was changed after registration: its content does not match its recorded "
-            f"SHA-256 ({block['content_sha256'][:16]}...). Restore it from version control; "
-            "a changed protocol is registered anew with medval register --supersede."
+            f"SHA-256 ({data[INTEGRITY_KEY]['content_sha256'][:16]}...). Restore it from version "
+            "control; a changed protocol is registered anew with medval register --supersede."
         )
-    if signing_key is None:
-        return
-    signature = block.get("hmac_sha256")
-    if not isinstance(signature, str):
+    if problem == "unsigned":
         raise DataError(
             f"{name} is not signed, but {SIGNING_KEY_ENV} is set: register with that key set, "
             f"or unset {SIGNING_KEY_ENV} to accept an unsigned registration."
         )
-    if not hmac.compare_digest(signature, expected["hmac_sha256"]):
+    if problem == "forged":
         raise DataError(
             f"{name}: its signature does not match {SIGNING_KEY_ENV}: it was signed with "
             "another key, or written or edited by someone without the key."

@@ -83,7 +83,7 @@ def both(demo_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
             preds, data, config=config, reference=released, reference_name="released.csv",
             input_statistics=intensities,
         )  # fmt: skip
-        gate.record(result, gate.judge(result, gate.spec_criteria(spec)))
+        gate.record(result, gate.judge_spec(result, spec))
         cli = ValidationResult.read_json(cli_out / "result.json")
         # What a run adds around evaluate that is not a computation: copy it over.
         result.provenance.update(

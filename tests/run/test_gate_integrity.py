@@ -16,16 +16,11 @@ import pytest
 from medval.cli import main
 from medval.integrity import LEDGER_FILE, read_ledger, verify_ledger
 
-SPEC = """
-[task]
-class_names = ["no lesion", "lesion"]
-positive_class = "lesion"
-[data]
-dicom_dir = "cohort/dicom"
-labels = "cohort/labels.csv"
-[model]
-predictions = "preds.csv"
-[analysis]
+from ..integrity._specs import BASE
+
+SPEC = (
+    BASE.format(extra="")
+    + """[analysis]
 n_resamples = 200
 test_splits = ["internal", "external"]
 [gate]
@@ -43,6 +38,7 @@ op = ">="
 threshold = 0.5
 severity = "warn"
 """
+)
 
 
 @pytest.fixture(scope="module")

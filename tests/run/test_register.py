@@ -16,24 +16,18 @@ from medval.gate import read_spec
 from medval.integrity import REGISTRATION_FILE, read_registration
 from medval.run import check_registration, read_data, register_spec, spec_manifests
 
+from ..integrity._specs import BASE
 from ..io._series import write_series
 
-SPEC = """
-[task]
-class_names = ["no lesion", "lesion"]
-positive_class = "lesion"
-[data]
-dicom_dir = "cohort/dicom"
-labels = "cohort/labels.csv"
-[model]
-predictions = "preds.csv"
-{extra}
-[[criteria]]
+SPEC = (
+    BASE
+    + """[[criteria]]
 name = "external-auroc"
 key = "split.external.discrimination.auroc"
 op = ">="
 threshold = {threshold}
 """
+)
 NOW = datetime.datetime(2026, 1, 31, 12, 0, tzinfo=datetime.UTC)
 
 
