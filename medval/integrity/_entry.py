@@ -39,7 +39,7 @@ GENESIS_PREV_SHA256 = hashlib.sha256(LEDGER_FORMAT.encode("ascii")).hexdigest()
 #: ``registered``: the genesis (``medval register``); ``evaluated``: a
 #: ``medval validate`` run; ``judged``: ``medval gate``; ``rejudged``:
 #: ``medval gate --rejudge``.
-ENTRY_KINDS = ("registered", "evaluated", "judged", "rejudged")
+ENTRY_KINDS = ("registered", "evaluated", "judged", "rejudged", "reregistered")
 #: The kinds that count as a use of the test set.
 EVALUATION_KINDS = ("evaluated", "judged", "rejudged")
 #: Gate statuses an entry may record; ``none`` for the genesis or an ungated run.

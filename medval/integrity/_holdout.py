@@ -208,18 +208,21 @@ def _text(
     bound: float | None,
     confidence_level: float,
 ) -> str:
+    n = len(answered)
     parts = [
-        f"{len(answered)} criteria answered through Thresholdout against split {split!r} "
-        f"(T = {mech.threshold:g}, sigma = {mech.noise_scale:g}); "
+        f"{n} {'criterion' if n == 1 else 'criteria'} answered through Thresholdout against "
+        f"split {split!r} (T = {mech.threshold:g}, sigma = {mech.noise_scale:g}); "
         f"{mech.budget_left_} of {mech.budget} overfitting detections left after "
-        f"{mech.n_queries_} queries on this test set."
+        f"{mech.n_queries_} {'query' if mech.n_queries_ == 1 else 'queries'} on this test set."
     ]
     if bound is not None:
-        proven = f"{bound:.3f}" if bound < 1 else f"{bound:.3g}, vacuous at this test-set size"
+        if bound < 1:
+            said = f"every answer lies within {bound:.3f} of the true value"
+        else:
+            said = f"a bound of {bound:.3g}, vacuous at this test-set size"
         parts.append(
-            f"Proven accuracy of every answer: within {proven} of the true value with "
-            f"probability {confidence_level:g} (Dwork et al. 2015; docs/holdout.md gives the "
-            "simulation that shows the bound's behaviour at clinical sizes)."
+            f"Proven accuracy with probability {confidence_level:g}: {said} (Dwork et al. "
+            "2015; at clinical sizes the evidence is the simulation in docs/holdout.md)."
         )
     if outside:
         parts.append(

@@ -281,6 +281,7 @@ def append_entry(
     holdout: Mapping[str, Any] | None = None,
     signing_key: bytes | None,
     now: dt.datetime | None = None,
+    registration_sha256: str | None = None,
 ) -> LedgerEntry:
     """Append one use of the test set, under an exclusive lock; fail closed on a broken chain.
 
@@ -310,6 +311,9 @@ def append_entry(
         The ledger's key; required when its entries are signed.
     now : datetime, optional
         The time to record (aware); default the clock.
+    registration_sha256 : str, optional
+        With ``kind="reregistered"`` only: the new registration's content
+        digest (``medval register --supersede``).
 
     Returns
     -------
@@ -322,15 +326,19 @@ def append_entry(
         No ledger, a broken chain (nothing is written), a signed ledger and
         no key, or a field that is not a hash or a key name.
     """
-    if kind not in EVALUATION_KINDS:
+    if kind not in (*EVALUATION_KINDS, "reregistered"):
         raise InputError(
-            f"append_entry records a use of the test set, kind one of {EVALUATION_KINDS}; "
-            f"got {kind!r} (the genesis entry is written by start_ledger)."
+            f"append_entry records a use of the test set, kind one of {EVALUATION_KINDS}, "
+            f"or 'reregistered' (medval register --supersede); got {kind!r} (the genesis "
+            "entry is written by start_ledger)."
         )
+    if (kind == "reregistered") != (registration_sha256 is not None):
+        raise InputError("registration_sha256 is given with kind 'reregistered', and only then.")
     p = ledger_path(path)
     fields: dict[str, Any] = {
         "time": utc_stamp(now), "kind": kind, "protocol_sha256": protocol_sha256,
-        "registration_sha256": None, "model_sha256": model_sha256, "verdict": verdict,
+        "registration_sha256": registration_sha256, "model_sha256": model_sha256,
+        "verdict": verdict,
         "revealed": revealed, "splits": splits,
         "holdout": None if holdout is None else dict(holdout),
     }  # fmt: skip

@@ -88,6 +88,8 @@ class GateIntegrity:
         }
         if reg is not None:
             out.update(
+                registered_after_uses=self.uses_before_registration(),
+                supersedes=[dict(x) for x in reg.supersedes],
                 registered_at=reg.registered_at,
                 protocol_sha256=reg.protocol_sha256,
                 n_criteria=len(reg.protocol.get("criteria") or ()),
@@ -95,6 +97,15 @@ class GateIntegrity:
                 deviations=[d.to_dict() for d in self.check.deviations],
             )
         return out
+
+    def uses_before_registration(self) -> int:
+        """Evaluations the ledger records before this registration (a re-registration)."""
+        reg = self.check.registration
+        if reg is None or self.ledger is None:
+            return 0
+        entries = integrity.read_ledger(self.ledger, signing_key=self.signing_key).entries
+        last = max((e.seq for e in entries if e.kind == "reregistered"), default=0)
+        return sum(e.kind in integrity.EVALUATION_KINDS and e.seq < last for e in entries)
 
     def finish(
         self,
@@ -156,8 +167,15 @@ class GateIntegrity:
         if not check.found or check.registration is None:
             return ()
         when = check.registration.registered_at
+        before = self.uses_before_registration()
         if not check.deviations:
             reason = f"the run follows the protocol registered {when} ({check.shown})"
+            if before:  # a protocol fixed after looking is not a pre-registration
+                reason += (
+                    f", which was registered after the test set had been evaluated {before} "
+                    "time(s) under an earlier registration"
+                )
+                return (_registration_verdict("warn", reason),)
             return (_registration_verdict("pass", reason),)
         texts = "; ".join(d.text for d in check.deviations)
         reason = f"{len(check.deviations)} deviation(s) from the registration of {when}: {texts}"

@@ -243,3 +243,21 @@ def test_thresholdout_needs_a_registration_and_a_reference_split(
     assert main(["register", str(folder / "medval.toml")]) == 0
     assert _validate(folder, "v") == 2
     assert "set gate.holdout_reference_split" in capsys.readouterr().err
+
+
+def test_a_protocol_registered_after_use_is_said(folder: Path) -> None:
+    assert main(["register", str(folder / "medval.toml")]) == 0
+    assert _validate(folder, "v1") == 0
+    _spec(folder, threshold=0.4)  # loosened, then registered anew: not a pre-registration
+    assert main(["register", str(folder / "medval.toml"), "--supersede"]) == 0
+    assert _validate(folder, "v2") == 0
+    result = _result(folder, "v2")
+    verdict = _verdict(result, "medval.registration")
+    assert verdict["status"] == "warn"
+    assert "registered after the test set had been evaluated 1 time(s)" in verdict["reason"]
+    reg = result["provenance"]["registration"]
+    assert reg["registered_after_uses"] == 1 and len(reg["supersedes"]) == 1
+    assert reg["deviations"] == []
+    assert "Registered after use." in (folder / "v2" / "report.html").read_text(encoding="utf-8")
+    kinds = [e.kind for e in read_ledger(folder / "cohort", signing_key=None).entries]
+    assert kinds == ["registered", "evaluated", "reregistered", "evaluated"]
