@@ -113,13 +113,13 @@ class GateIntegrity:
         verdicts: tuple[Verdict, ...],
         *,
         kind: str = "evaluated",
-        record: bool = True,
     ) -> tuple[Verdict, ...]:
         """Thresholdout, the registration and usage verdicts, the ledger entry.
 
-        ``kind`` is the ledger entry's ("evaluated", "judged", "rejudged");
-        ``record`` writes the registration, usage, holdout and ledger head
-        into ``result.provenance`` (a ``medval gate`` prints them instead).
+        ``kind`` is the ledger entry's ("evaluated", "judged", "rejudged").
+        The registration, usage, holdout and ledger head go into
+        ``result.provenance`` (``medval gate`` prints them and writes them to
+        the JUnit properties; it does not write the result back).
         """
         prov: dict[str, Any] = {"registration": self.registration_record()}
         state = None
@@ -158,8 +158,7 @@ class GateIntegrity:
             }
             if used.over_budget:
                 verdicts = (*verdicts, _usage_verdict(used.text))
-        if record:
-            result.provenance.update(prov)
+        result.provenance.update(prov)
         return verdicts
 
     def _registration_verdicts(self) -> tuple[Verdict, ...]:
