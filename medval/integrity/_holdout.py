@@ -168,8 +168,13 @@ def answer_criteria(
                     reason="a Thresholdout answer has no interval (it would reveal the test set)",
                 )  # fmt: skip
                 sizes.append(e.n)
-        except BudgetExhaustedError as exc:
-            out.append(dataclasses.replace(plain, status="error", reason=str(exc), groups=()))
+        except BudgetExhaustedError:
+            reason = (
+                f"the reusable holdout has spent its budget of {mech.budget} overfitting "
+                f"detections after {mech.n_queries_} queries and refuses further answers: gate "
+                "on a fresh test set"
+            )
+            out.append(dataclasses.replace(plain, status="error", reason=reason, groups=()))
             continue
         (v,) = judge(view, [dataclasses.replace(c, bound="value")])
         out.append(dataclasses.replace(v, reason=f"Thresholdout answer: {v.reason}"))
